@@ -1,0 +1,61 @@
+# Haven: `make run` brings everything up on loopback; `make test` runs the suite on the real stack.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# The test stack runs beside a `make run` stack: other ports, another run directory.
+TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432
+
+.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean run test test-unit
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## create .venv with the pinned dependencies
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+fmt: $(STAMP) ## format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+asyncapi: $(STAMP) ## regenerate events/asyncapi.json from the catalog
+	$(PY) -m events.asyncapi
+
+infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
+	$(PY) -m infra.stack up
+
+infra-down: $(STAMP) ## stop Kafka and PostgreSQL by pid
+	$(PY) -m infra.stack down
+
+infra-status: $(STAMP)
+	$(PY) -m infra.stack status
+
+clean: $(STAMP) ## stop everything and wipe the data of both stacks
+	$(PY) -m infra.stack clean
+	$(TEST_ENV) $(PY) -m infra.stack clean
+
+run: infra-up ## bring up the stack and every service; Ctrl-C stops the services
+	$(PY) -m services.kernel.launcher
+
+test-unit: $(STAMP) ## the tests that need no infrastructure
+	$(PY) -m pytest -m "not integration and not e2e" -q
+
+test: $(STAMP) ## lint, then every test on a real Kafka and PostgreSQL (started, then stopped)
+	$(MAKE) --no-print-directory lint
+	$(TEST_ENV) $(PY) -m infra.stack up
+	set -o pipefail; $(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10; rc=$$?; \
+	  $(TEST_ENV) $(PY) -m infra.stack down; exit $$rc

@@ -1,0 +1,70 @@
+"""The base of every event payload, and the registry of event types, versions and upcasters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+JsonObject = dict[str, Any]
+Upcaster = Callable[[JsonObject], JsonObject]
+
+
+class EventData(BaseModel):
+    """A frozen, versioned event payload. Subclasses that set ``event_type`` register themselves."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+    topic: ClassVar[str]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            REGISTRY.add(cls)
+
+
+class EventRegistry:
+    """Event type name → its current model, plus upcasters from older versions."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, type[EventData]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def add(self, model: type[EventData]) -> None:
+        if model.event_type in self._models:
+            raise ValueError(f"event type {model.event_type!r} is registered twice")
+        self._models[model.event_type] = model
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function that lifts a payload from ``from_version`` to the next version."""
+
+        def register(fn: Upcaster) -> Upcaster:
+            self._upcasters[(event_type, from_version)] = fn
+            return fn
+
+        return register
+
+    def model(self, event_type: str) -> type[EventData] | None:
+        return self._models.get(event_type)
+
+    def types(self) -> dict[str, type[EventData]]:
+        return dict(sorted(self._models.items()))
+
+    def upcast(self, event_type: str, version: int, data: JsonObject) -> JsonObject:
+        """Lift ``data`` from ``version`` to the registered model's version; raise LookupError if no path."""
+        model = self._models[event_type]
+        while version < model.version:
+            step = self._upcasters.get((event_type, version))
+            if step is None:
+                raise LookupError(f"no upcaster for {event_type} v{version}")
+            data, version = step(data), version + 1
+        if version != model.version:
+            raise LookupError(f"{event_type} v{version} is newer than this code (v{model.version})")
+        return data
+
+
+REGISTRY = EventRegistry()

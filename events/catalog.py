@@ -1,0 +1,88 @@
+"""The topic catalog: every topic Haven uses, how it is keyed and how long it keeps data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FOREVER = -1
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One Kafka topic and its configuration."""
+
+    name: str
+    description: str
+    key: str
+    partitions: int = 6
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    retention_ms: int = FOREVER
+
+    @property
+    def dead_letter(self) -> TopicSpec:
+        """The topic where undecodable or invalid messages of this one go, with the reason in headers."""
+        return TopicSpec(
+            name=dlq_name(self.name),
+            description=f"Dead letters of {self.name}: the original bytes, with the reason in headers.",
+            key=self.key,
+            partitions=1,
+            retention_ms=30 * DAY_MS,
+        )
+
+    def kafka_configs(self) -> dict[str, str]:
+        """Topic-level configs for the admin client."""
+        configs = {"cleanup.policy": self.cleanup_policy, "min.insync.replicas": "1"}
+        if self.cleanup_policy == "delete":
+            configs["retention.ms"] = str(self.retention_ms)
+        return configs
+
+
+def dlq_name(topic: str) -> str:
+    """The dead-letter topic of ``topic``.
+
+    >>> dlq_name("haven.referrals")
+    'haven.referrals.dlq'
+    """
+    return f"{topic}.dlq"
+
+
+SURVIVOR_KEY = "the pseudonymous survivor id, so that one survivor's events stay in order"
+
+IDENTIFICATION = TopicSpec(
+    "haven.identification",
+    "Screenings, needs assessments and erasures. Personal fields are sealed with the survivor's key.",
+    SURVIVOR_KEY,
+)
+CONSENT = TopicSpec(
+    "haven.consent", "Consent directives granted, revoked and expired; the history is kept.", SURVIVOR_KEY
+)
+REFERRALS = TopicSpec("haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY)
+SHELTER = TopicSpec("haven.shelter", "Shelter placements: check-in and check-out.", SURVIVOR_KEY)
+LEGAL_AID = TopicSpec("haven.legal_aid", "Legal matters, their milestones and outcomes.", SURVIVOR_KEY)
+HEALTH = TopicSpec("haven.health", "Engagement in care; clinical detail only sealed.", SURVIVOR_KEY)
+EMPLOYMENT = TopicSpec("haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY)
+DIRECTORY = TopicSpec(
+    "haven.directory",
+    "Partner organisations and their live capacity. No survivor data; the latest value per key is kept.",
+    "the organisation id, or organisation id/service/unit type for capacity",
+    partitions=3,
+    cleanup_policy="compact",
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    IDENTIFICATION,
+    CONSENT,
+    REFERRALS,
+    SHELTER,
+    LEGAL_AID,
+    HEALTH,
+    EMPLOYMENT,
+    DIRECTORY,
+)
+
+
+def all_topics() -> list[TopicSpec]:
+    """Every topic and its dead-letter topic."""
+    return [spec for topic in TOPICS for spec in (topic, topic.dead_letter)]

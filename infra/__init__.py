@@ -1,0 +1,1 @@
+"""Real infrastructure on a bare machine: Kafka, PostgreSQL, topics, migrations."""

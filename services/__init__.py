@@ -1,0 +1,1 @@
+"""Haven's services: one package per domain, plus the shared kernel."""

@@ -1,0 +1,215 @@
+"""The idempotent consumer: inbox row and effects in one transaction, offsets committed after it.
+
+For each partition batch that ``getmany`` returns:
+
+1. decode every message; what cannot be decoded is set aside for the dead-letter topic;
+2. in one database transaction, record the batch's event ids in the inbox and run the handler
+   of each event not seen before (a redelivered event finds its inbox row and is skipped);
+3. send the set-aside messages to ``<topic>.dlq`` with the reason in headers;
+4. commit the Kafka offset past the batch.
+
+A crash anywhere before 4 redelivers the batch; the inbox makes the effects happen once.
+A handler that raises ``PermanentFailure`` sends that one message to the dead-letter topic;
+any other exception rolls the batch back and retries it after a pause, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from events.catalog import dlq_name
+from events.envelope import Envelope, UndecodableEvent, from_kafka, header_map
+from services.kernel import outbox, telemetry
+from services.kernel.db import Connection, Pool
+
+log = logging.getLogger(__name__)
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler for a message that can never be handled; it goes to the dead-letter topic."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class UnitOfWork:
+    """The open transaction a handler writes its effects in; events it emits commit with them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def emit(self, *events: Envelope) -> None:
+        await outbox.write(self.conn, *events)
+
+
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Dead:
+    message: Any
+    code: str
+    detail: str
+
+
+class _BatchNeedsIsolation(Exception):
+    """A handler failed permanently inside a fast batch; redo the batch one savepoint per event."""
+
+
+class IdempotentConsumer:
+    """Runs ``handlers`` (event type → handler) over ``topics`` as consumer group ``name``.
+
+    >>> consumer = IdempotentConsumer(
+    ...     name="referrals", pool=pool, consumer=kafka.consumer(settings, "referrals", [CONSENT.name]),
+    ...     dead_letters=kafka.producer(settings), handlers={"consent.revoked": cancel_for_revocation},
+    ... )  # doctest: +SKIP
+    >>> await consumer.run(stop)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: Pool,
+        consumer: AIOKafkaConsumer,
+        dead_letters: AIOKafkaProducer,
+        handlers: Mapping[str, Handler],
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._pool = pool
+        self._consumer = consumer
+        self._dlq = dead_letters
+        self._handlers = dict(handlers)
+        self._max_backoff = max_backoff
+        self.stats = ConsumerStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; finishes the batch in hand, then closes its clients."""
+        await self._dlq.start()
+        await self._consumer.start()
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                batches = await self._consumer.getmany(timeout_ms=200)
+                for tp, messages in batches.items():
+                    try:
+                        await self._handle_partition_batch(tp, messages)
+                        backoff = 0.1
+                    except Exception:
+                        # Transient (database down, a bug): nothing was committed; read the batch again.
+                        self.stats.retries += 1
+                        log.exception("%s: batch %s@%d failed; retrying", self.name, tp, messages[0].offset)
+                        self._consumer.seek(tp, messages[0].offset)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, self._max_backoff)
+        finally:
+            await self._consumer.stop()
+            await self._dlq.stop()
+
+    async def _handle_partition_batch(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
+        events: list[tuple[Any, Envelope]] = []
+        dead: list[_Dead] = []
+        for message in messages:
+            try:
+                events.append((message, from_kafka(message.value, message.headers)))
+            except UndecodableEvent as exc:
+                dead.append(_Dead(message, exc.code, exc.detail))
+        mine = [(m, e) for m, e in events if e.type in self._handlers]
+        if mine:
+            try:
+                await self._apply(mine, isolate=False, dead=dead)
+            except _BatchNeedsIsolation:
+                await self._apply(mine, isolate=True, dead=dead)
+        for item in sorted(dead, key=lambda d: d.message.offset):
+            await self._dead_letter(item)
+        try:
+            await self._consumer.commit({tp: messages[-1].offset + 1})
+        except (CommitFailedError, IllegalStateError):
+            # The partition moved to another member during a rebalance; it will redeliver, the inbox dedups.
+            log.warning("%s: offset commit for %s lost to a rebalance", self.name, tp)
+
+    async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
+        handled = duplicates = 0
+        failed: list[_Dead] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._record_in_inbox(conn, mine)
+            uow = UnitOfWork(conn)
+            for message, event in mine:
+                if event.id not in fresh:
+                    duplicates += 1
+                    continue
+                fresh.discard(event.id)  # the same event twice in one batch takes effect once
+                traceparent = header_map(message.headers).get("traceparent")
+                with telemetry.consuming(event, traceparent, self.name):
+                    if not isolate:
+                        try:
+                            await self._handlers[event.type](event, uow)
+                        except PermanentFailure:
+                            raise _BatchNeedsIsolation() from None
+                    else:
+                        try:
+                            async with conn.transaction():
+                                await self._handlers[event.type](event, uow)
+                        except PermanentFailure as exc:
+                            # Not marked handled: if we crash before the dead-letter send, it is redone.
+                            await conn.execute(
+                                "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, event.id
+                            )
+                            failed.append(_Dead(message, exc.code, exc.detail))
+                            continue
+                handled += 1
+        self.stats.handled += handled
+        self.stats.duplicates += duplicates
+        dead.extend(failed)
+
+    async def _record_in_inbox(self, conn: Connection, mine: list[tuple[Any, Envelope]]) -> set[Any]:
+        rows = await conn.fetch(
+            """
+            INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")
+            SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+            """,
+            self.name,
+            [e.id for _, e in mine],
+            [e.type for _, e in mine],
+            [m.topic for m, _ in mine],
+            [m.partition for m, _ in mine],
+            [m.offset for m, _ in mine],
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _dead_letter(self, item: _Dead) -> None:
+        m = item.message
+        reason = [
+            ("haven_dlq_reason", item.code),
+            ("haven_dlq_detail", item.detail[:2000]),
+            ("haven_dlq_topic", m.topic),
+            ("haven_dlq_partition", str(m.partition)),
+            ("haven_dlq_offset", str(m.offset)),
+            ("haven_dlq_consumer", self.name),
+        ]
+        headers = list(m.headers or ()) + [(k, v.encode()) for k, v in reason]
+        await self._dlq.send_and_wait(dlq_name(m.topic), value=m.value, key=m.key, headers=headers)
+        self.stats.dead_lettered += 1
+        self.stats.by_reason[item.code] = self.stats.by_reason.get(item.code, 0) + 1
+        log.warning("%s: %s@%d dead-lettered: %s", self.name, m.topic, m.offset, item.code)

@@ -1,0 +1,47 @@
+"""The asyncpg pool, with JSON codecs, for one service's schema."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from services.kernel.settings import Settings
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+
+async def _init_connection(conn: Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, *, schema: str | None = None, min_size: int = 1) -> Pool:
+    """Open a pool whose connections decode JSON and, given a schema, look there first.
+
+    >>> pool = await create_pool(Settings(), schema="referrals")  # doctest: +SKIP
+    """
+    server_settings = {"application_name": f"haven-{schema or 'kernel'}"}
+    if schema:
+        server_settings["search_path"] = f"{schema},public"
+    pool = await asyncpg.create_pool(
+        settings.dsn,
+        min_size=min_size,
+        max_size=settings.pg_pool_max,
+        init=_init_connection,
+        server_settings=server_settings,
+    )
+    assert pool is not None  # create_pool returns None only when awaited lazily
+    return pool
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (schema names come from code, never from users).
+
+    >>> quote_ident('referrals')
+    '"referrals"'
+    """
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return '"' + name + '"'

@@ -1,0 +1,59 @@
+"""``make run``: start every service's app as a child process and stop them all on Ctrl-C or SIGTERM.
+
+A service is a folder ``services/<name>/`` with an ``app.py``; it is started as
+``python -m services.<name>.app``. Services are never imported here: they meet through events.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.kernel.settings import Settings
+
+SERVICES_ROOT = Path(__file__).parent.parent
+
+
+def discover_apps(root: Path = SERVICES_ROOT) -> list[str]:
+    """Module names of every service app, in a stable order."""
+    return [f"services.{d.name}.app" for d in sorted(root.iterdir()) if (d / "app.py").is_file()]
+
+
+def main() -> int:
+    settings = Settings()
+    apps = discover_apps()
+    children = {app: subprocess.Popen([sys.executable, "-m", app]) for app in apps}
+    print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
+    print(f"haven ▸ {len(children)} services running: {', '.join(apps) or '(none yet)'} — Ctrl-C stops them")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        for app, child in children.items():
+            if child.poll() is not None:
+                print(f"haven ▸ {app} exited with {child.returncode}; stopping the others", flush=True)
+                stopping = True
+        time.sleep(0.2)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for app, child in children.items():
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"haven ▸ {app} did not stop in 30s; killing it", flush=True)
+            child.kill()
+    print("haven ▸ services stopped; `make infra-down` stops Kafka and PostgreSQL", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Running a service's components until SIGTERM or SIGINT, then stopping them gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Component = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def run_until_stopped(*components: Component, stop: asyncio.Event | None = None) -> None:
+    """Run each ``component(stop)`` until a signal sets ``stop`` or one of them fails.
+
+    Each component finishes the work in hand when ``stop`` is set (a relay drains what has
+    committed, a consumer commits its batch). If one fails, the others are stopped and the
+    failure is raised.
+
+    >>> await run_until_stopped(relay.run, consumer.run)  # doctest: +SKIP
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(component(stop)) for component in components]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        stop.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,61 @@
+"""Schema migrations: the kernel's tables, then a service's own ``migrations/*.sql``, in order, once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from services.kernel.db import Pool, quote_ident
+
+KERNEL_MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICES_ROOT = Path(__file__).parent.parent
+
+
+def _sql_files(directory: Path | None) -> list[Path]:
+    return sorted(directory.glob("*.sql")) if directory and directory.is_dir() else []
+
+
+def discover_services(root: Path = SERVICES_ROOT) -> list[tuple[str, Path]]:
+    """Every service that owns a schema: ``services/<name>/migrations`` gives schema ``<name>``."""
+    return sorted(
+        (d.name, d / "migrations")
+        for d in root.iterdir()
+        if d.is_dir() and d.name != "kernel" and (d / "migrations").is_dir()
+    )
+
+
+async def migrate(pool: Pool, schema: str, service_migrations: Path | None = None) -> list[str]:
+    """Create ``schema`` and apply what has not been applied; return the versions applied now.
+
+    >>> await migrate(pool, "referrals", Path("services/referrals/migrations"))  # doctest: +SKIP
+    ['kernel/001_outbox_inbox', 'referrals/001_referrals']
+    """
+    plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS)]
+    plan += [(f"{schema}/{p.stem}", p) for p in _sql_files(service_migrations)]
+    applied_now: list[str] = []
+    ident = quote_ident(schema)
+    async with pool.acquire() as conn, conn.transaction():
+        # One migrator per schema at a time, even when several replicas start together.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('haven-migrate:' || $1))", schema)
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
+        await conn.execute(f"SET LOCAL search_path TO {ident}")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in plan:
+            if version in done:
+                continue
+            await conn.execute(path.read_text())
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied_now.append(version)
+    return applied_now
+
+
+async def migrate_all(pool: Pool, services: Iterable[tuple[str, Path]] | None = None) -> dict[str, list[str]]:
+    """Migrate every discovered service schema; return what each applied."""
+    return {
+        schema: await migrate(pool, schema, directory)
+        for schema, directory in (services if services is not None else discover_services())
+    }

@@ -1,0 +1,124 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then deletes them.
+
+One relay per schema is active at a time (a PostgreSQL advisory lock); others wait as standbys.
+It wakes on LISTEN/NOTIFY and also sweeps every ``sweep_interval`` seconds, so a lost
+notification delays an event by at most one sweep and never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from services.kernel.db import Pool, quote_ident
+
+log = logging.getLogger(__name__)
+
+
+def outbox_channel(schema: str) -> str:
+    """The NOTIFY channel the outbox trigger signals (see kernel migration 001)."""
+    return f"haven_outbox_{schema}"
+
+
+class OutboxRelay:
+    """Publishes ``schema``'s outbox through ``producer``, keeping the order of ``seq`` (hence per key).
+
+    >>> relay = OutboxRelay(pool, "referrals", kafka.producer(settings))  # doctest: +SKIP
+    >>> await relay.run(stop)  # until stop is set  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        schema: str,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 1000,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._table = f"{quote_ident(schema)}.outbox"
+        self._producer = producer
+        self._batch_size = batch_size
+        self._sweep_interval = sweep_interval
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set; the producer is started and stopped here."""
+        await self._producer.start()
+        try:
+            async with self._pool.acquire() as listener:
+                while not stop.is_set() and not await self._lead(listener):
+                    await _wait_any(stop, timeout=self._sweep_interval)
+                if stop.is_set():
+                    return
+                await listener.add_listener(outbox_channel(self._schema), self._notified)
+                try:
+                    while not stop.is_set():
+                        self._wake.clear()
+                        await self.drain()
+                        await _wait_any(stop, self._wake, timeout=self._sweep_interval)
+                    await self.drain()  # what committed before the stop still goes out
+                finally:
+                    await listener.remove_listener(outbox_channel(self._schema), self._notified)
+                    await listener.execute("SELECT pg_advisory_unlock_all()")
+        finally:
+            await self._producer.stop()
+
+    async def _lead(self, conn: Any) -> bool:
+        lead: bool = await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtext('haven-outbox:' || $1))", self._schema
+        )
+        return lead
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Publish batches until the outbox is empty; return how many events went out."""
+        total = 0
+        while n := await self.publish_batch():
+            total += n
+        return total
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest batch and delete it once Kafka acknowledged every event in it."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT seq, topic, key, headers, payload FROM {self._table} ORDER BY seq LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            # send() enqueues in call order; the idempotent producer keeps that order per partition.
+            acks = [
+                await self._producer.send(
+                    r["topic"],
+                    value=r["payload"],
+                    key=r["key"],
+                    headers=[(k, v.encode()) for k, v in r["headers"]],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*acks)
+            # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
+            await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+        self.published += len(rows)
+        return len(rows)
+
+
+async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*waiters, return_exceptions=True)

@@ -1,0 +1,44 @@
+"""Typed settings, read once at start from ``HAVEN_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where Haven finds Kafka and PostgreSQL, and where a local stack keeps its state.
+
+    Local ports default to the ``make run`` stack; ``make test`` sets other ports and
+    another run directory so that both can run side by side.
+
+    >>> Settings(kafka_port=39092).kafka_bootstrap_servers
+    '127.0.0.1:39092'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HAVEN_", frozen=True, extra="ignore")
+
+    run_dir: Path = Field(default=Path(".run/dev"), description="State, logs and pids of the local stack.")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "haven", description="Downloads kept across runs (Kafka jars)."
+    )
+    kafka_port: int = Field(default=29092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=29093, ge=1, le=65535)
+    pg_port: int = Field(default=25432, ge=1, le=65535)
+    pg_user: str = "haven"
+    pg_database: str = "haven"
+    kafka_servers: str = Field(default="", description="Overrides the local broker, e.g. 'k1:9092,k2:9092'.")
+    database_url: str = Field(default="", description="Overrides the local PostgreSQL DSN.")
+    pg_pool_max: int = Field(default=10, ge=1)
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        """The Kafka bootstrap servers: the override, else the local broker."""
+        return self.kafka_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        """The PostgreSQL DSN: the override, else the local cluster."""
+        return self.database_url or f"postgresql://{self.pg_user}@127.0.0.1:{self.pg_port}/{self.pg_database}"
