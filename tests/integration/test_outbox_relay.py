@@ -1,0 +1,106 @@
+"""The outbox and its relay on the real PostgreSQL and Kafka: exactly once, in per-key order, only on commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+
+from events.envelope import from_kafka
+from services.kernel import kafka, outbox
+from services.kernel.db import Pool
+from services.kernel.relay import OutboxRelay
+from services.kernel.settings import Settings
+from tests.integration.conftest import read_topic
+from tests.support.ledger import entry
+
+KEYS = [f"survivor-{i:02d}" for i in range(50)]
+
+
+@pytest.fixture
+async def relay(settings: Settings, pool: Pool, schema: str) -> AsyncIterator[OutboxRelay]:
+    relay = OutboxRelay(pool, schema, kafka.producer(settings), sweep_interval=60.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    yield relay
+    stop.set()
+    await task
+
+
+async def test_ten_thousand_transactions_reach_kafka_exactly_once_in_key_order(
+    settings: Settings, pool: Pool, topic: str, relay: OutboxRelay
+) -> None:
+    written = []
+    for n in range(10_000):
+        event = entry(topic, KEYS[n % len(KEYS)], n)
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.write(conn, event)
+        written.append(event)
+
+    messages = await read_topic(settings, topic, expect=len(written))
+
+    ids = [from_kafka(m.value, m.headers).id for m in messages]
+    assert len(ids) == len(written), "every event published, none twice"
+    assert set(ids) == {e.id for e in written}
+    per_key: dict[bytes, list[int]] = defaultdict(list)
+    for m in messages:
+        per_key[m.key].append(json.loads(m.value)["n"])
+    assert all(ns == sorted(ns) for ns in per_key.values()), "one survivor's events stay in order"
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "published rows leave the outbox"
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    settings: Settings, pool: Pool, topic: str, relay: OutboxRelay
+) -> None:
+    doomed = entry(topic, "survivor-a", 1)
+    kept = entry(topic, "survivor-a", 2)
+    with pytest.raises(RuntimeError, match="change refused"):
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.write(conn, doomed)
+            raise RuntimeError("change refused")
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn, kept)
+
+    messages = await read_topic(settings, topic, expect=1)
+
+    assert [from_kafka(m.value, m.headers).id for m in messages] == [kept.id]
+
+
+async def test_the_relay_is_woken_by_the_commit_not_the_sweep(
+    settings: Settings, pool: Pool, topic: str, relay: OutboxRelay
+) -> None:
+    await asyncio.sleep(0.5)  # let the relay finish its first sweep and start waiting (sweep: 60 s)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn, entry(topic, "survivor-b", 1))
+
+    messages = await read_topic(settings, topic, expect=1, timeout=15)
+
+    assert len(messages) == 1, "published long before the next sweep"
+
+
+async def test_writing_to_the_outbox_outside_a_transaction_is_refused(pool: Pool, topic: str) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError, match="needs an open transaction"):
+            await outbox.write(conn, entry(topic, "survivor-c", 1))
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_a_second_relay_stands_by_and_nothing_is_published_twice(
+    settings: Settings, pool: Pool, schema: str, topic: str, relay: OutboxRelay
+) -> None:
+    standby = OutboxRelay(pool, schema, kafka.producer(settings), sweep_interval=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(standby.run(stop))
+    for n in range(200):
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.write(conn, entry(topic, KEYS[n % 5], n))
+
+    messages = await read_topic(settings, topic, expect=200)
+    stop.set()
+    await task
+
+    assert len(messages) == 200
+    assert standby.published == 0, "only the leader publishes"
