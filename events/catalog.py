@@ -58,11 +58,15 @@ IDENTIFICATION = TopicSpec(
 CONSENT = TopicSpec(
     "haven.consent", "Consent directives granted, revoked and expired; the history is kept.", SURVIVOR_KEY
 )
-REFERRALS = TopicSpec("haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY)
+REFERRALS = TopicSpec(
+    "haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY
+)
 SHELTER = TopicSpec("haven.shelter", "Shelter placements: check-in and check-out.", SURVIVOR_KEY)
 LEGAL_AID = TopicSpec("haven.legal_aid", "Legal matters, their milestones and outcomes.", SURVIVOR_KEY)
 HEALTH = TopicSpec("haven.health", "Engagement in care; clinical detail only sealed.", SURVIVOR_KEY)
-EMPLOYMENT = TopicSpec("haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY)
+EMPLOYMENT = TopicSpec(
+    "haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY
+)
 DIRECTORY = TopicSpec(
     "haven.directory",
     "Partner organisations and their live capacity. No survivor data; the latest value per key is kept.",

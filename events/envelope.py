@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from events.base import REGISTRY, EventData
 
-CONTENT_TYPE = "application/json"
+CONTENT_TYPE: Final = "application/json"
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -68,7 +68,9 @@ class Envelope(BaseModel):
         if subject is None:
             survivor = getattr(data, "survivor_id", None)
             if survivor is None:
-                raise ValueError(f"{data.event_type} has no survivor_id: give the subject (the partition key)")
+                raise ValueError(
+                    f"{data.event_type} has no survivor_id: give the subject (the partition key)"
+                )
             subject = str(survivor)
         return cls(
             id=id or uuid4(),
@@ -130,7 +132,9 @@ def from_kafka(value: bytes | None, headers: Headers | None) -> Envelope:
     """Decode a binary-mode message into a validated, upcast event, or raise ``UndecodableEvent``."""
     h = header_map(headers)
     if _required(h, "ce_specversion") != "1.0":
-        raise UndecodableEvent("unsupported_specversion", f"ce_specversion {h['ce_specversion']!r} is not 1.0")
+        raise UndecodableEvent(
+            "unsupported_specversion", f"ce_specversion {h['ce_specversion']!r} is not 1.0"
+        )
     content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
     if content_type != CONTENT_TYPE:
         raise UndecodableEvent("unsupported_content_type", f"content-type {content_type!r} is not JSON")
@@ -155,10 +159,10 @@ def from_kafka(value: bytes | None, headers: Headers | None) -> Envelope:
     try:
         data = model.model_validate(raw)
         return Envelope(
-            id=_required(h, "ce_id"),  # type: ignore[arg-type]  # pydantic parses the UUID
+            id=_required(h, "ce_id"),  # pydantic parses the UUID
             source=_required(h, "ce_source"),
             type=event_type,
-            time=_required(h, "ce_time"),  # type: ignore[arg-type]  # pydantic parses RFC 3339
+            time=_required(h, "ce_time"),  # pydantic parses RFC 3339
             subject=_required(h, "ce_subject"),
             schemaversion=model.version,
             data=data,

@@ -79,11 +79,15 @@ def ensure_packages() -> None:
     if not wanted:
         return
     if not IS_ROOT:
-        sys.exit(f"missing packages {wanted}: install them (apt-get install {' '.join(wanted)}) or run as root")
+        sys.exit(
+            f"missing packages {wanted}: install them (apt-get install {' '.join(wanted)}) or run as root"
+        )
     with step(f"installing {', '.join(wanted)} (apt)"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], check=True, env=env
+        )
 
 
 # ---------------------------------------------------------------- kafka
@@ -194,14 +198,18 @@ def start_kafka(settings: Settings, libs: Path) -> None:
     say(f"Kafka up on 127.0.0.1:{settings.kafka_port} (pid {proc.pid}), answering metadata in {elapsed:.1f}s")
 
 
-async def _wait_for_kafka(settings: Settings, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+async def _wait_for_kafka(
+    settings: Settings, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     # Until the port opens, every attempt would log a connection error: the port first, then metadata.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     while True:
         if proc is not None and proc.poll() is not None:
             sys.exit(f"Kafka exited with {proc.returncode}; see {settings.run_dir / 'kafka.log'}")
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=3000
+        )
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -306,8 +314,8 @@ def start_postgres(settings: Settings) -> None:
             f"-c port={settings.pg_port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data} "
             "-c fsync=on -c max_connections=200 -c shared_buffers=256MB"
         )
-        _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"],
-                     check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60"]
+        _as_postgres([*pg_ctl, "start"], check=True, stdout=subprocess.DEVNULL)
         say(f"PostgreSQL up on 127.0.0.1:{settings.pg_port} (data {data})")
     asyncio.run(_ensure_database(settings))
 
@@ -386,7 +394,9 @@ def status(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "clean", "status"])
     args = parser.parse_args(argv)
     settings = Settings()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from services.kernel.settings import Settings
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:  # only ever used in annotations
+    Pool = Connection = object
 
 
 async def _init_connection(conn: Connection) -> None:

@@ -1,4 +1,4 @@
-"""Kafka clients configured the way Haven needs them: idempotent acks=all producers, manual-commit consumers."""
+"""Kafka clients as Haven needs them: idempotent acks=all producers, manual-commit consumers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
     )
 
 
-def consumer(settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500) -> AIOKafkaConsumer:
+def consumer(
+    settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500
+) -> AIOKafkaConsumer:
     """A consumer whose offsets are committed only by us, after the database commit."""
     return AIOKafkaConsumer(
         *topics,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-Component = Callable[[asyncio.Event], Awaitable[None]]
+Component = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 async def run_until_stopped(*components: Component, stop: asyncio.Event | None = None) -> None:
@@ -27,7 +28,7 @@ async def run_until_stopped(*components: Component, stop: asyncio.Event | None =
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(component(stop)) for component in components]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:

@@ -108,7 +108,9 @@ class OutboxRelay:
             ]
             await asyncio.gather(*acks)
             # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
-            await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+            await conn.execute(
+                f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+            )
         self.published += len(rows)
         return len(rows)
 

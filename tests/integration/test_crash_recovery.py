@@ -46,19 +46,22 @@ async def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
 
     victim = await _start(schema, topic, group, delay_ms=1)
 
+    async def recorded() -> int:
+        count: int = await pool.fetchval("SELECT count(*) FROM ledger")
+        return count
+
     async def midstream() -> bool:
-        return 0 < (await pool.fetchval("SELECT count(*) FROM ledger")) < EVENTS
+        return 0 < await recorded() < EVENTS
 
     await eventually(midstream, timeout=60)
     victim.send_signal(signal.SIGKILL)
     await victim.wait()
-    at_kill = await pool.fetchval("SELECT count(*) FROM ledger")
-    assert at_kill < EVENTS, "killed before the end of the stream"
+    assert await recorded() < EVENTS, "killed before the end of the stream"
 
     survivor = await _start(schema, topic, group)
 
     async def all_recorded() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM ledger") >= EVENTS
+        return await recorded() >= EVENTS
 
     await eventually(all_recorded, timeout=120)
     await asyncio.sleep(1.0)  # would a duplicate still arrive?

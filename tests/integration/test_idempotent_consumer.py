@@ -107,11 +107,15 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_m
 ) -> None:
     template = to_kafka(entry(topic, "survivor-d", 0))
     for _, value, ce_type in MALFORMED:
-        headers = [(k, ce_type.format(topic=topic).encode() if k == "ce_type" else v) for k, v in template.headers]
+        headers = [
+            (k, ce_type.format(topic=topic).encode() if k == "ce_type" else v) for k, v in template.headers
+        ]
         await raw_producer.send_and_wait(topic, value=value, key=b"survivor-d", headers=headers, partition=0)
     good = entry(topic, "survivor-d", 7)
     record_ = to_kafka(good)
-    await raw_producer.send_and_wait(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
+    await raw_producer.send_and_wait(
+        topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0
+    )
     consumer = await running()
 
     dead = await read_topic(settings, f"{topic}.dlq", expect=len(MALFORMED))
@@ -134,7 +138,9 @@ async def test_a_permanent_handler_failure_dead_letters_that_event_only(
     events = [entry(topic, "survivor-e", n) for n in (1, -1, 2)]
     for event in events:
         record_ = to_kafka(event)
-        await raw_producer.send(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
+        await raw_producer.send(
+            topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0
+        )
     await raw_producer.flush()
     await running()
 
@@ -182,7 +188,8 @@ async def test_events_of_types_it_does_not_handle_are_passed_over(
     pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
 ) -> None:
     foreign = Envelope.new(
-        ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter"), source="haven/test"
+        ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter"),
+        source="haven/test",
     )
     await send(raw_producer, foreign, topic)
     await send(raw_producer, entry(topic, "survivor-g", 1), topic)

@@ -1,4 +1,4 @@
-"""The outbox and its relay on the real PostgreSQL and Kafka: exactly once, in per-key order, only on commit."""
+"""The outbox and its relay on the real stack: exactly once, in per-key order, only on commit."""
 
 from __future__ import annotations
 
@@ -57,10 +57,14 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 ) -> None:
     doomed = entry(topic, "survivor-a", 1)
     kept = entry(topic, "survivor-a", 2)
-    with pytest.raises(RuntimeError, match="change refused"):
+
+    async def refused_change() -> None:
         async with pool.acquire() as conn, conn.transaction():
             await outbox.write(conn, doomed)
             raise RuntimeError("change refused")
+
+    with pytest.raises(RuntimeError, match="change refused"):
+        await refused_change()
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, kept)
 

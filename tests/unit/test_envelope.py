@@ -9,7 +9,7 @@ import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
-from events.base import EventRegistry, EventData
+from events.base import EventData, EventRegistry
 from events.consent import Category, Purpose
 from events.envelope import Envelope, UndecodableEvent, from_kafka, to_kafka
 from events.identification import Urgency
@@ -40,7 +40,8 @@ def test_an_event_survives_the_round_trip_through_kafka_form() -> None:
 
     assert from_kafka(record.value, record.headers) == event
     assert record.topic == "haven.referrals"
-    assert record.key == str(event.data.survivor_id).encode(), "keyed by survivor: one survivor stays in order"  # type: ignore[attr-defined]
+    assert isinstance(event.data, ReferralRequested)
+    assert record.key == str(event.data.survivor_id).encode(), "keyed by survivor: their events stay in order"
     assert dict(record.headers)["traceparent"].startswith(b"00-")
 
 
@@ -48,7 +49,9 @@ def test_what_we_encode_the_cloudevents_sdk_decodes() -> None:
     event = requested()
     record = to_kafka(event)
 
-    decoded = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value))
+    decoded = from_binary_event(
+        KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    )
 
     assert decoded.get_id() == str(event.id)
     assert decoded.get_type() == "referral.requested"
