@@ -71,7 +71,7 @@ def _kafka_binding(spec: TopicSpec) -> dict[str, Any]:
 
 def build() -> dict[str, Any]:
     """The whole AsyncAPI document as a JSON-ready dict, deterministic in order."""
-    models = REGISTRY.types()
+    models = REGISTRY.contract_types()
     _, schema = models_json_schema([(m, "validation") for m in models.values()], ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(schema.get("$defs", {}).items()))
     messages: dict[str, Any] = {}
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{DOCUMENT} is up to date")
         return 0
     DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT} ({len(REGISTRY.types())} event types, {len(all_topics())} channels)")
+    print(f"wrote {DOCUMENT} ({len(REGISTRY.contract_types())} event types, {len(all_topics())} channels)")
     return 0
 
 

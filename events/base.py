@@ -52,7 +52,12 @@ class EventRegistry:
         return self._models.get(event_type)
 
     def types(self) -> dict[str, type[EventData]]:
+        """Every registered type, including any a test or a plugin registered."""
         return dict(sorted(self._models.items()))
+
+    def contract_types(self) -> dict[str, type[EventData]]:
+        """The types the contract itself defines (modules of the ``events`` package)."""
+        return {name: m for name, m in self.types().items() if m.__module__.split(".")[0] == "events"}
 
     def upcast(self, event_type: str, version: int, data: JsonObject) -> JsonObject:
         """Lift ``data`` from ``version`` to the registered model's version; raise LookupError if no path."""
