@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The test stack runs beside a `make run` stack: other ports, another run directory.
 TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432
 
-.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean run test test-unit
+.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -44,9 +44,12 @@ infra-down: $(STAMP) ## stop Kafka and PostgreSQL by pid
 infra-status: $(STAMP)
 	$(PY) -m infra.stack status
 
-clean: $(STAMP) ## stop everything and wipe the data of both stacks
+clean: $(STAMP) ## stop everything and wipe the data of both stacks (the download cache stays)
 	$(PY) -m infra.stack clean
 	$(TEST_ENV) $(PY) -m infra.stack clean
+
+clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
+	$(PY) -m infra.stack clean
 
 run: infra-up ## bring up the stack and every service; Ctrl-C stops the services
 	$(PY) -m services.kernel.launcher

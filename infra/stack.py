@@ -287,13 +287,18 @@ def pg_data_dir(settings: Settings) -> Path:
     return data
 
 
+def pg_log(data: Path) -> Path:
+    """The server log, beside the data directory, where the postgres user can write it."""
+    return data.with_name(f"{data.name}.log")
+
+
 def start_postgres(settings: Settings) -> None:
     """Create the project-local cluster once, start it on 127.0.0.1, and create the database."""
     initdb = _initdb()
     assert initdb is not None
     bindir = initdb.parent
     data = pg_data_dir(settings)
-    log = settings.run_dir.resolve() / "postgres.log"
+    log = pg_log(data)
     if not (data / "PG_VERSION").exists():
         data.mkdir(parents=True, exist_ok=True)
         if IS_ROOT:
@@ -378,8 +383,9 @@ def clean(settings: Settings) -> None:
     down(settings)
     run = settings.run_dir.resolve()
     data = pg_data_dir(settings) if run.exists() else None
-    if data and data.exists() and not data.is_relative_to(run):
-        shutil.rmtree(data)
+    if data and not data.is_relative_to(run):
+        shutil.rmtree(data, ignore_errors=True)
+        pg_log(data).unlink(missing_ok=True)
     shutil.rmtree(run, ignore_errors=True)
     say(f"removed {run}")
 
