@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The test stack runs beside a `make run` stack: other ports, another run directory.
 TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432
 
-.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit
+.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 
 run: infra-up ## bring up the stack and every service; Ctrl-C stops the services
 	$(PY) -m services.kernel.launcher
+
+bench-relay: infra-up ## outbox relay throughput vs the raw producer, same broker, same run
+	$(PY) -m bench.relay --out bench/results/relay.json
 
 test-unit: $(STAMP) ## the tests that need no infrastructure
 	$(PY) -m pytest -m "not integration and not e2e" -q

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,6 +140,15 @@ def _read_pid(path: Path) -> int | None:
     return None
 
 
+def _refuse_busy_port(port: int, what: str, variable: str) -> None:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            sys.exit(
+                f"port {port} for {what} is taken by a process this run directory did not start: "
+                f"stop it, or choose another port with {variable}"
+            )
+
+
 def _server_properties(settings: Settings, data: Path) -> str:
     k, c = settings.kafka_port, settings.kafka_controller_port
     return f"""\
@@ -172,6 +182,8 @@ def start_kafka(settings: Settings, libs: Path) -> None:
         say(f"Kafka already running (pid {pid}) on 127.0.0.1:{settings.kafka_port}")
         asyncio.run(_wait_for_kafka(settings, timeout=60))
         return
+    _refuse_busy_port(settings.kafka_port, "Kafka", "HAVEN_KAFKA_PORT")
+    _refuse_busy_port(settings.kafka_controller_port, "the Kafka controller", "HAVEN_KAFKA_CONTROLLER_PORT")
     data = run / "kafka" / "data"
     data.mkdir(parents=True, exist_ok=True)
     props = run / "kafka" / "server.properties"
@@ -312,6 +324,7 @@ def start_postgres(settings: Settings) -> None:
     if status.returncode == 0:
         say(f"PostgreSQL already running on 127.0.0.1:{settings.pg_port}")
     else:
+        _refuse_busy_port(settings.pg_port, "PostgreSQL", "HAVEN_PG_PORT")
         log.touch()
         if IS_ROOT:
             shutil.chown(log, "postgres", "postgres")
