@@ -272,7 +272,8 @@ def stop_pid(pid_file: Path, what: str, timeout: float = 30) -> None:
 def _as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
     # PostgreSQL refuses to run as root: run its tools as the postgres OS user.
     full = ["runuser", "-u", "postgres", "--", *cmd] if IS_ROOT else cmd
-    return subprocess.run(full, **kwargs)  # type: ignore[call-overload,no-any-return]
+    # From "/": the caller's directory may be one the postgres user cannot enter.
+    return subprocess.run(full, cwd="/", **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
 def _postgres_can_reach(path: Path) -> bool:
