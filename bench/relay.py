@@ -45,9 +45,7 @@ async def measure(n: int) -> dict[str, float]:
     survivors = [uuid4() for _ in range(500)]
     events = [
         Envelope.new(
-            ReferralReceived(
-                referral_id=uuid4(), survivor_id=survivors[i % 500], actor_org="harbour-shelter"
-            ),
+            ReferralReceived(referral_id=uuid4(), survivor_id=survivors[i % 500], actor_org="harbour-shelter"),
             source="haven/bench",
         )
         for i in range(n)
@@ -97,9 +95,7 @@ async def measure(n: int) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=50_000, help="events to publish")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()

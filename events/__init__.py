@@ -5,7 +5,17 @@ Importing this package registers every event type of every domain.
 
 from __future__ import annotations
 
-from events import consent, directory, employment, health, identification, legal_aid, referrals, shelter
+from events import (
+    consent,
+    directory,
+    employment,
+    health,
+    identification,
+    legal_aid,
+    needs,
+    referrals,
+    shelter,
+)
 from events.base import REGISTRY, EventData
 from events.envelope import Envelope, KafkaRecord, UndecodableEvent, from_kafka, to_kafka
 
@@ -22,6 +32,7 @@ __all__ = [
     "health",
     "identification",
     "legal_aid",
+    "needs",
     "referrals",
     "shelter",
     "to_kafka",

@@ -58,14 +58,22 @@ IDENTIFICATION = TopicSpec(
 CONSENT = TopicSpec(
     "haven.consent", "Consent directives granted, revoked and expired; the history is kept.", SURVIVOR_KEY
 )
-REFERRALS = TopicSpec(
-    "haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY
-)
+REFERRALS = TopicSpec("haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY)
 SHELTER = TopicSpec("haven.shelter", "Shelter placements: check-in and check-out.", SURVIVOR_KEY)
 LEGAL_AID = TopicSpec("haven.legal_aid", "Legal matters, their milestones and outcomes.", SURVIVOR_KEY)
 HEALTH = TopicSpec("haven.health", "Engagement in care; clinical detail only sealed.", SURVIVOR_KEY)
-EMPLOYMENT = TopicSpec(
-    "haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY
+EMPLOYMENT = TopicSpec("haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY)
+IDENTIFICATION_COMMANDS = TopicSpec(
+    "haven.identification.commands",
+    "Commands to identification: record a screening (personal parts sealed), erase a survivor.",
+    SURVIVOR_KEY,
+    retention_ms=7 * DAY_MS,
+)
+CONSENT_COMMANDS = TopicSpec(
+    "haven.consent.commands",
+    "Commands to consent: grant or revoke a directive.",
+    SURVIVOR_KEY,
+    retention_ms=7 * DAY_MS,
 )
 DIRECTORY = TopicSpec(
     "haven.directory",
@@ -77,7 +85,9 @@ DIRECTORY = TopicSpec(
 
 TOPICS: tuple[TopicSpec, ...] = (
     IDENTIFICATION,
+    IDENTIFICATION_COMMANDS,
     CONSENT,
+    CONSENT_COMMANDS,
     REFERRALS,
     SHELTER,
     LEGAL_AID,

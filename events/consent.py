@@ -1,7 +1,18 @@
-"""Consent events and the vocabulary of directives (DESIGN.md, Consent)."""
+"""Consent: the vocabulary of directives, their commands and events, and ``decide()``.
+
+Default deny. A directive permits or denies one grantee (an organisation, or every organisation
+of a type) some categories of data for some purposes during a mandatory period; deny wins. A
+child's directive rests on a guardian or best-interest basis with a written justification and
+two distinct approvers, or it permits nothing. Every part of Haven asks ``decide()`` and no other.
+
+Categories follow DESIGN.md; purposes too. Law enforcement is never implied: it is permitted
+only by a directive that names the ``law_enforcement`` purpose.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -10,7 +21,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from events.base import EventData
-from events.catalog import CONSENT
+from events.catalog import CONSENT, CONSENT_COMMANDS
 from events.types import OrgId, ShortText, SurvivorId
 
 
@@ -73,8 +84,11 @@ class Grantee(BaseModel):
         return self
 
 
+Approver = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
 class Directive(BaseModel):
-    """One versioned consent directive."""
+    """One version of a consent directive. A later version of the same ``directive_id`` replaces it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -89,13 +103,137 @@ class Directive(BaseModel):
     basis: Basis = Basis.CONSENT
     justification: ShortText | None = None
     recorded_by: OrgId
-    approvers: tuple[Annotated[str, StringConstraints(max_length=100)], ...] = ()
+    approvers: tuple[Approver, ...] = Field(default=(), max_length=5)
+    subject_is_minor: bool = False
 
     @model_validator(mode="after")
     def _period(self) -> Directive:
         if self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self
+
+    def basis_is_complete(self) -> bool:
+        """A child's directive needs a guardian or best-interest basis, a justification, two approvers."""
+        if not self.subject_is_minor and self.basis is Basis.CONSENT:
+            return True
+        return (
+            self.basis in (Basis.GUARDIAN, Basis.BEST_INTEREST)
+            and bool(self.justification)
+            and len(set(self.approvers)) >= 2
+        )
+
+    def covers(self, party: Party, category: Category, purpose: Purpose) -> bool:
+        grantee = self.grantee
+        names_party = grantee.org_id == party.org_id if grantee.org_id else grantee.org_type == party.org_type
+        return names_party and category in self.categories and purpose in self.purposes
+
+    def in_force(self, at: datetime) -> bool:
+        return self.valid_from <= at < self.valid_until
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who asks: an organisation and its type."""
+
+    org_id: str
+    org_type: OrgType
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A directive as the consent service holds it: the version, and when it was revoked, if it was."""
+
+    directive: Directive
+    revoked_at: datetime | None = None
+
+    def active(self, at: datetime) -> bool:
+        return self.directive.in_force(at) and (self.revoked_at is None or at < self.revoked_at)
+
+
+class DecisionReason(StrEnum):
+    NO_DIRECTIVE = "no_directive"
+    PERMITTED = "permitted_by_directive"
+    DENIED = "denied_by_directive"
+    OUTSIDE_PERIOD = "outside_period"
+    REVOKED = "revoked"
+    CHILD_BASIS_INCOMPLETE = "child_basis_incomplete"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer and why: which directive decided it, if one did."""
+
+    permitted: bool
+    reason: DecisionReason
+    directive_id: UUID | None = None
+
+
+def latest_versions(records: Iterable[ConsentRecord]) -> list[ConsentRecord]:
+    """The newest version of each directive; a revocation of any version revokes the directive."""
+    newest: dict[UUID, ConsentRecord] = {}
+    revoked: dict[UUID, datetime] = {}
+    for record in records:
+        key = record.directive.directive_id
+        if record.revoked_at is not None:
+            revoked[key] = min(record.revoked_at, revoked.get(key, record.revoked_at))
+        if key not in newest or record.directive.version > newest[key].directive.version:
+            newest[key] = record
+    return [ConsentRecord(r.directive, revoked.get(k)) for k, r in newest.items()]
+
+
+def decide(
+    records: Iterable[ConsentRecord], party: Party, category: Category, purpose: Purpose, at: datetime
+) -> Decision:
+    """May ``party`` see ``category`` for ``purpose`` at ``at``? Default deny; deny wins.
+
+    >>> from datetime import UTC
+    >>> decide([], Party("harbour-shelter", OrgType.SHELTER), Category.CONTACT,
+    ...        Purpose.SERVICE_DELIVERY, datetime.now(UTC)).reason
+    <DecisionReason.NO_DIRECTIVE: 'no_directive'>
+    """
+    relevant = [r for r in latest_versions(records) if r.directive.covers(party, category, purpose)]
+    active = [r for r in relevant if r.active(at)]
+    for record in active:
+        if record.directive.effect is Effect.DENY:
+            return Decision(False, DecisionReason.DENIED, record.directive.directive_id)
+    for record in active:
+        if record.directive.basis_is_complete():
+            return Decision(True, DecisionReason.PERMITTED, record.directive.directive_id)
+    if active:
+        return Decision(False, DecisionReason.CHILD_BASIS_INCOMPLETE, active[0].directive.directive_id)
+    for record in relevant:
+        if record.revoked_at is not None and record.revoked_at <= at and record.directive.in_force(at):
+            return Decision(False, DecisionReason.REVOKED, record.directive.directive_id)
+    if relevant:
+        return Decision(False, DecisionReason.OUTSIDE_PERIOD, relevant[0].directive.directive_id)
+    return Decision(False, DecisionReason.NO_DIRECTIVE)
+
+
+# ---------------------------------------------------------------- commands
+
+
+class GrantConsent(EventData):
+    """Command: record a directive (a new one, or a new version of one)."""
+
+    event_type = "consent.grant"
+    topic = CONSENT_COMMANDS.name
+
+    survivor_id: SurvivorId
+    directive: Directive
+
+
+class RevokeConsent(EventData):
+    """Command: revoke a directive from now on."""
+
+    event_type = "consent.revoke"
+    topic = CONSENT_COMMANDS.name
+
+    survivor_id: SurvivorId
+    directive_id: UUID
+    revoked_by: OrgId
+
+
+# ---------------------------------------------------------------- events
 
 
 class ConsentGranted(EventData):
@@ -124,4 +262,4 @@ class ConsentExpired(EventData):
     survivor_id: SurvivorId
     directive_id: UUID
     grantee: Grantee
-    expired_at: datetime
+    expired_at: AwareDatetime

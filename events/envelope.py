@@ -68,9 +68,7 @@ class Envelope(BaseModel):
         if subject is None:
             survivor = getattr(data, "survivor_id", None)
             if survivor is None:
-                raise ValueError(
-                    f"{data.event_type} has no survivor_id: give the subject (the partition key)"
-                )
+                raise ValueError(f"{data.event_type} has no survivor_id: give the subject (the partition key)")
             subject = str(survivor)
         return cls(
             id=id or uuid4(),
@@ -132,9 +130,7 @@ def from_kafka(value: bytes | None, headers: Headers | None) -> Envelope:
     """Decode a binary-mode message into a validated, upcast event, or raise ``UndecodableEvent``."""
     h = header_map(headers)
     if _required(h, "ce_specversion") != "1.0":
-        raise UndecodableEvent(
-            "unsupported_specversion", f"ce_specversion {h['ce_specversion']!r} is not 1.0"
-        )
+        raise UndecodableEvent("unsupported_specversion", f"ce_specversion {h['ce_specversion']!r} is not 1.0")
     content_type = h.get("content-type", CONTENT_TYPE).split(";")[0].strip()
     if content_type != CONTENT_TYPE:
         raise UndecodableEvent("unsupported_content_type", f"content-type {content_type!r} is not JSON")

@@ -1,15 +1,114 @@
-"""Identification events: a survivor screened once, needs assessed, and erasure."""
+"""Identification: the screening intake, its commands and events, and their coded vocabularies.
+
+Vocabularies and their sources:
+
+- ``Act``, ``Means``, ``ExploitationPurpose``: the three elements of trafficking in the UN Palermo
+  Protocol (Protocol to Prevent, Suppress and Punish Trafficking in Persons, 2000, art. 3(a)); the
+  means add the forms practitioners record separately (debt bondage, document confiscation). For a
+  child (art. 3(c)) the means are not required.
+- ``Indicator``: abridged from the ILO/EC "Operational indicators of trafficking in human beings"
+  (2009), in the wording of the CTDC data standard (Counter Trafficking Data Collaborative).
+- ``Sector``: the CTDC / ILO forced-labour sector typology, abridged.
+- ``AgeBand``, ``Gender``: the CTDC statistics bands; nationality is ISO 3166-1 alpha-2.
+
+Personal data travels only sealed (``events.types.Sealed``): identity, contact and the narrative
+(the Palermo elements, indicators, sector, places and the story) are each sealed with the
+survivor's own key before they leave the intake. Statistics and the outcome travel in clear.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from events.base import EventData
-from events.catalog import IDENTIFICATION
-from events.types import Code, CountryCode, OrgId, Sealed, SurvivorId
+from events.catalog import IDENTIFICATION, IDENTIFICATION_COMMANDS
+from events.consent import Category
+from events.needs import ReferralType, Urgency
+from events.types import CountryCode, OrgId, Sealed, ShortText, SurvivorId
+
+
+class ScreenerType(StrEnum):
+    HEALTH_WORKER = "health_worker"
+    LABOUR_INSPECTOR = "labour_inspector"
+    HOTLINE = "hotline"
+    NGO = "ngo"
+    BORDER_OFFICIAL = "border_official"
+    POLICE = "police"
+
+
+class Act(StrEnum):
+    RECRUITMENT = "recruitment"
+    TRANSPORT = "transport"
+    TRANSFER = "transfer"
+    HARBOURING = "harbouring"
+    RECEIPT = "receipt"
+
+
+class Means(StrEnum):
+    FORCE = "force"
+    THREAT = "threat"
+    ABDUCTION = "abduction"
+    FRAUD = "fraud"
+    DECEPTION = "deception"
+    COERCION = "coercion"
+    DEBT_BONDAGE = "debt_bondage"
+    DOCUMENT_CONFISCATION = "document_confiscation"
+    ABUSE_OF_POWER = "abuse_of_power"
+    ABUSE_OF_VULNERABILITY = "abuse_of_vulnerability"
+    PAYMENTS_TO_CONTROLLER = "payments_to_controller"
+    OTHER = "other"
+
+
+class ExploitationPurpose(StrEnum):
+    SEXUAL_EXPLOITATION = "sexual_exploitation"
+    FORCED_LABOUR = "forced_labour"
+    DOMESTIC_SERVITUDE = "domestic_servitude"
+    FORCED_CRIMINALITY = "forced_criminality"
+    FORCED_MARRIAGE = "forced_marriage"
+    ORGAN_REMOVAL = "organ_removal"
+    OTHER = "other"
+
+
+class Indicator(StrEnum):
+    DECEPTIVE_RECRUITMENT = "deceptive_recruitment"
+    EXCESSIVE_WORKING_HOURS = "excessive_working_hours"
+    WITHHELD_WAGES = "withheld_wages"
+    DEBT_BONDAGE = "debt_bondage"
+    CONFISCATED_DOCUMENTS = "confiscated_documents"
+    RESTRICTED_MOVEMENT = "restricted_movement"
+    ISOLATION = "isolation"
+    THREATS_AGAINST_FAMILY = "threats_against_family"
+    PHYSICAL_VIOLENCE = "physical_violence"
+    SEXUAL_VIOLENCE = "sexual_violence"
+    DEGRADING_LIVING_CONDITIONS = "degrading_living_conditions"
+    UNDER_SURVEILLANCE = "under_surveillance"
+    FORCED_TO_LIE_TO_AUTHORITIES = "forced_to_lie_to_authorities"
+    SUBSTANCE_COERCION = "substance_coercion"
+    INJURIES = "injuries"
+    NO_SAFE_ACCOMMODATION = "no_safe_accommodation"
+    IRREGULAR_IMMIGRATION_STATUS = "irregular_immigration_status"
+
+
+class Sector(StrEnum):
+    AGRICULTURE = "agriculture"
+    FISHING = "fishing"
+    CONSTRUCTION = "construction"
+    MANUFACTURING = "manufacturing"
+    MINING = "mining"
+    DOMESTIC_WORK = "domestic_work"
+    CARE_WORK = "care_work"
+    HOSPITALITY = "hospitality"
+    SEX_INDUSTRY = "sex_industry"
+    BEGGING = "begging"
+    ONLINE_SCAM = "online_scam"
+    TRANSPORT = "transport"
+    RETAIL = "retail"
+    OTHER = "other"
 
 
 class ScreeningOutcome(StrEnum):
@@ -19,31 +118,211 @@ class ScreeningOutcome(StrEnum):
     NOT_A_VICTIM = "not_a_victim"
 
 
-class Urgency(StrEnum):
-    EMERGENCY = "emergency"
-    URGENT = "urgent"
-    ROUTINE = "routine"
+class DeciderRole(StrEnum):
+    SCREENER = "screener"
+    CASE_MANAGER = "case_manager"
+    COMPETENT_AUTHORITY = "competent_authority"
 
 
-class Statistics(BaseModel):
-    """Coded fields for statistics, kept apart from identity."""
+class AgeBand(StrEnum):
+    AGE_0_11 = "age_0_11"
+    AGE_12_17 = "age_12_17"
+    AGE_18_24 = "age_18_24"
+    AGE_25_34 = "age_25_34"
+    AGE_35_44 = "age_35_44"
+    AGE_45_54 = "age_45_54"
+    AGE_55_PLUS = "age_55_plus"
+    UNKNOWN = "unknown"
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    age_band: Code | None = None
-    gender: Code | None = None
+MINOR_AGE_BANDS = frozenset({AgeBand.AGE_0_11, AgeBand.AGE_12_17})
+
+
+class Gender(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    NON_BINARY = "non_binary"
+    UNDISCLOSED = "undisclosed"
+
+
+class ErasureReason(StrEnum):
+    SURVIVOR_REQUEST = "survivor_request"
+    RETENTION_EXPIRED = "retention_expired"
+    ENTERED_IN_ERROR = "entered_in_error"
+
+
+def check_decision(outcome: ScreeningOutcome, role: DeciderRole) -> None:
+    """Only a competent authority confirms a victim; a screener or case manager flags possible/probable."""
+    if outcome is ScreeningOutcome.CONFIRMED_VICTIM and role is not DeciderRole.COMPETENT_AUTHORITY:
+        raise ValueError("decided_by_role: only a competent_authority may record confirmed_victim")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Statistics(_Frozen):
+    """Coded fields for statistics, kept apart from identity. Travel in clear."""
+
+    age_band: AgeBand = AgeBand.UNKNOWN
+    gender: Gender = Gender.UNDISCLOSED
     nationality: CountryCode | None = None
     disability: bool | None = None
 
 
-class SealedProfile(BaseModel):
-    """The personal parts of a screening, each sealed with the survivor's data key."""
+class IdentityDocument(_Frozen):
+    kind: Annotated[str, StringConstraints(pattern=r"^(passport|national_id|residence_permit|other)$")]
+    number: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    issuing_country: CountryCode | None = None
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class Identity(_Frozen):
+    """Category ``identity``."""
+
+    given_name: Name
+    family_name: Name | None = None
+    other_names: tuple[Name, ...] = Field(default=(), max_length=10)
+    date_of_birth: date | None = None
+    documents: tuple[IdentityDocument, ...] = Field(default=(), max_length=10)
+
+
+class Contact(_Frozen):
+    """Category ``contact``."""
+
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,25}$")] | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
+    address: ShortText | None = None
+    safe_contact_instructions: ShortText | None = None
+
+
+class Places(_Frozen):
+    recruitment: CountryCode | None = None
+    transit: tuple[CountryCode, ...] = Field(default=(), max_length=20)
+    exploitation: CountryCode | None = None
+
+
+class Narrative(_Frozen):
+    """Category ``narrative``: the Palermo elements, indicators, sector, places and the story."""
+
+    acts: frozenset[Act] = Field(min_length=1)
+    means: frozenset[Means] = frozenset()
+    purposes: frozenset[ExploitationPurpose] = Field(min_length=1)
+    indicators: frozenset[Indicator] = frozenset()
+    sector: Sector
+    places: Places = Places()
+    story: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+
+
+class ScreeningIntake(_Frozen):
+    """What a frontline screener records, in plaintext, before anything is sealed or stored."""
+
+    idempotency_key: Annotated[str, StringConstraints(min_length=8, max_length=100)]
+    screener_org: OrgId
+    screener_type: ScreenerType
+    outcome: ScreeningOutcome
+    decided_by: OrgId
+    decided_by_role: DeciderRole
+    presumed_minor: bool = Field(default=False, description="Age uncertain but believed under 18.")
+    statistics: Statistics = Statistics()
+    identity: Identity
+    contact: Contact | None = None
+    narrative: Narrative
+
+    @property
+    def is_minor(self) -> bool:
+        """A child under 18, by age band or presumption (the benefit of the doubt goes to minority)."""
+        return self.presumed_minor or self.statistics.age_band in MINOR_AGE_BANDS
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ScreeningIntake:
+        if not self.is_minor and not self.narrative.means:
+            raise ValueError("narrative.means is required for an adult; only a child's screening may omit it")
+        check_decision(self.outcome, self.decided_by_role)
+        return self
+
+    def personal_parts(self) -> dict[Category, BaseModel]:
+        """The parts to seal, each under its consent category."""
+        parts: dict[Category, BaseModel] = {
+            Category.IDENTITY: self.identity,
+            Category.NARRATIVE: self.narrative,
+        }
+        if self.contact is not None:
+            parts[Category.CONTACT] = self.contact
+        return parts
+
+    def to_command(self, survivor_id: SurvivorId, screening_id: UUID, sealed: SealedProfile) -> RecordScreening:
+        """The command that carries this intake, its personal parts sealed."""
+        return RecordScreening(
+            survivor_id=survivor_id,
+            screening_id=screening_id,
+            idempotency_key=self.idempotency_key,
+            screener_org=self.screener_org,
+            screener_type=self.screener_type,
+            outcome=self.outcome,
+            decided_by=self.decided_by,
+            decided_by_role=self.decided_by_role,
+            is_minor=self.is_minor,
+            statistics=self.statistics,
+            profile=sealed,
+        )
+
+
+class SealedProfile(_Frozen):
+    """The personal parts of a screening, each sealed with the survivor's data key."""
 
     identity: Sealed
     contact: Sealed | None = None
-    narrative: Sealed | None = None
+    narrative: Sealed
+
+
+class Need(_Frozen):
+    referral_type: ReferralType
+    urgency: Urgency
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+# ---------------------------------------------------------------- commands
+
+
+class RecordScreening(EventData):
+    """Command: record a screening (personal parts sealed), issuing or reusing a survivor id."""
+
+    event_type = "identification.record_screening"
+    topic = IDENTIFICATION_COMMANDS.name
+
+    survivor_id: SurvivorId
+    screening_id: UUID
+    idempotency_key: Annotated[str, StringConstraints(min_length=8, max_length=100)]
+    screener_org: OrgId
+    screener_type: ScreenerType
+    outcome: ScreeningOutcome
+    decided_by: OrgId
+    decided_by_role: DeciderRole
+    is_minor: bool
+    statistics: Statistics
+    profile: SealedProfile
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RecordScreening:
+        check_decision(self.outcome, self.decided_by_role)
+        return self
+
+
+class EraseSurvivor(EventData):
+    """Command: destroy the survivor's key and have every projection purge the survivor."""
+
+    event_type = "identification.erase_survivor"
+    topic = IDENTIFICATION_COMMANDS.name
+
+    survivor_id: SurvivorId
+    requested_by: OrgId
+    reason: ErasureReason
+
+
+# ---------------------------------------------------------------- events
 
 
 class SurvivorIdentified(EventData):
@@ -53,18 +332,13 @@ class SurvivorIdentified(EventData):
     survivor_id: SurvivorId
     screening_id: UUID
     screener_org: OrgId
+    screener_type: ScreenerType
     outcome: ScreeningOutcome
     decided_by: OrgId
+    decided_by_role: DeciderRole
     is_minor: bool
     statistics: Statistics
     profile: SealedProfile
-
-
-class Need(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    referral_type: Code
-    urgency: Urgency
 
 
 class NeedsAssessed(EventData):
@@ -72,6 +346,7 @@ class NeedsAssessed(EventData):
     topic = IDENTIFICATION.name
 
     survivor_id: SurvivorId
+    screening_id: UUID
     assessed_by: OrgId
     needs: tuple[Need, ...] = Field(max_length=50)
 
@@ -84,4 +359,4 @@ class SurvivorErased(EventData):
 
     survivor_id: SurvivorId
     requested_by: OrgId
-    reason: Code
+    reason: ErasureReason

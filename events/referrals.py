@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 from events.base import EventData
 from events.catalog import REFERRALS
 from events.consent import Category, Purpose
-from events.identification import Urgency
+from events.needs import ReferralType, Urgency
 from events.types import Code, OrgId, ReferralId, ShortText, SurvivorId
 
 
@@ -74,7 +74,7 @@ class ReferralRequested(ReferralEvent):
 
     referrer_org: OrgId
     recipient_org: OrgId
-    referral_type: Code
+    referral_type: ReferralType
     urgency: Urgency
     purpose: Purpose
     categories: frozenset[Category] = Field(description="The minimum categories this referral type needs.")

@@ -29,6 +29,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from events.catalog import all_topics
+from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
 from services.kernel.migrations import migrate_all
 from services.kernel.settings import Settings
@@ -80,15 +81,11 @@ def ensure_packages() -> None:
     if not wanted:
         return
     if not IS_ROOT:
-        sys.exit(
-            f"missing packages {wanted}: install them (apt-get install {' '.join(wanted)}) or run as root"
-        )
+        sys.exit(f"missing packages {wanted}: install them (apt-get install {' '.join(wanted)}) or run as root")
     with step(f"installing {', '.join(wanted)} (apt)"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], check=True, env=env
-        )
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], check=True, env=env)
 
 
 # ---------------------------------------------------------------- kafka
@@ -210,18 +207,14 @@ def start_kafka(settings: Settings, libs: Path) -> None:
     say(f"Kafka up on 127.0.0.1:{settings.kafka_port} (pid {proc.pid}), answering metadata in {elapsed:.1f}s")
 
 
-async def _wait_for_kafka(
-    settings: Settings, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
-) -> None:
+async def _wait_for_kafka(settings: Settings, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     # Until the port opens, every attempt would log a connection error: the port first, then metadata.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     while True:
         if proc is not None and proc.poll() is not None:
             sys.exit(f"Kafka exited with {proc.returncode}; see {settings.run_dir / 'kafka.log'}")
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=3000
-        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=3000)
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -340,9 +333,7 @@ def start_postgres(settings: Settings) -> None:
 
 
 async def _ensure_database(settings: Settings) -> None:
-    conn = await asyncpg.connect(
-        host="127.0.0.1", port=settings.pg_port, user=settings.pg_user, database="postgres"
-    )
+    conn = await asyncpg.connect(host="127.0.0.1", port=settings.pg_port, user=settings.pg_user, database="postgres")
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", settings.pg_database):
             await conn.execute(f'CREATE DATABASE "{settings.pg_database}"')
@@ -368,12 +359,24 @@ async def _migrate(settings: Settings) -> dict[str, list[str]]:
         await pool.close()
 
 
+def ensure_master_key(settings: Settings) -> None:
+    """A local master key for this stack, made once, readable by its owner only."""
+    if settings.master_key is not None or settings.master_key_file is not None:
+        return
+    path = settings.run_dir / "master.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(new_master_key() + "\n")
+        say(f"master key: created {path} (local stacks only; production sets HAVEN_MASTER_KEY)")
+
+
 # ---------------------------------------------------------------- commands
 
 
 def up(settings: Settings) -> None:
     started = time.monotonic()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_master_key(settings)
     ensure_packages()
     libs = kafka_runtime(settings)
     with step("PostgreSQL"):
@@ -414,9 +417,7 @@ def status(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "clean", "status"])
     args = parser.parse_args(argv)
     settings = Settings()

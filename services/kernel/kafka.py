@@ -21,9 +21,7 @@ def producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
     )
 
 
-def consumer(
-    settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500
-) -> AIOKafkaConsumer:
+def consumer(settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500) -> AIOKafkaConsumer:
     """A consumer whose offsets are committed only by us, after the database commit."""
     return AIOKafkaConsumer(
         *topics,

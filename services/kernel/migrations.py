@@ -8,6 +8,7 @@ from pathlib import Path
 from services.kernel.db import Pool, quote_ident
 
 KERNEL_MIGRATIONS = Path(__file__).parent / "migrations"
+KEYRING_MIGRATIONS = Path(__file__).parent / "keyring_migrations"
 SERVICES_ROOT = Path(__file__).parent.parent
 
 
@@ -24,13 +25,15 @@ def discover_services(root: Path = SERVICES_ROOT) -> list[tuple[str, Path]]:
     )
 
 
-async def migrate(pool: Pool, schema: str, service_migrations: Path | None = None) -> list[str]:
+async def migrate(
+    pool: Pool, schema: str, service_migrations: Path | None = None, *, with_outbox: bool = True
+) -> list[str]:
     """Create ``schema`` and apply what has not been applied; return the versions applied now.
 
     >>> await migrate(pool, "referrals", Path("services/referrals/migrations"))  # doctest: +SKIP
     ['kernel/001_outbox_inbox', 'referrals/001_referrals']
     """
-    plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS)]
+    plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS) if with_outbox]
     plan += [(f"{schema}/{p.stem}", p) for p in _sql_files(service_migrations)]
     applied_now: list[str] = []
     ident = quote_ident(schema)
@@ -54,8 +57,8 @@ async def migrate(pool: Pool, schema: str, service_migrations: Path | None = Non
 
 
 async def migrate_all(pool: Pool, services: Iterable[tuple[str, Path]] | None = None) -> dict[str, list[str]]:
-    """Migrate every discovered service schema; return what each applied."""
-    return {
-        schema: await migrate(pool, schema, directory)
-        for schema, directory in (services if services is not None else discover_services())
-    }
+    """Migrate the keyring and every discovered service schema; return what each applied."""
+    applied = {"keyring": await migrate(pool, "keyring", KEYRING_MIGRATIONS, with_outbox=False)}
+    for schema, directory in services if services is not None else discover_services():
+        applied[schema] = await migrate(pool, schema, directory)
+    return applied

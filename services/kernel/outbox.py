@@ -33,7 +33,6 @@ async def write(conn: Connection, *events: Envelope) -> None:
             )
         )
     await conn.executemany(
-        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5, $6)",
         rows,
     )

@@ -8,13 +8,13 @@ notification delays an event by at most one sweep and never loses it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from services.kernel.db import Pool, quote_ident
+from services.kernel.lifecycle import wait_any
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class OutboxRelay:
         try:
             async with self._pool.acquire() as listener:
                 while not stop.is_set() and not await self._lead(listener):
-                    await _wait_any(stop, timeout=self._sweep_interval)
+                    await wait_any(stop, timeout=self._sweep_interval)
                 if stop.is_set():
                     return
                 await listener.add_listener(outbox_channel(self._schema), self._notified)
@@ -63,7 +63,7 @@ class OutboxRelay:
                     while not stop.is_set():
                         self._wake.clear()
                         await self.drain()
-                        await _wait_any(stop, self._wake, timeout=self._sweep_interval)
+                        await wait_any(stop, self._wake, timeout=self._sweep_interval)
                     await self.drain()  # what committed before the stop still goes out
                 finally:
                     await listener.remove_listener(outbox_channel(self._schema), self._notified)
@@ -72,9 +72,7 @@ class OutboxRelay:
             await self._producer.stop()
 
     async def _lead(self, conn: Any) -> bool:
-        lead: bool = await conn.fetchval(
-            "SELECT pg_try_advisory_lock(hashtext('haven-outbox:' || $1))", self._schema
-        )
+        lead: bool = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('haven-outbox:' || $1))", self._schema)
         return lead
 
     def _notified(self, *_: object) -> None:
@@ -108,19 +106,6 @@ class OutboxRelay:
             ]
             await asyncio.gather(*acks)
             # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
-            await conn.execute(
-                f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-            )
+            await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
         self.published += len(rows)
         return len(rows)
-
-
-async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*waiters, return_exceptions=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,24 @@ class Settings(BaseSettings):
     kafka_servers: str = Field(default="", description="Overrides the local broker, e.g. 'k1:9092,k2:9092'.")
     database_url: str = Field(default="", description="Overrides the local PostgreSQL DSN.")
     pg_pool_max: int = Field(default=10, ge=1)
+    master_key: SecretStr | None = Field(
+        default=None, description="Wraps every survivor's data key (base64url, 32 bytes)."
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="Where to read the master key if HAVEN_MASTER_KEY is unset."
+    )
+
+    def master_key_text(self) -> str:
+        """The master key as configured; names the settings to set when there is none."""
+        if self.master_key is not None:
+            return self.master_key.get_secret_value()
+        path = self.master_key_file or self.run_dir / "master.key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"no master key: set HAVEN_MASTER_KEY, or HAVEN_MASTER_KEY_FILE (looked for {path})"
+            ) from None
 
     @property
     def kafka_bootstrap_servers(self) -> str:

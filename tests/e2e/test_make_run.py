@@ -81,9 +81,7 @@ def test_make_run_then_infra_down_then_a_second_run_downloads_nothing(env: dict[
     pids = stack_pids(env)
     assert all(alive(p) for p in pids), "Ctrl-C stops the services, not Kafka and PostgreSQL"
 
-    subprocess.run(
-        ["make", "--no-print-directory", "infra-down"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
+    subprocess.run(["make", "--no-print-directory", "infra-down"], cwd=ROOT, env=env, check=True, capture_output=True)
     assert not any(alive(p) for p in pids), "infra-down stops both"
 
     second = make_run_until_ready(env)

@@ -107,15 +107,11 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_m
 ) -> None:
     template = to_kafka(entry(topic, "survivor-d", 0))
     for _, value, ce_type in MALFORMED:
-        headers = [
-            (k, ce_type.format(topic=topic).encode() if k == "ce_type" else v) for k, v in template.headers
-        ]
+        headers = [(k, ce_type.format(topic=topic).encode() if k == "ce_type" else v) for k, v in template.headers]
         await raw_producer.send_and_wait(topic, value=value, key=b"survivor-d", headers=headers, partition=0)
     good = entry(topic, "survivor-d", 7)
     record_ = to_kafka(good)
-    await raw_producer.send_and_wait(
-        topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0
-    )
+    await raw_producer.send_and_wait(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
     consumer = await running()
 
     dead = await read_topic(settings, f"{topic}.dlq", expect=len(MALFORMED))
@@ -138,9 +134,7 @@ async def test_a_permanent_handler_failure_dead_letters_that_event_only(
     events = [entry(topic, "survivor-e", n) for n in (1, -1, 2)]
     for event in events:
         record_ = to_kafka(event)
-        await raw_producer.send(
-            topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0
-        )
+        await raw_producer.send(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
     await raw_producer.flush()
     await running()
 

@@ -107,6 +107,4 @@ async def test_a_second_relay_stands_by_and_nothing_is_published_twice(
     await task
 
     assert len(messages) == 200
-    assert sorted([relay.published, standby.published]) == [0, 200], (
-        "one leader publishes, the other stands by"
-    )
+    assert sorted([relay.published, standby.published]) == [0, 200], "one leader publishes, the other stands by"

@@ -54,9 +54,7 @@ async def test_one_trace_covers_the_producer_and_the_consumer(
     stop.set()
     await asyncio.gather(*tasks)
 
-    finished = {
-        s.kind: s for s in spans.get_finished_spans() if s.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER)
-    }
+    finished = {s.kind: s for s in spans.get_finished_spans() if s.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER)}
     producer, consumer_span = finished[SpanKind.PRODUCER], finished[SpanKind.CONSUMER]
     trace_id = request.get_span_context().trace_id
     assert producer.context.trace_id == consumer_span.context.trace_id == trace_id

@@ -46,14 +46,10 @@ async def record(event: Envelope, uow: UnitOfWork) -> None:
     data: Any = event.data
     if data.n < 0:
         raise PermanentFailure("negative_entry", f"entry {data.n} is negative")
-    await uow.conn.execute(
-        "INSERT INTO ledger (event_id, key, n) VALUES ($1, $2, $3)", event.id, data.key, data.n
-    )
+    await uow.conn.execute("INSERT INTO ledger (event_id, key, n) VALUES ($1, $2, $3)", event.id, data.key, data.n)
 
 
-def ledger_consumer(
-    settings: Settings, pool: Pool, topic: str, group: str, **kwargs: Any
-) -> IdempotentConsumer:
+def ledger_consumer(settings: Settings, pool: Pool, topic: str, group: str, **kwargs: Any) -> IdempotentConsumer:
     kwargs.setdefault("handlers", {ledger_event(topic).event_type: record})
     return IdempotentConsumer(
         name=group,
@@ -74,9 +70,7 @@ async def _serve(schema: str, topic: str, group: str, delay_ms: str = "0") -> No
         await record(event, uow)
 
     handler = slow_record if delay else record
-    consumer = ledger_consumer(
-        settings, pool, topic, group, handlers={ledger_event(topic).event_type: handler}
-    )
+    consumer = ledger_consumer(settings, pool, topic, group, handlers={ledger_event(topic).event_type: handler})
     print("ready", flush=True)
     try:
         await run_until_stopped(consumer.run)

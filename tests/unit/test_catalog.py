@@ -21,9 +21,7 @@ def test_every_topic_has_a_dead_letter_topic() -> None:
 def test_survivor_topics_keep_history_and_the_directory_is_compacted() -> None:
     by_name = {t.name: t for t in TOPICS}
     assert by_name["haven.directory"].kafka_configs()["cleanup.policy"] == "compact"
-    assert by_name["haven.consent"].kafka_configs()["retention.ms"] == "-1", (
-        "consent history must be replayable"
-    )
+    assert by_name["haven.consent"].kafka_configs()["retention.ms"] == "-1", "consent history must be replayable"
 
 
 def test_the_committed_asyncapi_document_is_up_to_date() -> None:

@@ -12,7 +12,7 @@ from cloudevents.core.v1.event import CloudEvent
 from events.base import EventData, EventRegistry
 from events.consent import Category, Purpose
 from events.envelope import Envelope, UndecodableEvent, from_kafka, to_kafka
-from events.identification import Urgency
+from events.needs import Urgency
 from events.referrals import ReferralRequested
 
 
@@ -49,9 +49,7 @@ def test_what_we_encode_the_cloudevents_sdk_decodes() -> None:
     event = requested()
     record = to_kafka(event)
 
-    decoded = from_binary_event(
-        KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
-    )
+    decoded = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value))
 
     assert decoded.get_id() == str(event.id)
     assert decoded.get_type() == "referral.requested"

@@ -1,0 +1,1 @@
+"""Consent: the lifecycle of survivors' directives — granted, revoked, expired — and their history."""

@@ -1,0 +1,46 @@
+"""Consent rules, pure: whether a directive may be recorded as it stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from events.consent import Basis, Directive
+from events.errors import DomainError
+
+
+def check_grant(
+    directive: Directive, *, latest_version: int | None, survivor_is_minor: bool, now: datetime
+) -> Directive:
+    """The directive to record (marked for a minor where we know the survivor is one), or a ``DomainError``.
+
+    Refusing consent never blocks a service, so nothing here requires a permit; it only keeps
+    the directives coherent: a newer version each time, a period not already over, and for a
+    child a guardian or best-interest basis, a written justification and a second approver.
+    """
+    if latest_version is not None and directive.version <= latest_version:
+        raise DomainError(
+            "stale_version",
+            f"version {directive.version} is not newer than the recorded version {latest_version}",
+            field="directive.version",
+        )
+    if directive.valid_until <= now:
+        raise DomainError("already_expired", "valid_until has already passed", field="directive.valid_until")
+    minor = survivor_is_minor or directive.subject_is_minor
+    if minor:
+        if directive.basis is Basis.CONSENT:
+            raise DomainError(
+                "child_basis_required",
+                "a child's directive rests on a guardian or best_interest basis, not the child's consent alone",
+                field="directive.basis",
+            )
+        if not directive.justification:
+            raise DomainError(
+                "justification_required", "a child's directive needs a written justification",
+                field="directive.justification",
+            )  # fmt: skip
+        if len(set(directive.approvers)) < 2:
+            raise DomainError(
+                "second_approver_required", "a child's directive needs two distinct approvers",
+                field="directive.approvers",
+            )  # fmt: skip
+    return directive.model_copy(update={"subject_is_minor": minor})

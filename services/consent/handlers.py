@@ -1,0 +1,124 @@
+"""Consent's handlers: commands from partners, and identification's events it keeps up with."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from events.consent import (
+    ConsentExpired,
+    ConsentGranted,
+    ConsentRevoked,
+    Directive,
+    GrantConsent,
+    RevokeConsent,
+)
+from events.envelope import Envelope
+from events.errors import DomainError
+from events.identification import SurvivorErased, SurvivorIdentified
+from services.consent import domain, repository
+from services.kernel import outbox
+from services.kernel.consumer import UnitOfWork
+from services.kernel.db import Pool
+from services.kernel.lifecycle import wait_any
+
+SOURCE = "haven/consent"
+GRANTS_CHANNEL = "haven_consent_granted"
+Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def grant_consent(command: GrantConsent, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    """Record a directive (or a new version of one) and publish ``consent.granted``."""
+    latest = await repository.latest_version(uow.conn, command.directive.directive_id)
+    if latest is not None and latest["survivor_id"] != command.survivor_id:
+        raise DomainError(
+            "directive_of_another_survivor", "this directive id belongs to another survivor",
+            field="directive.directive_id",
+        )  # fmt: skip
+    directive = domain.check_grant(
+        command.directive,
+        latest_version=latest["version"] if latest is not None else None,
+        survivor_is_minor=await repository.survivor_is_minor(uow.conn, command.survivor_id),
+        now=clock(),
+    )
+    await repository.add(uow.conn, command.survivor_id, directive)
+    await uow.conn.execute(f"NOTIFY {GRANTS_CHANNEL}")  # wakes the expiry task at commit: it may fall due sooner
+    await uow.emit(Envelope.new(ConsentGranted(survivor_id=command.survivor_id, directive=directive), source=SOURCE))
+
+
+async def revoke_consent(command: RevokeConsent, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    """Revoke a directive from now on and publish ``consent.revoked``; revoking twice changes nothing."""
+    latest = await repository.latest_version(uow.conn, command.directive_id)
+    if latest is None or latest["survivor_id"] != command.survivor_id:
+        raise DomainError("unknown_directive", "no such directive for this survivor", field="directive_id")
+    if latest["revoked_at"] is not None:
+        return
+    at = clock()
+    await repository.revoke(uow.conn, command.directive_id, command.revoked_by, at)
+    directive = Directive.model_validate(latest["directive"])
+    await uow.emit(
+        Envelope.new(
+            ConsentRevoked(
+                survivor_id=command.survivor_id,
+                directive_id=command.directive_id,
+                grantee=directive.grantee,
+                revoked_by=command.revoked_by,
+                revoked_at=at,
+            ),
+            source=SOURCE,
+        )
+    )
+
+
+async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
+    await repository.remember_survivor(uow.conn, event.survivor_id, event.is_minor)
+
+
+async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
+    await repository.purge(uow.conn, event.survivor_id)
+
+
+async def publish_expiries(pool: Pool, *, clock: Clock = utcnow) -> int:
+    """Publish ``consent.expired`` for every directive whose period is over; return how many."""
+    async with pool.acquire() as conn, conn.transaction():
+        now = clock()
+        due = await repository.claim_due(conn, now)
+        for row in due:
+            directive = Directive.model_validate(row["directive"])
+            await repository.mark_expired(conn, row["directive_id"], row["version"], now)
+            await outbox.write(
+                conn,
+                Envelope.new(
+                    ConsentExpired(
+                        survivor_id=row["survivor_id"],
+                        directive_id=row["directive_id"],
+                        grantee=directive.grantee,
+                        expired_at=directive.valid_until,
+                    ),
+                    source=SOURCE,
+                ),
+            )
+    return len(due)
+
+
+async def expire_directives(pool: Pool, stop: asyncio.Event, *, max_sleep: float = 60.0) -> None:
+    """Background task: at start (catching up after downtime), at each deadline and after each grant,
+    publish the expiries that are due."""
+    granted = asyncio.Event()
+    async with pool.acquire() as listener:
+        await listener.add_listener(GRANTS_CHANNEL, lambda *_: granted.set())
+        while not stop.is_set():
+            granted.clear()
+            if published := await publish_expiries(pool):
+                log.info("published %d consent expiries", published)
+                continue
+            due = await repository.next_due(listener)
+            wait = max_sleep if due is None else (due - utcnow()).total_seconds()
+            await wait_any(stop, granted, timeout=min(max(wait, 0.01), max_sleep))

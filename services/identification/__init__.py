@@ -1,0 +1,1 @@
+"""Identification: a survivor screened once, a pseudonymous id, needs assessed, erasure on request."""

@@ -1,0 +1,138 @@
+"""Per-survivor encryption: each survivor's personal data is sealed with that survivor's own key.
+
+Keys live in the ``keyring`` schema, wrapped by the master key (``HAVEN_MASTER_KEY`` or the
+key file). Erasing a survivor deletes the key: every copy of the ciphertext — in Kafka, in any
+table, in a backup — becomes unreadable at once (crypto-shredding).
+
+>>> key = await keyring.create(conn, survivor_id)  # doctest: +SKIP
+>>> sealed = key.seal_model(Category.IDENTITY, identity)  # doctest: +SKIP
+>>> key.open_model(Category.IDENTITY, sealed, Identity) == identity  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import TypeVar
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
+
+from events.types import Sealed
+from services.kernel.db import Connection
+
+M = TypeVar("M", bound=BaseModel)
+
+KEYRING_SCHEMA = "keyring"
+
+
+class SurvivorKeyMissing(LookupError):
+    """The survivor has no data key: never identified, or erased (``erased`` says which)."""
+
+    def __init__(self, survivor_id: UUID, *, erased: bool) -> None:
+        state = "was erased" if erased else "has no data key"
+        super().__init__(f"survivor {survivor_id} {state}")
+        self.survivor_id = survivor_id
+        self.erased = erased
+
+
+class SealBroken(ValueError):
+    """A sealed value that does not open with its survivor's key (tampered, or for another field)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """One survivor's AES-256-GCM key. The associated data binds each value to its survivor and field."""
+
+    survivor_id: UUID
+    kid: str
+    key: bytes = field(repr=False)
+
+    def _aad(self, category: str) -> bytes:
+        return f"haven/{self.survivor_id}/{category}".encode()
+
+    def seal(self, category: str, plaintext: bytes) -> Sealed:
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(self.key).encrypt(nonce, plaintext, self._aad(category))
+        return Sealed(kid=self.kid, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+    def open(self, category: str, sealed: Sealed) -> bytes:
+        if sealed.kid != self.kid:
+            raise SealBroken(f"sealed with key {sealed.kid}, not {self.kid}")
+        try:
+            return AESGCM(self.key).decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), self._aad(category))
+        except InvalidTag:
+            raise SealBroken(f"the {category} value does not open with this survivor's key") from None
+
+    def seal_model(self, category: str, model: BaseModel) -> Sealed:
+        return self.seal(category, model.model_dump_json().encode())
+
+    def open_model(self, category: str, sealed: Sealed, model: type[M]) -> M:
+        return model.model_validate_json(self.open(category, sealed))
+
+
+class Keyring:
+    """Creates, fetches and destroys survivors' data keys, wrapping them with the master key."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise ValueError("the master key must be 32 bytes (AES-256)")
+        self._master = AESGCM(master_key)
+
+    def _wrap(self, survivor_id: UUID, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, key, survivor_id.bytes)
+
+    def _unwrap(self, survivor_id: UUID, wrapped: bytes) -> bytes:
+        return self._master.decrypt(wrapped[:12], wrapped[12:], survivor_id.bytes)
+
+    async def create(self, conn: Connection, survivor_id: UUID) -> DataKey:
+        """The survivor's key, created now if it does not exist yet; refuses an erased survivor."""
+        if await conn.fetchval("SELECT 1 FROM keyring.erased WHERE survivor_id = $1", survivor_id):
+            raise SurvivorKeyMissing(survivor_id, erased=True)
+        key, kid = AESGCM.generate_key(bit_length=256), f"k-{secrets.token_hex(8)}"
+        await conn.execute(
+            "INSERT INTO keyring.data_keys (survivor_id, kid, wrapped_key) VALUES ($1, $2, $3)"
+            " ON CONFLICT (survivor_id) DO NOTHING",
+            survivor_id,
+            kid,
+            self._wrap(survivor_id, key),
+        )
+        return await self.get(conn, survivor_id)
+
+    async def get(self, conn: Connection, survivor_id: UUID) -> DataKey:
+        row = await conn.fetchrow("SELECT kid, wrapped_key FROM keyring.data_keys WHERE survivor_id = $1", survivor_id)
+        if row is None:
+            erased = bool(await conn.fetchval("SELECT 1 FROM keyring.erased WHERE survivor_id = $1", survivor_id))
+            raise SurvivorKeyMissing(survivor_id, erased=erased)
+        return DataKey(survivor_id, row["kid"], self._unwrap(survivor_id, row["wrapped_key"]))
+
+    async def destroy(self, conn: Connection, survivor_id: UUID) -> bool:
+        """Delete the survivor's key for good and remember the erasure; True if a key was deleted."""
+        deleted = await conn.fetchval(
+            "DELETE FROM keyring.data_keys WHERE survivor_id = $1 RETURNING true", survivor_id
+        )
+        await conn.execute("INSERT INTO keyring.erased (survivor_id) VALUES ($1) ON CONFLICT DO NOTHING", survivor_id)
+        return bool(deleted)
+
+
+def new_master_key() -> str:
+    """A fresh master key, base64url, for ``HAVEN_MASTER_KEY`` or the key file."""
+    return _b64(AESGCM.generate_key(bit_length=256))
+
+
+def decode_master_key(text: str) -> bytes:
+    return _unb64(text.strip())

@@ -1,0 +1,91 @@
+"""Bootstrapping a service: its pool and schema, its outbox relay, its consumer, its background tasks.
+
+Each ``services/<name>/app.py`` describes itself with a ``ServiceSpec`` and calls ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from events.base import EventData
+from events.envelope import Envelope
+from events.errors import DomainError
+from services.kernel import kafka
+from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
+from services.kernel.db import Pool, create_pool
+from services.kernel.lifecycle import run_until_stopped
+from services.kernel.migrations import migrate
+from services.kernel.relay import OutboxRelay
+from services.kernel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound=EventData)
+Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def on(message: type[D], handler: Callable[[D, UnitOfWork], Awaitable[object]]) -> tuple[str, Handler]:
+    """Register ``handler`` for ``message``'s type: it gets the payload; a ``DomainError`` dead-letters it.
+
+    >>> handlers = dict([on(ConsentRevoked, cancel_open_referrals)])  # doctest: +SKIP
+    """
+
+    async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
+        data = envelope.data
+        if not isinstance(data, message):
+            raise PermanentFailure("wrong_type", f"{envelope.type} did not decode to {message.__name__}")
+        try:
+            await handler(data, uow)
+        except DomainError as exc:
+            raise PermanentFailure(exc.code, f"{exc.field + ': ' if exc.field else ''}{exc.message}") from None
+
+    functools.update_wrapper(handle, handler)
+    return message.event_type, handle
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service is: its schema name, migrations, what it consumes, and what else it runs."""
+
+    name: str
+    migrations: Path
+    topics: Sequence[str]
+    handlers: Mapping[str, Handler]
+    background: Sequence[Background] = field(default=())
+
+
+async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run ``spec`` until SIGTERM/SIGINT (or ``stop``): migrate, then relay, consume and run tasks."""
+    settings = settings or Settings()
+    pool = await create_pool(settings, schema=spec.name)
+    try:
+        await migrate(pool, spec.name, spec.migrations)
+        relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
+        components = [relay.run]
+        if spec.topics:
+            consumer = IdempotentConsumer(
+                name=spec.name,
+                pool=pool,
+                consumer=kafka.consumer(settings, spec.name, spec.topics),
+                dead_letters=kafka.producer(settings),
+                handlers=spec.handlers,
+            )
+            components.append(consumer.run)
+        components += [functools.partial(task, pool) for task in spec.background]
+        log.info("%s: serving %s", spec.name, ", ".join(spec.topics) or "no topics")
+        await run_until_stopped(*components, stop=stop)
+    finally:
+        await pool.close()
+
+
+def main(build: Callable[[Settings], ServiceSpec]) -> None:
+    """The ``python -m services.<name>.app`` entry point: settings read once, the spec built, served."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    asyncio.run(serve(build(settings), settings))
