@@ -243,9 +243,9 @@ class ScreeningIntake(_Frozen):
         check_decision(self.outcome, self.decided_by_role)
         return self
 
-    def personal_parts(self) -> dict[Category, BaseModel]:
-        """The parts to seal, each under its consent category."""
-        parts: dict[Category, BaseModel] = {
+    def personal_parts(self) -> dict[str, BaseModel]:
+        """The parts to seal, each under the name of its consent category."""
+        parts: dict[str, BaseModel] = {
             Category.IDENTITY: self.identity,
             Category.NARRATIVE: self.narrative,
         }

@@ -60,6 +60,19 @@ def _initdb() -> Path | None:
     return found[-1] if found else None
 
 
+def pg_tool(name: str) -> Path:
+    """A PostgreSQL server tool (pg_dump, pg_ctl …) of the newest installed version."""
+    initdb = _initdb()
+    if initdb is None:
+        raise FileNotFoundError("no PostgreSQL server installed: run `make infra-up`")
+    return initdb.with_name(name)
+
+
+def kafka_data_dir(settings: Settings) -> Path:
+    """The broker's log directory: every byte Kafka holds for this stack."""
+    return settings.run_dir.resolve() / "kafka" / "data"
+
+
 def _java_major() -> int:
     java = shutil.which("java")
     if not java:
@@ -106,7 +119,7 @@ def kafka_runtime(settings: Settings) -> Path:
         libs.mkdir(parents=True)
         subprocess.run(
             [
-                "mvn", "-B", "-q", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
+                "mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
                 f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
             ],
             check=True,
@@ -181,7 +194,7 @@ def start_kafka(settings: Settings, libs: Path) -> None:
         return
     _refuse_busy_port(settings.kafka_port, "Kafka", "HAVEN_KAFKA_PORT")
     _refuse_busy_port(settings.kafka_controller_port, "the Kafka controller", "HAVEN_KAFKA_CONTROLLER_PORT")
-    data = run / "kafka" / "data"
+    data = kafka_data_dir(settings)
     data.mkdir(parents=True, exist_ok=True)
     props = run / "kafka" / "server.properties"
     props.write_text(_server_properties(settings, data))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
@@ -82,6 +83,10 @@ class DataKey:
 
     def open_model(self, category: str, sealed: Sealed, model: type[M]) -> M:
         return model.model_validate_json(self.open(category, sealed))
+
+    def seal_parts(self, parts: Mapping[str, BaseModel]) -> dict[str, Sealed]:
+        """Seal each part under its own category name (``{"identity": ..., "contact": ...}``)."""
+        return {category: self.seal_model(category, model) for category, model in parts.items()}
 
 
 class Keyring:

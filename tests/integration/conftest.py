@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from events.catalog import dlq_name
+from events.envelope import Envelope, from_kafka
 from services.kernel.db import Pool, create_pool
 from services.kernel.migrations import migrate
 from services.kernel.settings import Settings
@@ -82,3 +83,34 @@ async def eventually(check: Any, *, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
         await asyncio.sleep(0.1)
+
+
+async def wait_for_events(
+    settings: Settings, topic: str, *, subject: str, types: list[str], timeout: float = 30.0
+) -> list[Envelope]:
+    """The events about ``subject`` on ``topic``, once every type in ``types`` (in any order) has appeared.
+
+    Reads from the beginning and keeps reading 300 ms past the last expected one, so that an
+    unexpected extra event (a duplicate) is returned too.
+    """
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
+    await reader.start()
+    found: list[Envelope] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for batch in (await reader.getmany(timeout_ms=200)).values():
+                found += [from_kafka(m.value, m.headers) for m in batch if m.key == subject.encode()]
+            missing = list(types)
+            for event in found:
+                if event.type in missing:
+                    missing.remove(event.type)
+            if not missing:
+                for batch in (await reader.getmany(timeout_ms=300)).values():
+                    found += [from_kafka(m.value, m.headers) for m in batch if m.key == subject.encode()]
+                return found
+        raise AssertionError(f"on {topic} for {subject}: wanted {types}, saw {[e.type for e in found]}")
+    finally:
+        await reader.stop()

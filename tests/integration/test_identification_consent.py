@@ -1,0 +1,270 @@
+"""Identification and consent, as running services on the real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from events.catalog import CONSENT, CONSENT_COMMANDS, IDENTIFICATION, IDENTIFICATION_COMMANDS
+from events.consent import (
+    Category,
+    ConsentRecord,
+    DecisionReason,
+    Directive,
+    GrantConsent,
+    Grantee,
+    OrgType,
+    Party,
+    Purpose,
+    RevokeConsent,
+    decide,
+)
+from events.envelope import Envelope, header_map, to_kafka
+from events.identification import EraseSurvivor, ErasureReason, Identity, ScreeningIntake, SurvivorIdentified
+from infra.stack import kafka_data_dir, pg_tool
+from services.kernel import kafka
+from services.kernel.crypto import Keyring, SurvivorKeyMissing, decode_master_key
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+from tests.integration.conftest import eventually, read_topic, wait_for_events
+from tests.support.intakes import intake_data, seal_intake, send
+from tests.support.processes import ServiceProcess
+
+SHELTER = Party("harbour-shelter", OrgType.SHELTER)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    running = {name: ServiceProcess(name, logs).start() for name in ("identification", "consent")}
+    yield running
+    for process in running.values():
+        if process.proc is not None:
+            assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Pool]:
+    pool = await create_pool(settings)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> Keyring:
+    return Keyring(decode_master_key(settings.master_key_text()))
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = kafka.producer(settings, linger_ms=0)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+def shelter_directive(**changes: Any) -> Directive:
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "directive_id": uuid4(),
+        "version": 1,
+        "grantee": Grantee(org_id="harbour-shelter"),
+        "categories": frozenset({Category.CONTACT, Category.CASE_STATUS}),
+        "purposes": frozenset({Purpose.SERVICE_DELIVERY}),
+        "valid_from": now - timedelta(minutes=1),
+        "valid_until": now + timedelta(days=90),
+        "recorded_by": "city-hotline",
+    }
+    return Directive.model_validate({**fields, **changes})
+
+
+async def consent_records(db: Pool, survivor_id: Any) -> list[ConsentRecord]:
+    rows = await db.fetch("SELECT directive, revoked_at FROM consent.directives WHERE survivor_id = $1", survivor_id)
+    return [ConsentRecord(Directive.model_validate(r["directive"]), r["revoked_at"]) for r in rows]
+
+
+async def test_intake_identified_needs_assessed_consent_granted_then_revoked(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, keyring: Keyring, producer: AIOKafkaProducer
+) -> None:
+    intake = ScreeningIntake.model_validate(intake_data())
+    command = await seal_intake(db, keyring, intake)
+    survivor = str(command.survivor_id)
+    await send(producer, command)
+
+    identified = await wait_for_events(settings, IDENTIFICATION.name, subject=survivor,
+                                       types=["survivor.identified", "needs.assessed"])  # fmt: skip
+    assert [e.type for e in identified] == ["survivor.identified", "needs.assessed"]
+    needs = {n["referral_type"]: n["urgency"] for n in identified[1].data.model_dump(mode="json")["needs"]}
+    assert needs["emergency_shelter"] == "emergency", "no safe accommodation tonight"
+    assert needs["legal_aid"] == "routine", "withheld wages open a labour claim"
+    event = identified[0].data
+    assert isinstance(event, SurvivorIdentified)
+    async with db.acquire() as conn:
+        key = await keyring.get(conn, command.survivor_id)
+    assert key.open_model("identity", event.profile.identity, Identity).family_name == "Santos"
+    raw = await read_topic(settings, IDENTIFICATION.name, expect=0, timeout=1)
+    assert not any(b"Santos" in (m.value or b"") for m in raw), "no plaintext personal data in Kafka"
+
+    directive = shelter_directive()
+    await send(producer, GrantConsent(survivor_id=command.survivor_id, directive=directive))
+    await wait_for_events(settings, CONSENT.name, subject=survivor, types=["consent.granted"])
+    records = await consent_records(db, command.survivor_id)
+    assert decide(records, SHELTER, Category.CONTACT, Purpose.SERVICE_DELIVERY, datetime.now(UTC)).permitted
+    assert not decide(records, SHELTER, Category.NARRATIVE, Purpose.SERVICE_DELIVERY, datetime.now(UTC)).permitted
+
+    await send(producer, RevokeConsent(survivor_id=command.survivor_id, directive_id=directive.directive_id,
+                                       revoked_by="city-hotline"))  # fmt: skip
+    consent_events = await wait_for_events(settings, CONSENT.name, subject=survivor,
+                                           types=["consent.granted", "consent.revoked"])  # fmt: skip
+    assert [e.type for e in consent_events] == ["consent.granted", "consent.revoked"]
+    after = decide(await consent_records(db, command.survivor_id), SHELTER, Category.CONTACT,
+                   Purpose.SERVICE_DELIVERY, datetime.now(UTC))  # fmt: skip
+    assert (after.permitted, after.reason) == (False, DecisionReason.REVOKED)
+
+
+async def test_a_retried_intake_with_the_same_key_creates_one_survivor(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, keyring: Keyring, producer: AIOKafkaProducer
+) -> None:
+    intake = ScreeningIntake.model_validate(intake_data())
+    first = await seal_intake(db, keyring, intake)
+    retry = await seal_intake(db, keyring, intake)  # the client retried: a new id and key, the same idempotency key
+    await send(producer, first, first, retry)
+
+    async def retry_key_shredded() -> bool:
+        async with db.acquire() as conn:
+            try:
+                await keyring.get(conn, retry.survivor_id)
+            except SurvivorKeyMissing:
+                return True
+        return False
+
+    await eventually(retry_key_shredded)
+    identified = await wait_for_events(settings, IDENTIFICATION.name, subject=str(first.survivor_id),
+                                       types=["survivor.identified"])  # fmt: skip
+    assert [e.type for e in identified].count("survivor.identified") == 1
+    count = await db.fetchval(
+        "SELECT count(*) FROM identification.screenings WHERE idempotency_key = $1", intake.idempotency_key
+    )
+    assert count == 1
+    assert not await db.fetchval("SELECT 1 FROM identification.survivors WHERE survivor_id = $1", retry.survivor_id)
+
+
+async def test_invalid_commands_are_dead_lettered_with_their_reason_and_nothing_is_recorded(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, keyring: Keyring, producer: AIOKafkaProducer
+) -> None:
+    intake = ScreeningIntake.model_validate(intake_data())
+    good = await seal_intake(db, keyring, intake)
+    unkeyed = good.model_copy(update={"survivor_id": uuid4(), "idempotency_key": f"k-{uuid4().hex}"})
+    (sent_unkeyed,) = await send(producer, unkeyed)
+    # A screener "confirming" a victim: the contract refuses it, so forge the bytes as a careless client would.
+    forged = good.model_dump(mode="json") | {"idempotency_key": f"k-{uuid4().hex}", "outcome": "confirmed_victim"}
+    headers = to_kafka(Envelope.new(good, source="haven/tests")).headers
+    await producer.send_and_wait(IDENTIFICATION_COMMANDS.name, value=json.dumps(forged).encode(),
+                                 key=str(good.survivor_id).encode(), headers=headers)  # fmt: skip
+    child = shelter_directive(subject_is_minor=True, basis="guardian", justification="guardian present",
+                              approvers=("ana",))  # fmt: skip
+    await send(producer, GrantConsent(survivor_id=good.survivor_id, directive=child))
+
+    dead: list[Any] = []
+
+    async def dead_letters() -> bool:
+        nonlocal dead
+        dead = await read_topic(settings, f"{IDENTIFICATION_COMMANDS.name}.dlq", expect=0, timeout=0.5)
+        reasons = {header_map(m.headers).get("ce_id"): header_map(m.headers)["haven_dlq_reason"] for m in dead}
+        return reasons.get(str(sent_unkeyed.id)) == "survivor_key_missing" and "schema_invalid" in reasons.values()
+
+    await eventually(dead_letters)
+    schema_invalid = [m for m in dead if header_map(m.headers)["haven_dlq_reason"] == "schema_invalid"]
+    assert any("competent_authority" in header_map(m.headers)["haven_dlq_detail"] for m in schema_invalid)
+
+    consent_dead: list[Any] = []
+
+    async def child_refused() -> bool:
+        nonlocal consent_dead
+        consent_dead = await read_topic(settings, f"{CONSENT_COMMANDS.name}.dlq", expect=0, timeout=0.5)
+        return any(m.key == str(good.survivor_id).encode() for m in consent_dead)
+
+    await eventually(child_refused)
+    (refusal,) = [m for m in consent_dead if m.key == str(good.survivor_id).encode()]
+    assert header_map(refusal.headers)["haven_dlq_reason"] == "second_approver_required"
+    assert "directive.approvers" in header_map(refusal.headers)["haven_dlq_detail"]
+    assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE directive_id = $1", child.directive_id)
+    assert not await db.fetchval("SELECT 1 FROM identification.survivors WHERE survivor_id = $1", unkeyed.survivor_id)
+
+
+async def test_erasure_leaves_the_survivors_name_nowhere(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, keyring: Keyring, producer: AIOKafkaProducer
+) -> None:
+    marker = f"Zephyrine{uuid4().hex[:12]}"
+    intake = ScreeningIntake.model_validate(intake_data(identity__given_name=marker, narrative__story=f"{marker} said"))
+    command = await seal_intake(db, keyring, intake)
+    survivor = str(command.survivor_id)
+    await send(producer, command, GrantConsent(survivor_id=command.survivor_id, directive=shelter_directive()))
+    await wait_for_events(settings, IDENTIFICATION.name, subject=survivor, types=["survivor.identified"])
+    await wait_for_events(settings, CONSENT.name, subject=survivor, types=["consent.granted"])
+
+    await send(producer, EraseSurvivor(survivor_id=command.survivor_id, requested_by="city-hotline",
+                                       reason=ErasureReason.SURVIVOR_REQUEST))  # fmt: skip
+    await wait_for_events(settings, IDENTIFICATION.name, subject=survivor, types=["survivor.erased"])
+
+    async def purged() -> bool:
+        left: int = await db.fetchval(
+            "SELECT (SELECT count(*) FROM consent.directives WHERE survivor_id = $1)"
+            " + (SELECT count(*) FROM identification.screenings WHERE survivor_id = $1)",
+            command.survivor_id,
+        )
+        return left == 0
+
+    await eventually(purged)
+    async with db.acquire() as conn:
+        with pytest.raises(SurvivorKeyMissing, match="was erased"):
+            await keyring.get(conn, command.survivor_id)
+
+    dump = await asyncio.to_thread(pg_dump, settings)
+    assert marker.encode() not in dump, "not in the database"
+    assert b"CREATE TABLE identification.screenings" in dump, "the dump really holds the database"
+    logs = await asyncio.to_thread(broker_log_files, settings)
+    assert logs, "the broker's log segments were read"
+    assert not any(marker.encode() in data for data in logs.values()), "not in the broker's logs"
+    assert any(survivor.encode() in data for data in logs.values()), "the survivor's (sealed) events are there"
+
+
+def pg_dump(settings: Settings) -> bytes:
+    command = [str(pg_tool("pg_dump")), "-h", "127.0.0.1", "-p", str(settings.pg_port), "-U", settings.pg_user]
+    return subprocess.run([*command, settings.pg_database], capture_output=True, check=True).stdout
+
+
+def broker_log_files(settings: Settings) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in kafka_data_dir(settings).rglob("*.log") if p.is_file()}
+
+
+async def test_consent_expires_at_its_deadline_and_after_a_restart_exactly_once(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    survivor = uuid4()
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    while_running = shelter_directive(valid_until=soon)
+    during_downtime = shelter_directive(valid_until=soon + timedelta(seconds=3))
+    await send(producer, GrantConsent(survivor_id=survivor, directive=while_running),
+               GrantConsent(survivor_id=survivor, directive=during_downtime))  # fmt: skip
+    await wait_for_events(settings, CONSENT.name, subject=str(survivor), types=["consent.granted"] * 2)
+    await wait_for_events(settings, CONSENT.name, subject=str(survivor), types=["consent.expired"], timeout=15)
+
+    consent = services["consent"]
+    assert consent.stop() == 0
+    await asyncio.sleep(max(0.0, (soon + timedelta(seconds=3.5) - datetime.now(UTC)).total_seconds()))
+    await asyncio.to_thread(consent.start)
+
+    events = await wait_for_events(settings, CONSENT.name, subject=str(survivor),
+                                   types=["consent.expired", "consent.expired"], timeout=30)  # fmt: skip
+    expired = [e.data.model_dump(mode="json")["directive_id"] for e in events if e.type == "consent.expired"]
+    assert sorted(expired) == sorted([str(while_running.directive_id), str(during_downtime.directive_id)])

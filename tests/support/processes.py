@@ -1,0 +1,46 @@
+"""Services run as real processes, the way `make run` runs them, stopped by their pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """``python -m services.<name>.app``, started and stopped on demand; its output goes to a log file."""
+
+    def __init__(self, name: str, log_dir: Path) -> None:
+        self.name = name
+        self.log = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}.app"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ},
+            )  # fmt: skip
+        self._wait_for("serving", timeout=60)
+        return self
+
+    def _wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            assert self.proc is not None
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        """SIGTERM, as a deployment would; return the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self.proc = None
+        return code
