@@ -31,18 +31,24 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+def _attributes(event: Envelope, **extra: str) -> dict[str, str]:
+    """OpenTelemetry messaging semantic conventions, plus the CloudEvents type."""
+    return {
+        "messaging.system": "kafka",
+        "messaging.destination.name": event.topic,
+        "messaging.message.id": str(event.id),
+        "cloudevents.event_type": event.type,
+        **extra,
+    }
+
+
 @contextmanager
 def producing(event: Envelope) -> Iterator[str | None]:
     """A PRODUCER span for ``event``; yields the traceparent to store with it."""
     with tracer().start_as_current_span(
         f"{event.topic} publish",
         kind=SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.destination.name": event.topic,
-            "messaging.message.id": str(event.id),
-            "cloudevents.event_type": event.type,
-        },
+        attributes=_attributes(event),
     ):
         yield current_traceparent()
 
@@ -56,13 +62,7 @@ def consuming(event: Envelope, traceparent: str | None, consumer: str) -> Iterat
         with tracer().start_as_current_span(
             f"{event.topic} process",
             kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": event.topic,
-                "messaging.consumer.group.name": consumer,
-                "messaging.message.id": str(event.id),
-                "cloudevents.event_type": event.type,
-            },
+            attributes=_attributes(event, **{"messaging.consumer.group.name": consumer}),
         ) as span:
             yield span
     finally:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from events.catalog import dlq_name
 from events.envelope import Envelope, from_kafka
+from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
 from services.kernel.migrations import migrate
 from services.kernel.settings import Settings
@@ -45,6 +47,15 @@ async def pool(settings: Settings, schema: str) -> AsyncIterator[Pool]:
 
 
 @pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """An idempotent producer that sends at once (no linger)."""
+    producer = kafka.producer(settings, linger_ms=0)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture
 async def topic(settings: Settings) -> AsyncIterator[str]:
     """A new 3-partition topic and its dead-letter topic."""
     name = f"test.{uuid4().hex[:12]}"
@@ -56,8 +67,11 @@ async def topic(settings: Settings) -> AsyncIterator[str]:
     await admin.close()
 
 
-async def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
-    """Every message on ``topic`` from the beginning, once ``expect`` have arrived (or the timeout)."""
+async def read_until(settings: Settings, topic: str, done: Callable[[list[Any]], bool], *, timeout: float) -> list[Any]:
+    """Messages on ``topic`` from the beginning until ``done(messages)`` holds or the timeout passes.
+
+    Reads 300 ms more after that, so that an unexpected extra message (a duplicate) shows too.
+    """
     reader = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
     )
@@ -65,15 +79,19 @@ async def read_topic(settings: Settings, topic: str, *, expect: int, timeout: fl
     messages: list[Any] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(messages) < expect and time.monotonic() < deadline:
+        while not done(messages) and time.monotonic() < deadline:
             for batch in (await reader.getmany(timeout_ms=200)).values():
                 messages.extend(batch)
-        # Anything beyond `expect` (a duplicate) would show up in this extra poll.
         for batch in (await reader.getmany(timeout_ms=300)).values():
             messages.extend(batch)
     finally:
         await reader.stop()
     return messages
+
+
+async def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
+    """Every message on ``topic``, once ``expect`` have arrived (or the timeout)."""
+    return await read_until(settings, topic, lambda messages: len(messages) >= expect, timeout=timeout)
 
 
 async def eventually(check: Any, *, timeout: float = 30.0) -> None:
@@ -88,29 +106,17 @@ async def eventually(check: Any, *, timeout: float = 30.0) -> None:
 async def wait_for_events(
     settings: Settings, topic: str, *, subject: str, types: list[str], timeout: float = 30.0
 ) -> list[Envelope]:
-    """The events about ``subject`` on ``topic``, once every type in ``types`` (in any order) has appeared.
+    """The events about ``subject`` on ``topic``, once every type in ``types`` (with repeats) has appeared."""
+    key = subject.encode()
 
-    Reads from the beginning and keeps reading 300 ms past the last expected one, so that an
-    unexpected extra event (a duplicate) is returned too.
-    """
-    reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
-    await reader.start()
-    found: list[Envelope] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for batch in (await reader.getmany(timeout_ms=200)).values():
-                found += [from_kafka(m.value, m.headers) for m in batch if m.key == subject.encode()]
-            missing = list(types)
-            for event in found:
-                if event.type in missing:
-                    missing.remove(event.type)
-            if not missing:
-                for batch in (await reader.getmany(timeout_ms=300)).values():
-                    found += [from_kafka(m.value, m.headers) for m in batch if m.key == subject.encode()]
-                return found
+    def about_subject(messages: list[Any]) -> list[Envelope]:
+        return [from_kafka(m.value, m.headers) for m in messages if m.key == key]
+
+    def complete(messages: list[Any]) -> bool:
+        return not Counter(types) - Counter(e.type for e in about_subject(messages))
+
+    messages = await read_until(settings, topic, complete, timeout=timeout)
+    found = about_subject(messages)
+    if not complete(messages):
         raise AssertionError(f"on {topic} for {subject}: wanted {types}, saw {[e.type for e in found]}")
-    finally:
-        await reader.stop()
+    return found

@@ -23,14 +23,6 @@ Runner = Callable[..., Awaitable[IdempotentConsumer]]
 
 
 @pytest.fixture
-async def raw_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = kafka.producer(settings, linger_ms=0)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-@pytest.fixture
 async def running(settings: Settings, pool: Pool, topic: str) -> AsyncIterator[Runner]:
     """Start a ledger consumer on ``topic``; it is stopped after the test."""
     stops: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
@@ -57,12 +49,12 @@ async def ledger(pool: Pool) -> list[Any]:
 
 
 async def test_an_event_delivered_twice_takes_effect_once(
-    pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
+    pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     twice = entry(topic, "survivor-a", 1)
     after = entry(topic, "survivor-a", 2)
     for event in (twice, twice, after):
-        await send(raw_producer, event, topic)
+        await send(producer, event, topic)
     consumer = await running()
 
     async def both_handled() -> bool:
@@ -73,10 +65,10 @@ async def test_an_event_delivered_twice_takes_effect_once(
 
 
 async def test_events_published_again_change_nothing(
-    settings: Settings, pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
+    settings: Settings, pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     for n in range(20):
-        await send(raw_producer, entry(topic, f"survivor-{n % 3}", n), topic)
+        await send(producer, entry(topic, f"survivor-{n % 3}", n), topic)
     first = await running(group="ledger")
 
     async def all_handled() -> bool:
@@ -86,7 +78,7 @@ async def test_events_published_again_change_nothing(
     # The same events again, as after a producer retry or a relay crash before its delete.
     messages = await read_topic(settings, topic, expect=20)
     for m in messages:
-        await raw_producer.send_and_wait(topic, value=m.value, key=m.key, headers=list(m.headers))
+        await producer.send_and_wait(topic, value=m.value, key=m.key, headers=list(m.headers))
 
     async def duplicates_seen() -> bool:
         return first.stats.duplicates == 20
@@ -103,15 +95,15 @@ MALFORMED = [
 
 
 async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(
-    settings: Settings, pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
+    settings: Settings, pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     template = to_kafka(entry(topic, "survivor-d", 0))
     for _, value, ce_type in MALFORMED:
         headers = [(k, ce_type.format(topic=topic).encode() if k == "ce_type" else v) for k, v in template.headers]
-        await raw_producer.send_and_wait(topic, value=value, key=b"survivor-d", headers=headers, partition=0)
+        await producer.send_and_wait(topic, value=value, key=b"survivor-d", headers=headers, partition=0)
     good = entry(topic, "survivor-d", 7)
     record_ = to_kafka(good)
-    await raw_producer.send_and_wait(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
+    await producer.send_and_wait(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
     consumer = await running()
 
     dead = await read_topic(settings, f"{topic}.dlq", expect=len(MALFORMED))
@@ -129,13 +121,13 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_m
 
 
 async def test_a_permanent_handler_failure_dead_letters_that_event_only(
-    settings: Settings, pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
+    settings: Settings, pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     events = [entry(topic, "survivor-e", n) for n in (1, -1, 2)]
     for event in events:
         record_ = to_kafka(event)
-        await raw_producer.send(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
-    await raw_producer.flush()
+        await producer.send(topic, value=record_.value, key=record_.key, headers=record_.headers, partition=0)
+    await producer.flush()
     await running()
 
     dead = await read_topic(settings, f"{topic}.dlq", expect=1)
@@ -146,7 +138,7 @@ async def test_a_permanent_handler_failure_dead_letters_that_event_only(
 
 
 async def test_a_transient_failure_is_retried_and_takes_effect_once(
-    settings: Settings, pool: Pool, topic: str, raw_producer: AIOKafkaProducer
+    settings: Settings, pool: Pool, topic: str, producer: AIOKafkaProducer
 ) -> None:
     failures = {"left": 2}
 
@@ -157,7 +149,7 @@ async def test_a_transient_failure_is_retried_and_takes_effect_once(
             raise ConnectionResetError("database went away")
 
     for n in range(5):
-        await send(raw_producer, entry(topic, "survivor-f", n), topic)
+        await send(producer, entry(topic, "survivor-f", n), topic)
     consumer = IdempotentConsumer(
         name="flaky",
         pool=pool,
@@ -179,14 +171,14 @@ async def test_a_transient_failure_is_retried_and_takes_effect_once(
 
 
 async def test_events_of_types_it_does_not_handle_are_passed_over(
-    pool: Pool, topic: str, raw_producer: AIOKafkaProducer, running: Runner
+    pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     foreign = Envelope.new(
         ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter"),
         source="haven/test",
     )
-    await send(raw_producer, foreign, topic)
-    await send(raw_producer, entry(topic, "survivor-g", 1), topic)
+    await send(producer, foreign, topic)
+    await send(producer, entry(topic, "survivor-g", 1), topic)
     consumer = await running()
 
     async def handled() -> bool:

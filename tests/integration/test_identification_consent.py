@@ -21,7 +21,6 @@ from events.consent import (
     DecisionReason,
     Directive,
     GrantConsent,
-    Grantee,
     OrgType,
     Party,
     Purpose,
@@ -31,11 +30,11 @@ from events.consent import (
 from events.envelope import Envelope, header_map, to_kafka
 from events.identification import EraseSurvivor, ErasureReason, Identity, ScreeningIntake, SurvivorIdentified
 from infra.stack import kafka_data_dir, pg_tool
-from services.kernel import kafka
 from services.kernel.crypto import Keyring, SurvivorKeyMissing, decode_master_key
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.integration.conftest import eventually, read_topic, wait_for_events
+from tests.support.consent import shelter_directive
 from tests.support.intakes import intake_data, seal_intake, send
 from tests.support.processes import ServiceProcess
 
@@ -62,29 +61,6 @@ async def db(settings: Settings) -> AsyncIterator[Pool]:
 @pytest.fixture
 def keyring(settings: Settings) -> Keyring:
     return Keyring(decode_master_key(settings.master_key_text()))
-
-
-@pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = kafka.producer(settings, linger_ms=0)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-def shelter_directive(**changes: Any) -> Directive:
-    now = datetime.now(UTC)
-    fields: dict[str, Any] = {
-        "directive_id": uuid4(),
-        "version": 1,
-        "grantee": Grantee(org_id="harbour-shelter"),
-        "categories": frozenset({Category.CONTACT, Category.CASE_STATUS}),
-        "purposes": frozenset({Purpose.SERVICE_DELIVERY}),
-        "valid_from": now - timedelta(minutes=1),
-        "valid_until": now + timedelta(days=90),
-        "recorded_by": "city-hotline",
-    }
-    return Directive.model_validate({**fields, **changes})
 
 
 async def consent_records(db: Pool, survivor_id: Any) -> list[ConsentRecord]:

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
-from events.consent import Basis, Category, Directive, Grantee, Purpose
+from events.consent import Basis, Directive
 from events.errors import DomainError
 from services.consent.domain import check_grant
+from tests.support.consent import shelter_directive
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def directive(**changes: Any) -> Directive:
-    fields: dict[str, Any] = {
-        "directive_id": uuid4(),
-        "version": 1,
-        "grantee": Grantee(org_id="harbour-shelter"),
-        "categories": frozenset({Category.CONTACT, Category.CASE_STATUS}),
-        "purposes": frozenset({Purpose.SERVICE_DELIVERY}),
-        "valid_from": NOW,
-        "valid_until": NOW + timedelta(days=90),
-        "recorded_by": "city-hotline",
-    }
-    return Directive.model_validate({**fields, **changes})
+    return shelter_directive(NOW, **{"valid_from": NOW, **changes})
 
 
 def refused(d: Directive, *, latest: int | None = None, minor: bool = False) -> DomainError:

@@ -1,0 +1,24 @@
+"""Consent directives for tests: the shelter may see contact details and case status, for 90 days."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from events.consent import Category, Directive, Grantee, Purpose
+
+
+def shelter_directive(now: datetime | None = None, **changes: Any) -> Directive:
+    now = now or datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "directive_id": uuid4(),
+        "version": 1,
+        "grantee": Grantee(org_id="harbour-shelter"),
+        "categories": frozenset({Category.CONTACT, Category.CASE_STATUS}),
+        "purposes": frozenset({Purpose.SERVICE_DELIVERY}),
+        "valid_from": now - timedelta(minutes=1),
+        "valid_until": now + timedelta(days=90),
+        "recorded_by": "city-hotline",
+    }
+    return Directive.model_validate({**fields, **changes})
