@@ -45,7 +45,13 @@ async def measure(n: int) -> dict[str, float]:
     survivors = [uuid4() for _ in range(500)]
     events = [
         Envelope.new(
-            ReferralReceived(referral_id=uuid4(), survivor_id=survivors[i % 500], actor_org="harbour-shelter"),
+            ReferralReceived(
+                referral_id=uuid4(),
+                survivor_id=survivors[i % 500],
+                actor_org="harbour-shelter",
+                referrer_org="city-hotline",
+                recipient_org="harbour-shelter",
+            ),
             source="haven/bench",
         )
         for i in range(n)

@@ -75,6 +75,13 @@ CONSENT_COMMANDS = TopicSpec(
     SURVIVOR_KEY,
     retention_ms=7 * DAY_MS,
 )
+REFERRALS_COMMANDS = TopicSpec(
+    "haven.referrals.commands",
+    "Commands to referrals: request, the lifecycle actions, expiry from the deadline worker, and the "
+    "directory's registrations (keyed by organisation id).",
+    SURVIVOR_KEY,
+    retention_ms=7 * DAY_MS,
+)
 DIRECTORY = TopicSpec(
     "haven.directory",
     "Partner organisations and their live capacity. No survivor data; the latest value per key is kept.",
@@ -89,6 +96,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENT,
     CONSENT_COMMANDS,
     REFERRALS,
+    REFERRALS_COMMANDS,
     SHELTER,
     LEGAL_AID,
     HEALTH,

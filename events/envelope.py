@@ -6,7 +6,8 @@ the subject (the pseudonymous survivor id) as the key, and W3C ``traceparent`` b
 >>> from uuid import uuid4
 >>> from events.referrals import ReferralReceived
 >>> event = Envelope.new(
-...     ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter"),
+...     ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter",
+...                      referrer_org="city-hotline", recipient_org="harbour-shelter"),
 ...     source="haven/referrals",
 ... )
 >>> record = to_kafka(event)

@@ -1,21 +1,28 @@
-"""Referral events: the closed-loop lifecycle (DESIGN.md), one event per transition."""
+"""Referrals: the closed-loop lifecycle (DESIGN.md), its commands, and one event per transition.
+
+The lifecycle follows HL7 FHIR Task: ``FHIR_TASK`` maps every state one-to-one onto a Task
+``status`` plus, where FHIR has one status for several of ours, a ``businessStatus`` code.
+Minimum necessary: ``REQUIRED_CATEGORIES`` names what each referral type may ask to see.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
 from events.base import EventData
-from events.catalog import REFERRALS
+from events.catalog import REFERRALS, REFERRALS_COMMANDS
 from events.consent import Category, Purpose
 from events.needs import ReferralType, Urgency
 from events.types import Code, OrgId, ReferralId, ShortText, SurvivorId
 
+C = Category
+
 
 class ReferralStatus(StrEnum):
-    """Lifecycle states; ``FHIR_TASK_STATUS`` maps each onto HL7 FHIR Task.status."""
-
     REQUESTED = "requested"
     RECEIVED = "received"
     ACCEPTED = "accepted"
@@ -30,20 +37,48 @@ class ReferralStatus(StrEnum):
     ENTERED_IN_ERROR = "entered_in_error"
 
 
-FHIR_TASK_STATUS: dict[ReferralStatus, str] = {
-    ReferralStatus.REQUESTED: "requested",
-    ReferralStatus.RECEIVED: "received",
-    ReferralStatus.ACCEPTED: "accepted",
-    ReferralStatus.IN_PROGRESS: "in-progress",
-    ReferralStatus.ON_HOLD: "on-hold",
-    ReferralStatus.COMPLETED: "completed",
-    ReferralStatus.FAILED: "failed",
-    ReferralStatus.REJECTED: "rejected",
-    ReferralStatus.DECLINED_BY_SURVIVOR: "cancelled",
-    ReferralStatus.CANCELLED: "cancelled",
-    ReferralStatus.EXPIRED: "cancelled",
-    ReferralStatus.ENTERED_IN_ERROR: "entered-in-error",
+FHIR_TASK: dict[ReferralStatus, tuple[str, str | None]] = {
+    ReferralStatus.REQUESTED: ("requested", None),
+    ReferralStatus.RECEIVED: ("received", None),
+    ReferralStatus.ACCEPTED: ("accepted", None),
+    ReferralStatus.IN_PROGRESS: ("in-progress", None),
+    ReferralStatus.ON_HOLD: ("on-hold", "waitlist"),
+    ReferralStatus.COMPLETED: ("completed", None),
+    ReferralStatus.FAILED: ("failed", None),
+    ReferralStatus.REJECTED: ("rejected", None),
+    ReferralStatus.DECLINED_BY_SURVIVOR: ("cancelled", "declined-by-survivor"),
+    ReferralStatus.CANCELLED: ("cancelled", None),
+    ReferralStatus.EXPIRED: ("cancelled", "expired"),
+    ReferralStatus.ENTERED_IN_ERROR: ("entered-in-error", None),
 }
+"""Our state → FHIR Task (status, businessStatus); no two of ours share a pair."""
+
+OPEN = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED, ReferralStatus.ACCEPTED,
+                  ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD})  # fmt: skip
+AWAITING_ANSWER = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED})
+"""While a referral waits for the provider's answer, its deadline runs."""
+
+REQUIRED_CATEGORIES: dict[ReferralType, frozenset[Category]] = {
+    ReferralType.EMERGENCY_SHELTER: frozenset({C.IDENTITY, C.CONTACT, C.CASE_STATUS}),
+    ReferralType.TRANSITIONAL_HOUSING: frozenset({C.IDENTITY, C.CONTACT, C.CASE_STATUS}),
+    ReferralType.MEDICAL: frozenset({C.IDENTITY, C.CONTACT, C.HEALTH, C.CASE_STATUS}),
+    ReferralType.MENTAL_HEALTH: frozenset({C.IDENTITY, C.CONTACT, C.HEALTH, C.CASE_STATUS}),
+    ReferralType.SEXUAL_REPRODUCTIVE_HEALTH: frozenset({C.IDENTITY, C.CONTACT, C.HEALTH, C.CASE_STATUS}),
+    ReferralType.PSYCHOSOCIAL: frozenset({C.IDENTITY, C.CONTACT, C.CASE_STATUS}),
+    ReferralType.LEGAL_AID: frozenset({C.IDENTITY, C.CONTACT, C.NARRATIVE, C.LEGAL, C.CASE_STATUS}),
+    ReferralType.IMMIGRATION_LEGAL: frozenset({C.IDENTITY, C.CONTACT, C.IMMIGRATION, C.LEGAL, C.CASE_STATUS}),
+    ReferralType.CHILD_PROTECTION: frozenset({C.IDENTITY, C.CONTACT, C.LOCATION, C.NARRATIVE, C.CASE_STATUS}),
+    ReferralType.EMPLOYMENT: frozenset({C.IDENTITY, C.CONTACT, C.EMPLOYMENT, C.CASE_STATUS}),
+    ReferralType.INTERPRETATION: frozenset({C.CONTACT, C.CASE_STATUS}),
+}
+"""Minimum necessary: the categories a referral of each type needs consent for, and no more."""
+
+RESPONSE_TIME: dict[Urgency, timedelta] = {
+    Urgency.EMERGENCY: timedelta(hours=4),
+    Urgency.URGENT: timedelta(days=2),
+    Urgency.ROUTINE: timedelta(days=14),
+}
+"""How long a provider has to answer, by urgency: an emergency bed is hours, a consultation days."""
 
 
 class RejectionReason(StrEnum):
@@ -58,22 +93,157 @@ class CancellationReason(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
-class ReferralEvent(EventData):
-    """Fields every referral event carries: which referral, whose, and who acted."""
+SYSTEM_ORG = "haven"
+"""The actor of transitions Haven makes itself: expiry, re-routing, cancellation on revocation."""
 
-    topic = REFERRALS.name
+
+# ---------------------------------------------------------------- commands
+
+
+class RequestReferral(EventData):
+    """Command: refer a survivor to a provider (or onward, or on re-route, with a parent)."""
+
+    event_type = "referrals.request"
+    topic = REFERRALS_COMMANDS.name
+
+    referral_id: ReferralId
+    survivor_id: SurvivorId
+    referrer_org: OrgId
+    recipient_org: OrgId
+    referral_type: ReferralType
+    urgency: Urgency
+    purpose: Purpose = Purpose.SERVICE_DELIVERY
+    allow_reroute: bool = False
+    respond_by: AwareDatetime | None = Field(
+        default=None, description="Sooner than the urgency's response time, if the referrer needs it sooner."
+    )
+    parent_referral_id: ReferralId | None = None
+    note: ShortText | None = None
+
+
+class ReferralAction(EventData):
+    """A command that moves an existing referral on; ``target`` is the state it leads to."""
+
+    topic = REFERRALS_COMMANDS.name
+    target: ClassVar[ReferralStatus]
 
     referral_id: ReferralId
     survivor_id: SurvivorId
     actor_org: OrgId
     note: ShortText | None = None
 
+    def reason_code(self) -> str | None:
+        return None
+
+
+class ReceiveReferral(ReferralAction):
+    event_type = "referrals.receive"
+    target = ReferralStatus.RECEIVED
+
+
+class AcceptReferral(ReferralAction):
+    event_type = "referrals.accept"
+    target = ReferralStatus.ACCEPTED
+
+
+class StartReferral(ReferralAction):
+    event_type = "referrals.start"
+    target = ReferralStatus.IN_PROGRESS
+
+
+class PutReferralOnHold(ReferralAction):
+    event_type = "referrals.put_on_hold"
+    target = ReferralStatus.ON_HOLD
+    reason: Code = "waitlist"
+
+    def reason_code(self) -> str | None:
+        return self.reason
+
+
+class ResumeReferral(ReferralAction):
+    event_type = "referrals.resume"
+    target = ReferralStatus.IN_PROGRESS
+
+
+class CompleteReferral(ReferralAction):
+    event_type = "referrals.complete"
+    target = ReferralStatus.COMPLETED
+    outcome: Code
+
+    def reason_code(self) -> str | None:
+        return self.outcome
+
+
+class FailReferral(ReferralAction):
+    event_type = "referrals.fail"
+    target = ReferralStatus.FAILED
+    reason: Code
+
+    def reason_code(self) -> str | None:
+        return self.reason
+
+
+class RejectReferral(ReferralAction):
+    event_type = "referrals.reject"
+    target = ReferralStatus.REJECTED
+    reason: RejectionReason
+
+    def reason_code(self) -> str | None:
+        return self.reason
+
+
+class RecordSurvivorDecline(ReferralAction):
+    event_type = "referrals.record_survivor_decline"
+    target = ReferralStatus.DECLINED_BY_SURVIVOR
+
+
+class CancelReferral(ReferralAction):
+    event_type = "referrals.cancel"
+    target = ReferralStatus.CANCELLED
+    reason: CancellationReason = CancellationReason.BY_REFERRER
+
+    def reason_code(self) -> str | None:
+        return self.reason
+
+
+class ExpireReferral(ReferralAction):
+    """Sent by the deadline worker when a referral's answer is overdue."""
+
+    event_type = "referrals.expire"
+    target = ReferralStatus.EXPIRED
+    deadline: AwareDatetime
+
+    def reason_code(self) -> str | None:
+        return "deadline_missed"
+
+
+class MarkReferralEnteredInError(ReferralAction):
+    event_type = "referrals.mark_entered_in_error"
+    target = ReferralStatus.ENTERED_IN_ERROR
+
+
+# ---------------------------------------------------------------- events
+
+
+class ReferralEvent(EventData):
+    """Fields every referral event carries: which referral, whose, who acted, and why."""
+
+    topic = REFERRALS.name
+    status: ClassVar[ReferralStatus]
+
+    referral_id: ReferralId
+    survivor_id: SurvivorId
+    actor_org: OrgId
+    referrer_org: OrgId
+    recipient_org: OrgId
+    reason: Code | None = None
+    note: ShortText | None = None
+
 
 class ReferralRequested(ReferralEvent):
     event_type = "referral.requested"
+    status = ReferralStatus.REQUESTED
 
-    referrer_org: OrgId
-    recipient_org: OrgId
     referral_type: ReferralType
     urgency: Urgency
     purpose: Purpose
@@ -85,60 +255,75 @@ class ReferralRequested(ReferralEvent):
 
 class ReferralReceived(ReferralEvent):
     event_type = "referral.received"
+    status = ReferralStatus.RECEIVED
 
 
 class ReferralAccepted(ReferralEvent):
     event_type = "referral.accepted"
+    status = ReferralStatus.ACCEPTED
 
 
 class ReferralStarted(ReferralEvent):
     event_type = "referral.started"
+    status = ReferralStatus.IN_PROGRESS
 
 
 class ReferralPutOnHold(ReferralEvent):
     event_type = "referral.put_on_hold"
-
-    reason: Code = "waitlist"
+    status = ReferralStatus.ON_HOLD
 
 
 class ReferralResumed(ReferralEvent):
     event_type = "referral.resumed"
+    status = ReferralStatus.IN_PROGRESS
 
 
 class ReferralCompleted(ReferralEvent):
     event_type = "referral.completed"
-
-    outcome: Code
+    status = ReferralStatus.COMPLETED
 
 
 class ReferralFailed(ReferralEvent):
     event_type = "referral.failed"
-
-    reason: Code
+    status = ReferralStatus.FAILED
 
 
 class ReferralRejected(ReferralEvent):
     event_type = "referral.rejected"
-
-    reason: RejectionReason
+    status = ReferralStatus.REJECTED
 
 
 class ReferralDeclinedBySurvivor(ReferralEvent):
     event_type = "referral.declined_by_survivor"
+    status = ReferralStatus.DECLINED_BY_SURVIVOR
 
 
 class ReferralCancelled(ReferralEvent):
     event_type = "referral.cancelled"
-
-    reason: CancellationReason
+    status = ReferralStatus.CANCELLED
 
 
 class ReferralExpired(ReferralEvent):
     event_type = "referral.expired"
+    status = ReferralStatus.EXPIRED
 
-    deadline: AwareDatetime
     rerouted_to: ReferralId | None = None
 
 
 class ReferralEnteredInError(ReferralEvent):
     event_type = "referral.entered_in_error"
+    status = ReferralStatus.ENTERED_IN_ERROR
+
+
+class ReferralEscalated(EventData):
+    """The referrer is alerted: an answer is overdue (and whether Haven re-routed the referral)."""
+
+    event_type = "referral.escalated"
+    topic = REFERRALS.name
+
+    referral_id: ReferralId
+    survivor_id: SurvivorId
+    referrer_org: OrgId
+    recipient_org: OrgId
+    reason: Code
+    rerouted_to: ReferralId | None = None

@@ -1,7 +1,8 @@
-"""``make run``: start every service's app as a child process and stop them all on Ctrl-C or SIGTERM.
+"""``make run``: start every service's processes as children and stop them all on Ctrl-C or SIGTERM.
 
-A service is a folder ``services/<name>/`` with an ``app.py``; it is started as
-``python -m services.<name>.app``. Services are never imported here: they meet through events.
+A service is a folder ``services/<name>/`` with an ``app.py``, started as ``python -m services.<name>.app``;
+a service may also have workers (``*_worker.py``), started the same way. Nothing here imports a
+service: services meet through events.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ SERVICES_ROOT = Path(__file__).parent.parent
 
 
 def discover_apps(root: Path = SERVICES_ROOT) -> list[str]:
-    """Module names of every service app, in a stable order."""
-    return [f"services.{d.name}.app" for d in sorted(root.iterdir()) if (d / "app.py").is_file()]
+    """Module names of every service app and worker, in a stable order."""
+    return [
+        f"services.{d.name}.{module.stem}"
+        for d in sorted(root.iterdir())
+        if (d / "app.py").is_file()
+        for module in sorted([d / "app.py", *d.glob("*_worker.py")])
+    ]
 
 
 def main() -> int:

@@ -174,7 +174,13 @@ async def test_events_of_types_it_does_not_handle_are_passed_over(
     pool: Pool, topic: str, producer: AIOKafkaProducer, running: Runner
 ) -> None:
     foreign = Envelope.new(
-        ReferralReceived(referral_id=uuid4(), survivor_id=uuid4(), actor_org="harbour-shelter"),
+        ReferralReceived(
+            referral_id=uuid4(),
+            survivor_id=uuid4(),
+            actor_org="harbour-shelter",
+            referrer_org="city-hotline",
+            recipient_org="harbour-shelter",
+        ),
         source="haven/test",
     )
     await send(producer, foreign, topic)

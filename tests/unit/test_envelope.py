@@ -65,7 +65,13 @@ def test_what_we_encode_the_cloudevents_sdk_decodes() -> None:
 
 def test_what_the_cloudevents_sdk_encodes_we_decode() -> None:
     survivor = uuid4()
-    data = {"referral_id": str(uuid4()), "survivor_id": str(survivor), "actor_org": "harbour-shelter"}
+    data = {
+        "referral_id": str(uuid4()),
+        "survivor_id": str(survivor),
+        "actor_org": "harbour-shelter",
+        "referrer_org": "city-hotline",
+        "recipient_org": "harbour-shelter",
+    }
     sdk_event = CloudEvent(
         {
             "id": str(uuid4()),

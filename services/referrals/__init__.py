@@ -1,0 +1,1 @@
+"""Referrals: the closed loop, the service directory, deadlines, escalation and re-routing."""

@@ -1,0 +1,254 @@
+"""Referrals' handlers: commands from partners and the deadline worker, and the events it projects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked, Party
+from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
+from events.envelope import Envelope
+from events.errors import DomainError
+from events.identification import SurvivorErased, SurvivorIdentified
+from events.referrals import (
+    AWAITING_ANSWER,
+    OPEN,
+    REQUIRED_CATEGORIES,
+    AcceptReferral,
+    CancellationReason,
+    CancelReferral,
+    CompleteReferral,
+    ExpireReferral,
+    FailReferral,
+    MarkReferralEnteredInError,
+    PutReferralOnHold,
+    ReceiveReferral,
+    RecordSurvivorDecline,
+    ReferralAccepted,
+    ReferralAction,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralDeclinedBySurvivor,
+    ReferralEnteredInError,
+    ReferralEscalated,
+    ReferralEvent,
+    ReferralExpired,
+    ReferralFailed,
+    ReferralPutOnHold,
+    ReferralReceived,
+    ReferralRejected,
+    ReferralRequested,
+    ReferralResumed,
+    ReferralStarted,
+    ReferralStatus,
+    RejectionReason,
+    RejectReferral,
+    RequestReferral,
+    ResumeReferral,
+    StartReferral,
+)
+from services.kernel.consumer import UnitOfWork
+from services.referrals import domain, repository
+from services.referrals.domain import SYSTEM_ORG, Parties, Seeker
+
+SOURCE = "haven/referrals"
+Clock = Callable[[], datetime]
+
+EVENT_FOR: dict[type[ReferralAction], type[ReferralEvent]] = {
+    ReceiveReferral: ReferralReceived,
+    AcceptReferral: ReferralAccepted,
+    StartReferral: ReferralStarted,
+    PutReferralOnHold: ReferralPutOnHold,
+    ResumeReferral: ReferralResumed,
+    CompleteReferral: ReferralCompleted,
+    FailReferral: ReferralFailed,
+    RejectReferral: ReferralRejected,
+    RecordSurvivorDecline: ReferralDeclinedBySurvivor,
+    CancelReferral: ReferralCancelled,
+    ExpireReferral: ReferralExpired,
+    MarkReferralEnteredInError: ReferralEnteredInError,
+}
+ONLY_FROM: dict[type[ReferralAction], frozenset[ReferralStatus]] = {
+    StartReferral: frozenset({ReferralStatus.ACCEPTED}),
+    ResumeReferral: frozenset({ReferralStatus.ON_HOLD}),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(envelope_data: ReferralEvent | ReferralEscalated) -> Envelope:
+    return Envelope.new(envelope_data, source=SOURCE)
+
+
+async def request_referral(command: RequestReferral, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    """Refer a survivor: the recipient must offer the service and consent must permit what it needs."""
+    conn, now = uow.conn, clock()
+    if await conn.fetchval("SELECT 1 FROM referrals WHERE referral_id = $1", command.referral_id):
+        raise DomainError("duplicate_referral", "a referral with this id exists already", field="referral_id")
+    if command.recipient_org == command.referrer_org:
+        raise DomainError("self_referral", "an organisation cannot refer to itself", field="recipient_org")
+    if await repository.organisation(conn, command.referrer_org) is None:
+        raise DomainError("unknown_referrer", f"{command.referrer_org} is not in the directory", field="referrer_org")
+    recipient = await repository.organisation(conn, command.recipient_org)
+    if recipient is None:
+        raise DomainError(
+            "unknown_recipient", f"{command.recipient_org} is not in the directory", field="recipient_org"
+        )
+    if command.referral_type not in recipient.services:
+        raise DomainError("service_not_offered", f"{recipient.org_id} does not offer {command.referral_type}",
+                          field="referral_type")  # fmt: skip
+    root = command.referral_id
+    if command.parent_referral_id is not None:
+        parent = await repository.lock(conn, command.parent_referral_id)
+        if parent is None or parent["survivor_id"] != command.survivor_id:
+            raise DomainError("unknown_parent", "no such referral for this survivor", field="parent_referral_id")
+        if command.referrer_org != parent["recipient_org"] or parent["status"] not in OPEN:
+            raise DomainError("not_a_party", "only the recipient of an open referral refers onward",
+                              field="parent_referral_id")  # fmt: skip
+        root = parent["root_referral_id"]
+    needed = REQUIRED_CATEGORIES[command.referral_type]
+    records = await repository.consent_records(conn, command.survivor_id)
+    missing = domain.missing_consent(records, Party(recipient.org_id, recipient.org_type), needed, command.purpose, now)
+    if missing:
+        raise DomainError(
+            "consent_required",
+            f"the survivor's consent does not permit {', '.join(missing)} for {recipient.org_id} "
+            f"({command.purpose}); a {command.referral_type} referral needs {', '.join(sorted(needed))}",
+            field="recipient_org",
+        )
+    event = ReferralRequested(
+        referral_id=command.referral_id, survivor_id=command.survivor_id, actor_org=command.referrer_org,
+        referrer_org=command.referrer_org, recipient_org=command.recipient_org,
+        referral_type=command.referral_type, urgency=command.urgency, purpose=command.purpose,
+        categories=needed, deadline=domain.deadline(command.urgency, now, command.respond_by),
+        allow_reroute=command.allow_reroute, parent_referral_id=command.parent_referral_id, note=command.note,
+    )  # fmt: skip
+    await _create(uow, event, root, now)
+
+
+async def _create(uow: UnitOfWork, event: ReferralRequested, root: UUID, at: datetime) -> None:
+    await repository.insert(uow.conn, event, root)
+    await repository.record_transition(uow.conn, event.referral_id, None, ReferralStatus.REQUESTED,
+                                       event.actor_org, None, event.note, at)  # fmt: skip
+    await uow.emit(_event(event))
+
+
+async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    """Move a referral on: the lifecycle and the parties decide whether it may; every move is recorded."""
+    row = await repository.lock(uow.conn, command.referral_id)
+    if row is None or row["survivor_id"] != command.survivor_id:
+        raise DomainError("unknown_referral", "no such referral for this survivor", field="referral_id")
+    current = ReferralStatus(row["status"])
+    if isinstance(command, ExpireReferral) and (current not in AWAITING_ANSWER or row["deadline"] != command.deadline):
+        return  # answered in time, or a timer for an older deadline: nothing is overdue
+    domain.check_transition(current, command.target, ONLY_FROM.get(type(command)))
+    domain.check_actor(command.target, command.actor_org, Parties(row["referrer_org"], row["recipient_org"]),
+                       command.reason_code())  # fmt: skip
+    now = clock()
+    await repository.record_transition(uow.conn, command.referral_id, current, command.target, command.actor_org,
+                                       command.reason_code(), command.note, now)  # fmt: skip
+    overdue = isinstance(command, ExpireReferral)
+    full = isinstance(command, RejectReferral) and command.reason is RejectionReason.NO_CAPACITY
+    target = await _reroute_target(uow, row, now) if row["allow_reroute"] and (overdue or full) else None
+    child = uuid5(NAMESPACE_URL, f"haven:reroute:{row['referral_id']}") if target else None
+    fields = _fields(row, command.actor_org, command.reason_code(), command.note)
+    await uow.emit(
+        _event(ReferralExpired(**fields, rerouted_to=child) if overdue else EVENT_FOR[type(command)](**fields))
+    )
+    if overdue:
+        await uow.emit(_event(ReferralEscalated(
+            referral_id=row["referral_id"], survivor_id=row["survivor_id"], referrer_org=row["referrer_org"],
+            recipient_org=row["recipient_org"], reason="deadline_missed", rerouted_to=child,
+        )))  # fmt: skip
+    if target is not None and child is not None:
+        rerouted = ReferralRequested(
+            referral_id=child, survivor_id=row["survivor_id"], actor_org=SYSTEM_ORG,
+            referrer_org=row["referrer_org"], recipient_org=target, referral_type=row["referral_type"],
+            urgency=row["urgency"], purpose=row["purpose"], categories=frozenset(row["categories"]),
+            deadline=domain.deadline(row["urgency"], now, None), allow_reroute=True,
+            parent_referral_id=row["referral_id"], reason="rerouted",
+        )  # fmt: skip
+        await _create(uow, rerouted, row["root_referral_id"], now)
+
+
+def _fields(row: Any, actor: str, reason: str | None, note: str | None) -> dict[str, Any]:
+    return {
+        "referral_id": row["referral_id"], "survivor_id": row["survivor_id"], "actor_org": actor,
+        "referrer_org": row["referrer_org"], "recipient_org": row["recipient_org"], "reason": reason, "note": note,
+    }  # fmt: skip
+
+
+async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> str | None:
+    """The next eligible provider with capacity, consent permitting, that the chain has not tried."""
+    conn = uow.conn
+    known = await repository.survivor(conn, row["survivor_id"])
+    seeker = Seeker(age_band=known["age_band"], gender=known["gender"]) if known else Seeker()
+    records = await repository.consent_records(conn, row["survivor_id"])
+    tried = await repository.tried_in_chain(conn, row["root_referral_id"])
+    candidates = [
+        offer
+        for org, offer in await repository.offers(conn, row["referral_type"], None)
+        if domain.serves(org, seeker)
+        and not domain.missing_consent(records, Party(org.org_id, org.org_type), row["categories"], row["purpose"], now)
+    ]
+    choice = domain.reroute_target(candidates, tried)
+    return choice.org_id if choice else None
+
+
+# ---------------------------------------------------------------- consent
+
+
+async def note_consent_granted(event: ConsentGranted, uow: UnitOfWork) -> None:
+    await repository.save_directive(uow.conn, event.survivor_id, event.directive)
+
+
+async def withdraw_on_revocation(event: ConsentRevoked, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    await repository.revoke_directive(uow.conn, event.directive_id, event.revoked_at)
+    await _withdraw_unconsented(uow, event.survivor_id, clock())
+
+
+async def withdraw_on_expiry(event: ConsentExpired, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    await _withdraw_unconsented(uow, event.survivor_id, clock())
+
+
+async def _withdraw_unconsented(uow: UnitOfWork, survivor_id: UUID, now: datetime) -> None:
+    """Cancel every open referral whose recipient the survivor's consent no longer covers."""
+    records = await repository.consent_records(uow.conn, survivor_id)
+    for row in await repository.open_referrals(uow.conn, survivor_id, OPEN):
+        recipient = await repository.organisation(uow.conn, row["recipient_org"])
+        party = Party(row["recipient_org"], recipient.org_type) if recipient else None
+        if party and not domain.missing_consent(records, party, row["categories"], row["purpose"], now):
+            continue
+        reason = CancellationReason.CONSENT_WITHDRAWN
+        await repository.record_transition(uow.conn, row["referral_id"], ReferralStatus(row["status"]),
+                                           ReferralStatus.CANCELLED, SYSTEM_ORG, reason, None, now)  # fmt: skip
+        await uow.emit(_event(ReferralCancelled(**_fields(row, SYSTEM_ORG, reason, None))))
+
+
+# ---------------------------------------------------------------- directory and identification
+
+
+async def register_organisation(command: RegisterOrganisation, uow: UnitOfWork) -> None:
+    await repository.save_organisation(uow.conn, command.organisation)
+    org = command.organisation
+    await uow.emit(Envelope.new(OrganisationRegistered(organisation=org), source=SOURCE, subject=org.org_id))
+
+
+async def note_organisation(event: OrganisationRegistered, uow: UnitOfWork) -> None:
+    await repository.save_organisation(uow.conn, event.organisation)
+
+
+async def note_capacity(event: CapacityChanged, uow: UnitOfWork) -> None:
+    await repository.save_capacity(uow.conn, event)
+
+
+async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
+    await repository.save_survivor(uow.conn, event.survivor_id, event.statistics.age_band, event.statistics.gender)
+
+
+async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
+    await repository.purge(uow.conn, event.survivor_id)

@@ -1,0 +1,161 @@
+"""Referrals' tables (asyncpg)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from events.consent import ConsentRecord, Directive
+from events.directory import CapacityChanged, Organisation
+from events.needs import ReferralType
+from events.referrals import ReferralRequested, ReferralStatus
+from services.kernel.db import Connection
+from services.referrals.domain import Offer
+
+
+async def insert(conn: Connection, event: ReferralRequested, root: UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
+                               purpose, categories, status, deadline, allow_reroute, parent_referral_id,
+                               root_referral_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, $10, $11, $12)
+        """,
+        event.referral_id, event.survivor_id, event.referrer_org, event.recipient_org, event.referral_type,
+        event.urgency, event.purpose, sorted(event.categories), event.deadline, event.allow_reroute,
+        event.parent_referral_id, root,
+    )  # fmt: skip
+
+
+async def lock(conn: Connection, referral_id: UUID) -> Any:
+    """The referral's row, locked until the transaction ends: concurrent moves queue here."""
+    return await conn.fetchrow("SELECT * FROM referrals WHERE referral_id = $1 FOR UPDATE", referral_id)
+
+
+async def record_transition(
+    conn: Connection,
+    referral_id: UUID,
+    previous: ReferralStatus | None,
+    status: ReferralStatus,
+    actor: str,
+    reason: str | None,
+    note: str | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        "UPDATE referrals SET status = $2, updated_at = $3 WHERE referral_id = $1", referral_id, status, at
+    )
+    await conn.execute(
+        """
+        INSERT INTO transitions (referral_id, seq, from_status, to_status, actor_org, reason, note, at)
+        SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM transitions WHERE referral_id = $1
+        """,
+        referral_id, previous, status, actor, reason, note, at,
+    )  # fmt: skip
+
+
+async def tried_in_chain(conn: Connection, root: UUID) -> set[str]:
+    rows = await conn.fetch("SELECT recipient_org FROM referrals WHERE root_referral_id = $1", root)
+    return {r["recipient_org"] for r in rows}
+
+
+async def open_referrals(conn: Connection, survivor_id: UUID, open_states: frozenset[ReferralStatus]) -> list[Any]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM referrals WHERE survivor_id = $1 AND status = ANY($2::text[]) FOR UPDATE",
+            survivor_id,
+            list(open_states),
+        )
+    )
+
+
+async def organisation(conn: Connection, org_id: str) -> Organisation | None:
+    profile = await conn.fetchval("SELECT profile FROM organisations WHERE org_id = $1", org_id)
+    return Organisation.model_validate(profile) if profile is not None else None
+
+
+async def save_organisation(conn: Connection, org: Organisation) -> None:
+    await conn.execute(
+        """
+        INSERT INTO organisations (org_id, org_type, services, jurisdictions, profile) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (org_id) DO UPDATE SET org_type = excluded.org_type, services = excluded.services,
+            jurisdictions = excluded.jurisdictions, profile = excluded.profile
+        """,
+        org.org_id, org.org_type, sorted(org.services), sorted(org.jurisdictions), org.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+async def save_capacity(conn: Connection, change: CapacityChanged) -> None:
+    await conn.execute(
+        """
+        INSERT INTO capacity (org_id, service, unit_type, status, available) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (org_id, service, unit_type) DO UPDATE
+            SET status = excluded.status, available = excluded.available, updated_at = now()
+        """,
+        change.org_id, change.service, change.unit_type or "-", change.status, change.available,
+    )  # fmt: skip
+
+
+async def offers(conn: Connection, service: ReferralType, jurisdiction: str | None) -> list[tuple[Organisation, Offer]]:
+    """Every organisation offering ``service`` (in ``jurisdiction``), with its best current capacity."""
+    rows = await conn.fetch(
+        """
+        SELECT o.profile,
+               coalesce(c.status, 'additional-assessment-required') AS status,
+               coalesce(c.available, 0) AS available
+        FROM organisations o
+        LEFT JOIN LATERAL (
+            SELECT status, available FROM capacity
+            WHERE org_id = o.org_id AND service = $1
+            ORDER BY (status = 'capacity') DESC, available DESC LIMIT 1
+        ) c ON true
+        WHERE $1 = ANY(o.services) AND ($2::text IS NULL OR $2 = ANY(o.jurisdictions))
+        """,
+        service,
+        jurisdiction,
+    )
+    found = []
+    for r in rows:
+        org = Organisation.model_validate(r["profile"])
+        found.append((org, Offer(org.org_id, org.name, r["status"], r["available"])))
+    return found
+
+
+async def consent_records(conn: Connection, survivor_id: UUID) -> list[ConsentRecord]:
+    rows = await conn.fetch("SELECT directive, revoked_at FROM consent_directives WHERE survivor_id = $1", survivor_id)
+    return [ConsentRecord(Directive.model_validate(r["directive"]), r["revoked_at"]) for r in rows]
+
+
+async def save_directive(conn: Connection, survivor_id: UUID, directive: Directive) -> None:
+    await conn.execute(
+        "INSERT INTO consent_directives (survivor_id, directive_id, version, directive) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (directive_id, version) DO NOTHING",
+        survivor_id, directive.directive_id, directive.version, directive.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+async def revoke_directive(conn: Connection, directive_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE consent_directives SET revoked_at = $2 WHERE directive_id = $1 AND revoked_at IS NULL",
+        directive_id,
+        at,
+    )
+
+
+async def save_survivor(conn: Connection, survivor_id: UUID, age_band: str, gender: str) -> None:
+    await conn.execute(
+        "INSERT INTO survivors VALUES ($1, $2, $3)"
+        " ON CONFLICT (survivor_id) DO UPDATE SET age_band = excluded.age_band, gender = excluded.gender",
+        survivor_id, age_band, gender,
+    )  # fmt: skip
+
+
+async def survivor(conn: Connection, survivor_id: UUID) -> Any:
+    return await conn.fetchrow("SELECT age_band, gender FROM survivors WHERE survivor_id = $1", survivor_id)
+
+
+async def purge(conn: Connection, survivor_id: UUID) -> None:
+    await conn.execute("DELETE FROM referrals WHERE survivor_id = $1", survivor_id)
+    await conn.execute("DELETE FROM consent_directives WHERE survivor_id = $1", survivor_id)
+    await conn.execute("DELETE FROM survivors WHERE survivor_id = $1", survivor_id)
