@@ -20,6 +20,13 @@ class EventData(BaseModel):
     version: ClassVar[int] = 1
     topic: ClassVar[str]
 
+    def subject(self) -> str:
+        """The partition key: the survivor's pseudonymous id, unless the type keys by something else."""
+        survivor = getattr(self, "survivor_id", None)
+        if survivor is None:
+            raise ValueError(f"{self.event_type} has no survivor_id: it must say what it is keyed by")
+        return str(survivor)
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)

@@ -63,12 +63,18 @@ class RegisterOrganisation(EventData):
 
     organisation: Organisation
 
+    def subject(self) -> str:
+        return self.organisation.org_id
+
 
 class OrganisationRegistered(EventData):
     event_type = "organisation.registered"
     topic = DIRECTORY.name
 
     organisation: Organisation
+
+    def subject(self) -> str:
+        return self.organisation.org_id
 
 
 class CapacityChanged(EventData):
@@ -83,5 +89,5 @@ class CapacityChanged(EventData):
     status: CapacityStatus
     available: int = Field(ge=0)
 
-    def key(self) -> str:
+    def subject(self) -> str:
         return f"{self.org_id}/{self.service}/{self.unit_type or '-'}"

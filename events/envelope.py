@@ -65,18 +65,13 @@ class Envelope(BaseModel):
         id: UUID | None = None,
         time: datetime | None = None,
     ) -> Envelope:
-        """Wrap ``data``; the subject defaults to the payload's ``survivor_id``."""
-        if subject is None:
-            survivor = getattr(data, "survivor_id", None)
-            if survivor is None:
-                raise ValueError(f"{data.event_type} has no survivor_id: give the subject (the partition key)")
-            subject = str(survivor)
+        """Wrap ``data``; the subject (the partition key) defaults to the payload's own."""
         return cls(
             id=id or uuid4(),
             source=source,
             type=data.event_type,
             time=time or datetime.now(UTC),
-            subject=subject,
+            subject=subject or data.subject(),
             schemaversion=data.version,
             data=data,
         )

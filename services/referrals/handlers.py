@@ -235,7 +235,7 @@ async def _withdraw_unconsented(uow: UnitOfWork, survivor_id: UUID, now: datetim
 async def register_organisation(command: RegisterOrganisation, uow: UnitOfWork) -> None:
     await repository.save_organisation(uow.conn, command.organisation)
     org = command.organisation
-    await uow.emit(Envelope.new(OrganisationRegistered(organisation=org), source=SOURCE, subject=org.org_id))
+    await uow.emit(Envelope.new(OrganisationRegistered(organisation=org), source=SOURCE))
 
 
 async def note_organisation(event: OrganisationRegistered, uow: UnitOfWork) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from events.consent import ConsentRecord, Directive
-from events.directory import CapacityChanged, Organisation
+from events.directory import CapacityChanged, CapacityStatus, Organisation
 from events.needs import ReferralType
 from events.referrals import ReferralRequested, ReferralStatus
 from services.kernel.db import Connection
@@ -118,7 +118,7 @@ async def offers(conn: Connection, service: ReferralType, jurisdiction: str | No
     found = []
     for r in rows:
         org = Organisation.model_validate(r["profile"])
-        found.append((org, Offer(org.org_id, org.name, r["status"], r["available"])))
+        found.append((org, Offer(org.org_id, org.name, CapacityStatus(r["status"]), r["available"])))
     return found
 
 

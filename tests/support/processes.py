@@ -13,17 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
-    """``python -m services.<name>.app``, started and stopped on demand; its output goes to a log file."""
+    """``python -m services.<name>.app`` (or ``services.<name>`` for ``referrals.deadline_worker``),
+    started and stopped on demand; its output goes to a log file."""
 
     def __init__(self, name: str, log_dir: Path) -> None:
         self.name = name
+        self.module = f"services.{name}" if "." in name else f"services.{name}.app"
         self.log = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}.app"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", self.module], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                 env={**os.environ},
             )  # fmt: skip
         self._wait_for("serving", timeout=60)

@@ -1,0 +1,313 @@
+"""Closed-loop referrals on the real stack: the referrals and consent services and the deadline worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from events.catalog import REFERRALS, REFERRALS_COMMANDS
+from events.consent import Category, GrantConsent, Grantee, OrgType, Party, RevokeConsent
+from events.directory import CapacityStatus
+from events.envelope import Envelope, header_map
+from events.errors import DomainError
+from events.identification import Gender
+from events.needs import ReferralType, Urgency
+from events.referrals import (
+    AcceptReferral,
+    CompleteReferral,
+    ReceiveReferral,
+    ReferralRequested,
+    RequestReferral,
+    StartReferral,
+)
+from services.kernel.consumer import UnitOfWork
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+from services.referrals import handlers, queries
+from services.referrals.domain import Seeker
+from tests.integration.conftest import eventually, read_until, wait_for_events
+from tests.support.consent import shelter_directive
+from tests.support.intakes import send
+from tests.support.partners import announce_capacity, organisation, register
+from tests.support.processes import ServiceProcess
+
+SHELTER_NEEDS = frozenset({Category.IDENTITY, Category.CONTACT, Category.CASE_STATUS})
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    names = {"consent": "consent", "referrals": "referrals", "deadlines": "referrals.deadline_worker"}
+    running = {name: ServiceProcess(module, logs).start() for name, module in names.items()}
+    yield running
+    for process in running.values():
+        if process.proc is not None:
+            assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Pool]:
+    pool = await create_pool(settings)
+    yield pool
+    await pool.close()
+
+
+async def consent_to(producer: AIOKafkaProducer, db: Pool, survivor: UUID, grantee: Grantee,
+                     categories: frozenset[Category] = SHELTER_NEEDS) -> UUID:  # fmt: skip
+    """The survivor consents; returns once the referrals service knows it."""
+    directive = shelter_directive(grantee=grantee, categories=categories)
+    await send(producer, GrantConsent(survivor_id=survivor, directive=directive))
+
+    async def projected() -> bool:
+        return bool(await db.fetchval(
+            "SELECT 1 FROM referrals.consent_directives WHERE directive_id = $1", directive.directive_id))  # fmt: skip
+
+    await eventually(projected)
+    return directive.directive_id
+
+
+def request(survivor: UUID, referrer: str, recipient: str, **changes: Any) -> RequestReferral:
+    fields: dict[str, Any] = {
+        "referral_id": uuid4(), "survivor_id": survivor, "referrer_org": referrer, "recipient_org": recipient,
+        "referral_type": ReferralType.EMERGENCY_SHELTER, "urgency": Urgency.EMERGENCY,
+    }  # fmt: skip
+    return RequestReferral.model_validate({**fields, **changes})
+
+
+def types_of(events: list[Envelope], referral: UUID) -> list[str]:
+    return [e.type for e in events if getattr(e.data, "referral_id", None) == referral]
+
+
+async def test_a_closed_loop_across_two_organisations_with_the_referrer_seeing_each_state(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    survivor = uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_type=OrgType.SHELTER))
+    ask = request(survivor, hotline.org_id, shelter.org_id)
+    act = {"referral_id": ask.referral_id, "survivor_id": survivor, "actor_org": shelter.org_id}
+
+    await send(producer, ask, ReceiveReferral(**act), AcceptReferral(**act), StartReferral(**act),
+               CompleteReferral(**act, outcome="placed"))  # fmt: skip
+
+    loop = ["referral.requested", "referral.received", "referral.accepted", "referral.started", "referral.completed"]
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=loop)
+    assert types_of(events, ask.referral_id) == loop
+    assert all(e.data.referrer_org == hotline.org_id for e in events)  # type: ignore[attr-defined]
+    async with db.acquire() as conn:
+        await conn.execute("SET search_path TO referrals")
+        trail = await queries.history(conn, ask.referral_id)
+        made = await queries.referrals_made_by(conn, hotline.org_id)
+    assert [(t["to_status"], t["actor_org"]) for t in trail] == [
+        ("requested", hotline.org_id), ("received", shelter.org_id), ("accepted", shelter.org_id),
+        ("in_progress", shelter.org_id), ("completed", shelter.org_id),
+    ]  # fmt: skip
+    assert trail[-1]["reason"] == "placed"
+    assert all(t["at"] is not None for t in trail)
+    assert [(m["referral_id"], m["status"]) for m in made] == [(ask.referral_id, "completed")]
+
+
+async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_worker_restart(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    silent, spare = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(2))
+    await register(producer, db, hotline, silent, spare)
+    await announce_capacity(producer, spare, ReferralType.EMERGENCY_SHELTER, CapacityStatus.CAPACITY, 3)
+    survivor = uuid4()
+    for shelter in (silent, spare):  # only these two: shelters of other tests must not take the place
+        await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    due = datetime.now(UTC) + timedelta(seconds=12)
+    ask = request(survivor, hotline.org_id, silent.org_id, respond_by=due, allow_reroute=True)
+    await send(producer, ask)
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+
+    deadlines = services["deadlines"]
+    assert deadlines.stop() == 0
+    await asyncio.to_thread(deadlines.start)
+    assert datetime.now(UTC) < due, "restarted before the deadline"
+
+    wanted = ["referral.requested", "referral.expired", "referral.escalated", "referral.requested"]
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=wanted, timeout=60)
+    await asyncio.sleep(3)  # a second firing would show by now
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=wanted)
+    assert sorted(e.type for e in events) == sorted(wanted), "fired once, re-routed once"
+    expired = next(e.data for e in events if e.type == "referral.expired")
+    child = next(e.data for e in events if e.type == "referral.requested" and e.data.referral_id != ask.referral_id)  # type: ignore[attr-defined]
+    assert isinstance(child, ReferralRequested)
+    assert expired.rerouted_to == child.referral_id  # type: ignore[attr-defined]
+    assert (child.parent_referral_id, child.recipient_org, child.referrer_org) == (
+        ask.referral_id, spare.org_id, hotline.org_id)  # fmt: skip
+    assert events[[e.type for e in events].index("referral.expired")].time >= due
+
+
+async def test_two_instances_accepting_at_once_make_one_acceptance(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    survivor = uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    ask = request(survivor, hotline.org_id, shelter.org_id)
+    await send(producer, ask)
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    accept = AcceptReferral(referral_id=ask.referral_id, survivor_id=survivor, actor_org=shelter.org_id)
+    instances = [await create_pool(settings, schema="referrals") for _ in range(2)]
+    both_in = asyncio.Barrier(2)
+
+    async def accept_on(pool: Pool) -> str:
+        async with pool.acquire() as conn, conn.transaction():
+            await both_in.wait()
+            try:
+                await handlers.act(accept, UnitOfWork(conn))
+            except DomainError as refused:
+                return refused.code
+            return "accepted"
+
+    try:
+        outcomes = await asyncio.gather(*(accept_on(pool) for pool in instances))
+    finally:
+        for pool in instances:
+            await pool.close()
+
+    assert sorted(outcomes) == ["accepted", "illegal_transition"]
+    accepted = await db.fetchval(
+        "SELECT count(*) FROM referrals.transitions WHERE referral_id = $1 AND to_status = 'accepted'", ask.referral_id
+    )
+    assert accepted == 1
+
+
+async def test_revoking_consent_cancels_the_open_referrals_to_that_grantee(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    survivor = uuid4()
+    directive = await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    ask = request(survivor, hotline.org_id, shelter.org_id)
+    await send(producer, ask, AcceptReferral(referral_id=ask.referral_id, survivor_id=survivor,
+                                             actor_org=shelter.org_id))  # fmt: skip
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.accepted"])
+
+    await send(producer, RevokeConsent(survivor_id=survivor, directive_id=directive, revoked_by=hotline.org_id))
+
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.cancelled"])
+    cancelled = next(e.data for e in events if e.type == "referral.cancelled")
+    assert (cancelled.reason, cancelled.actor_org) == ("consent_withdrawn", "haven")  # type: ignore[attr-defined]
+
+
+async def dead_letters_for(settings: Settings, sent: list[Envelope]) -> dict[UUID, tuple[str, str]]:
+    ids = {str(e.id) for e in sent}
+
+    def all_there(messages: list[Any]) -> bool:
+        return ids <= {header_map(m.headers).get("ce_id") for m in messages}
+
+    messages = await read_until(settings, f"{REFERRALS_COMMANDS.name}.dlq", all_there, timeout=30)
+    found = {}
+    for m in messages:
+        h = header_map(m.headers)
+        if h.get("ce_id") in ids:
+            found[UUID(h["ce_id"])] = (h["haven_dlq_reason"], h["haven_dlq_detail"])
+    return found
+
+
+async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_nothing(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    survivor, unconsented = uuid4(), uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    ok = request(survivor, hotline.org_id, shelter.org_id)
+    await send(producer, ok)
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+
+    bad = [
+        CompleteReferral(referral_id=ok.referral_id, survivor_id=survivor, actor_org=shelter.org_id, outcome="x"),
+        AcceptReferral(referral_id=ok.referral_id, survivor_id=survivor, actor_org=hotline.org_id),
+        request(unconsented, hotline.org_id, shelter.org_id),
+        request(survivor, hotline.org_id, "nowhere-shelter"),
+        request(survivor, hotline.org_id, shelter.org_id, respond_by=datetime.now(UTC) + timedelta(days=3)),
+        request(survivor, hotline.org_id, shelter.org_id, referral_type=ReferralType.LEGAL_AID),
+    ]
+    sent = await send(producer, *bad)
+
+    refused = await dead_letters_for(settings, sent)
+    reasons = [refused[e.id][0] for e in sent]
+    assert reasons == ["illegal_transition", "not_a_party", "consent_required", "unknown_recipient",
+                       "respond_by_out_of_range", "service_not_offered"]  # fmt: skip
+    assert "requested cannot become completed" in refused[sent[0].id][1]
+    assert "identity" in refused[sent[2].id][1], "says which consent is missing"
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    assert types_of(events, ok.referral_id) == ["referral.requested"], "nothing published for the refusals"
+    assert not await db.fetchval("SELECT 1 FROM referrals.referrals WHERE survivor_id = $1", unconsented)
+
+
+async def test_an_anonymous_capacity_query_lists_eligible_providers_best_first(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    women = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, jurisdictions={"MT"},
+                         eligibility={"genders": ["female"], "min_age": 18})  # fmt: skip
+    anyone, full = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, jurisdictions={"MT"})
+                    for _ in range(2))  # fmt: skip
+    await register(producer, db, women, anyone, full)
+    for org, status, places in ((women, CapacityStatus.CAPACITY, 2), (anyone, CapacityStatus.CAPACITY, 5),
+                                (full, CapacityStatus.NO_CAPACITY, 0)):  # fmt: skip
+        await announce_capacity(producer, org, ReferralType.EMERGENCY_SHELTER, status, places)
+
+    ours = {women.org_id, anyone.org_id, full.org_id}
+
+    async def offers(seeker: Seeker) -> list[tuple[str, str, int]]:
+        async with db.acquire() as conn:
+            await conn.execute("SET search_path TO referrals")
+            found = await queries.find_providers(conn, ReferralType.EMERGENCY_SHELTER, jurisdiction="MT", seeker=seeker)
+        # Providers registered by earlier runs share the directory; these three are this test's.
+        return [(o.org_id, o.status, o.available) for o in found if o.org_id in ours]
+
+    async def capacity_known() -> bool:
+        return (full.org_id, "no-capacity", 0) in await offers(Seeker())
+
+    await eventually(capacity_known)
+    assert await offers(Seeker(gender=Gender.MALE)) == [(anyone.org_id, "capacity", 5), (full.org_id, "no-capacity", 0)]
+    assert [o for o, _, _ in await offers(Seeker(gender=Gender.FEMALE))] == [anyone.org_id, women.org_id, full.org_id]
+
+
+async def test_an_onward_referral_stays_visible_to_the_original_referrer_as_far_as_consent_allows(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    clinic = organisation(OrgType.HEALTH_PROVIDER, ReferralType.MEDICAL)
+    await register(producer, db, hotline, shelter, clinic)
+    survivor = uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    await consent_to(producer, db, survivor, Grantee(org_id=clinic.org_id), SHELTER_NEEDS | {Category.HEALTH})
+    first = request(survivor, hotline.org_id, shelter.org_id)
+    onward = request(survivor, shelter.org_id, clinic.org_id, referral_type=ReferralType.MEDICAL,
+                     urgency=Urgency.URGENT, parent_referral_id=first.referral_id)  # fmt: skip
+    await send(producer, first, AcceptReferral(referral_id=first.referral_id, survivor_id=survivor,
+                                               actor_org=shelter.org_id), onward)  # fmt: skip
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor),
+                          types=["referral.requested", "referral.accepted", "referral.requested"])  # fmt: skip
+
+    async def chain_for(viewer: Party) -> tuple[list[UUID], int]:
+        async with db.acquire() as conn:
+            await conn.execute("SET search_path TO referrals")
+            found = await queries.chain(conn, first.referral_id, viewer, datetime.now(UTC))
+        return [r["referral_id"] for r in found.visible], found.hidden
+
+    hotline_party = Party(hotline.org_id, OrgType.HOTLINE)
+    assert await chain_for(hotline_party) == ([first.referral_id], 1), "the clinic link is not the hotline's to see"
+    await consent_to(producer, db, survivor, Grantee(org_id=hotline.org_id), frozenset({Category.CASE_STATUS}))
+    assert await chain_for(hotline_party) == ([first.referral_id, onward.referral_id], 0)
