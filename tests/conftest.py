@@ -21,6 +21,6 @@ TESTS = Path(__file__).parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(TESTS).parts
-        if parts[0] in ("integration", "e2e"):
-            item.add_marker(getattr(pytest.mark, parts[0]))
+        path = Path(str(item.fspath))
+        if path.is_relative_to(TESTS) and (kind := path.relative_to(TESTS).parts[0]) in ("integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, kind))
