@@ -59,7 +59,13 @@ CONSENT = TopicSpec(
     "haven.consent", "Consent directives granted, revoked and expired; the history is kept.", SURVIVOR_KEY
 )
 REFERRALS = TopicSpec("haven.referrals", "Every referral and every transition of its lifecycle.", SURVIVOR_KEY)
-SHELTER = TopicSpec("haven.shelter", "Shelter placements: check-in and check-out.", SURVIVOR_KEY)
+SHELTER = TopicSpec("haven.shelter", "Shelter placements: reserved, check-in, check-out, released.", SURVIVOR_KEY)
+SHELTER_COMMANDS = TopicSpec(
+    "haven.shelter.commands",
+    "Commands to shelters: configure beds (keyed by organisation), accept a placement, check in, check out.",
+    SURVIVOR_KEY,
+    retention_ms=7 * DAY_MS,
+)
 LEGAL_AID = TopicSpec("haven.legal_aid", "Legal matters, their milestones and outcomes.", SURVIVOR_KEY)
 HEALTH = TopicSpec("haven.health", "Engagement in care; clinical detail only sealed.", SURVIVOR_KEY)
 EMPLOYMENT = TopicSpec("haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY)
@@ -98,6 +104,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     REFERRALS,
     REFERRALS_COMMANDS,
     SHELTER,
+    SHELTER_COMMANDS,
     LEGAL_AID,
     HEALTH,
     EMPLOYMENT,

@@ -327,3 +327,14 @@ class ReferralEscalated(EventData):
     recipient_org: OrgId
     reason: Code
     rerouted_to: ReferralId | None = None
+
+
+EVENT_STATUS: dict[type[ReferralEvent], ReferralStatus] = {
+    event: event.status
+    for event in (
+        ReferralRequested, ReferralReceived, ReferralAccepted, ReferralStarted, ReferralPutOnHold, ReferralResumed,
+        ReferralCompleted, ReferralFailed, ReferralRejected, ReferralDeclinedBySurvivor, ReferralCancelled,
+        ReferralExpired, ReferralEnteredInError,
+    )
+}  # fmt: skip
+"""Each referral event and the state it puts the referral in."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from services.kernel.db import Pool, quote_ident
@@ -26,7 +26,12 @@ def discover_services(root: Path = SERVICES_ROOT) -> list[tuple[str, Path]]:
 
 
 async def migrate(
-    pool: Pool, schema: str, service_migrations: Path | None = None, *, with_outbox: bool = True
+    pool: Pool,
+    schema: str,
+    service_migrations: Path | None = None,
+    *,
+    with_outbox: bool = True,
+    shared: Sequence[Path] = (),
 ) -> list[str]:
     """Create ``schema`` and apply what has not been applied; return the versions applied now.
 
@@ -34,6 +39,7 @@ async def migrate(
     ['kernel/001_outbox_inbox', 'referrals/001_referrals']
     """
     plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS) if with_outbox]
+    plan += [(f"{d.name}/{p.stem}", p) for d in shared for p in _sql_files(d)]
     plan += [(f"{schema}/{p.stem}", p) for p in _sql_files(service_migrations)]
     applied_now: list[str] = []
     ident = quote_ident(schema)

@@ -58,6 +58,7 @@ class ServiceSpec:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     background: Sequence[Background] = field(default=())
+    shared_migrations: Sequence[Path] = field(default=())
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
@@ -65,7 +66,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
     settings = settings or Settings()
     pool = await create_pool(settings, schema=spec.name)
     try:
-        await migrate(pool, spec.name, spec.migrations)
+        await migrate(pool, spec.name, spec.migrations, shared=spec.shared_migrations)
         relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
         components = [relay.run]
         if spec.topics:

@@ -1,0 +1,134 @@
+"""The provider side of the referral protocol, shared by shelter, legal aid, health and employment.
+
+Protocol plumbing, like the inbox: it follows the referrals addressed to one provider service
+(by referral type), keeps their state in ``referrals_in``, remembers the coded facts about each
+survivor that matching needs, and turns a provider's decision into the referral command that
+the referrals service carries out. What a provider decides stays in its own service.
+
+>>> follower = ReferralFollower(frozenset({ReferralType.EMERGENCY_SHELTER}), source="haven/shelter")  # doctest: +SKIP
+>>> handlers = dict([*follower.handlers(on_requested=offer_a_bed)])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from events.envelope import Envelope
+from events.errors import DomainError
+from events.identification import SurvivorErased, SurvivorIdentified
+from events.needs import ReferralType
+from events.referrals import EVENT_STATUS, ReferralAction, ReferralEvent, ReferralRequested
+from services.kernel.consumer import Handler, UnitOfWork
+from services.kernel.db import Connection
+from services.kernel.service import on
+
+PROVIDER_MIGRATIONS = Path(__file__).with_name("provider_migrations")
+
+OnRequested = Callable[[ReferralRequested, Any, UnitOfWork], Awaitable[None]]
+OnClosed = Callable[[ReferralEvent, Any, UnitOfWork], Awaitable[None]]
+OnErased = Callable[[SurvivorErased, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ReferralFollower:
+    """Follows the referrals of ``referral_types``; ``source`` names the service in what it sends."""
+
+    referral_types: frozenset[ReferralType]
+    source: str
+
+    def handlers(
+        self,
+        *,
+        on_requested: OnRequested | None = None,
+        on_closed: OnClosed | None = None,
+        on_erased: OnErased | None = None,
+    ) -> list[tuple[str, Handler]]:
+        """Handlers for every referral event, plus survivor facts and erasure.
+
+        ``on_requested`` sees each new referral of our types; ``on_closed`` each that leaves the open
+        states (to release what it held); ``on_erased`` purges the service's own rows.
+        """
+
+        async def requested(event: ReferralRequested, uow: UnitOfWork) -> None:
+            if event.referral_type not in self.referral_types:
+                return
+            row = await uow.conn.fetchrow(
+                """
+                INSERT INTO referrals_in (referral_id, survivor_id, referrer_org, recipient_org, referral_type, status)
+                VALUES ($1, $2, $3, $4, $5, 'requested') ON CONFLICT (referral_id) DO NOTHING RETURNING *
+                """,
+                event.referral_id, event.survivor_id, event.referrer_org, event.recipient_org, event.referral_type,
+            )  # fmt: skip
+            if row is not None and on_requested is not None:
+                await on_requested(event, row, uow)
+
+        async def moved(event: ReferralEvent, uow: UnitOfWork) -> None:
+            row = await uow.conn.fetchrow(
+                "UPDATE referrals_in SET status = $2, updated_at = now() WHERE referral_id = $1 RETURNING *",
+                event.referral_id,
+                EVENT_STATUS[type(event)],
+            )
+            if row is not None and on_closed is not None and row["status"] not in OPEN_TEXT:
+                await on_closed(event, row, uow)
+
+        moves = [on(event_type, moved) for event_type in EVENT_STATUS if event_type is not ReferralRequested]
+
+        async def erased(event: SurvivorErased, uow: UnitOfWork) -> None:
+            await forget_survivor(event, uow)
+            if on_erased is not None:
+                await on_erased(event, uow)
+
+        return [
+            on(ReferralRequested, requested),
+            *moves,
+            on(SurvivorIdentified, note_survivor),
+            on(SurvivorErased, erased),
+        ]
+
+    def command(self, action: type[ReferralAction], referral: Any, **fields: Any) -> Envelope:
+        """The referral command ``action`` for ``referral``, made by its recipient."""
+        return Envelope.new(
+            action(
+                referral_id=referral["referral_id"],
+                survivor_id=referral["survivor_id"],
+                actor_org=referral["recipient_org"],
+                **fields,
+            ),
+            source=self.source,
+        )
+
+
+OPEN_TEXT = frozenset({"requested", "received", "accepted", "in_progress", "on_hold"})
+
+
+async def referral_for(conn: Connection, referral_id: UUID, actor_org: str) -> Any:
+    """The referral addressed to ``actor_org``, locked for this transaction; refused otherwise."""
+    row = await conn.fetchrow("SELECT * FROM referrals_in WHERE referral_id = $1 FOR UPDATE", referral_id)
+    if row is None:
+        raise DomainError("unknown_referral", "no such referral has reached this service", field="referral_id")
+    if row["recipient_org"] != actor_org:
+        raise DomainError("not_the_recipient", f"{actor_org} is not this referral's recipient", field="actor_org")
+    return row
+
+
+async def survivor_facts(conn: Connection, survivor_id: UUID) -> Any:
+    return await conn.fetchrow("SELECT * FROM survivor_facts WHERE survivor_id = $1", survivor_id)
+
+
+async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
+    stats = event.statistics
+    await uow.conn.execute(
+        "INSERT INTO survivor_facts VALUES ($1, $2, $3, $4, $5) ON CONFLICT (survivor_id) DO UPDATE SET"
+        " is_minor = excluded.is_minor, age_band = excluded.age_band, gender = excluded.gender,"
+        " disability = excluded.disability",
+        event.survivor_id, event.is_minor, stats.age_band, stats.gender, stats.disability,
+    )  # fmt: skip
+
+
+async def forget_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
+    await uow.conn.execute("DELETE FROM referrals_in WHERE survivor_id = $1", event.survivor_id)
+    await uow.conn.execute("DELETE FROM survivor_facts WHERE survivor_id = $1", event.survivor_id)

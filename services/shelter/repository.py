@@ -1,0 +1,98 @@
+"""Shelter's tables (asyncpg)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from events.shelter import UnitType
+from services.kernel.db import Connection
+
+ACTIVE = ("reserved", "checked_in")
+
+
+async def set_beds(conn: Connection, org_id: str, unit: UnitType, count: int) -> None:
+    """Add beds up to ``count``, or retire free ones down to it; occupied beds are never retired."""
+    await conn.execute("INSERT INTO sites (org_id) VALUES ($1) ON CONFLICT DO NOTHING", org_id)
+    have = await conn.fetchval(
+        "SELECT count(*) FROM beds WHERE org_id = $1 AND unit_type = $2 AND NOT retired", org_id, unit
+    )
+    if count > have:
+        await conn.execute(
+            "INSERT INTO beds (org_id, unit_type) SELECT $1, $2 FROM generate_series(1, $3)", org_id, unit, count - have
+        )
+    elif count < have:
+        await conn.execute(
+            """
+            UPDATE beds SET retired = true WHERE bed_id IN (
+                SELECT bed_id FROM beds b WHERE org_id = $1 AND unit_type = $2 AND NOT retired
+                AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($4::text[]))
+                ORDER BY bed_id DESC LIMIT $3)
+            """,
+            org_id, unit, have - count, list(ACTIVE),
+        )  # fmt: skip
+
+
+async def claim_free_bed(conn: Connection, org_id: str, unit: UnitType) -> int | None:
+    """A free bed, locked for this transaction; a bed another transaction is taking is skipped."""
+    bed: int | None = await conn.fetchval(
+        """
+        SELECT bed_id FROM beds b WHERE org_id = $1 AND unit_type = $2 AND NOT retired
+        AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($3::text[]))
+        ORDER BY bed_id LIMIT 1 FOR UPDATE SKIP LOCKED
+        """,
+        org_id, unit, list(ACTIVE),
+    )  # fmt: skip
+    return bed
+
+
+async def free_beds(conn: Connection, org_id: str) -> dict[UnitType, int]:
+    rows = await conn.fetch(
+        """
+        SELECT unit_type, count(*) FILTER (WHERE NOT EXISTS (
+            SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($2::text[]))) AS free
+        FROM beds b WHERE org_id = $1 AND NOT retired GROUP BY unit_type
+        """,
+        org_id, list(ACTIVE),
+    )  # fmt: skip
+    return {UnitType(r["unit_type"]): r["free"] for r in rows}
+
+
+async def reserve(
+    conn: Connection, referral_id: UUID, survivor_id: UUID, org_id: str, bed: int, unit: UnitType
+) -> None:
+    await conn.execute(
+        "INSERT INTO placements (referral_id, survivor_id, org_id, bed_id, unit_type, status)"
+        " VALUES ($1, $2, $3, $4, $5, 'reserved')",
+        referral_id, survivor_id, org_id, bed, unit,
+    )  # fmt: skip
+
+
+async def placement(conn: Connection, referral_id: UUID) -> Any:
+    return await conn.fetchrow("SELECT * FROM placements WHERE referral_id = $1 FOR UPDATE", referral_id)
+
+
+async def move(conn: Connection, referral_id: UUID, status: str, destination: str | None = None) -> None:
+    stamp = {"checked_in": "checked_in_at", "checked_out": "checked_out_at"}.get(status)
+    extra = f", {stamp} = now()" if stamp else ""
+    await conn.execute(
+        f"UPDATE placements SET status = $2, destination = coalesce($3, destination){extra} WHERE referral_id = $1",
+        referral_id, status, destination,
+    )  # fmt: skip
+
+
+async def address(conn: Connection, org_id: str) -> str | None:
+    found: str | None = await conn.fetchval("SELECT address FROM sites WHERE org_id = $1", org_id)
+    return found
+
+
+async def set_address(conn: Connection, org_id: str, text: str) -> None:
+    await conn.execute(
+        "INSERT INTO sites (org_id, address) VALUES ($1, $2) ON CONFLICT (org_id) DO UPDATE SET address = $2",
+        org_id,
+        text,
+    )
+
+
+async def purge(conn: Connection, survivor_id: UUID) -> None:
+    await conn.execute("DELETE FROM placements WHERE survivor_id = $1", survivor_id)
