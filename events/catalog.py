@@ -69,6 +69,15 @@ SHELTER_COMMANDS = TopicSpec(
 LEGAL_AID = TopicSpec("haven.legal_aid", "Legal matters, their milestones and outcomes.", SURVIVOR_KEY)
 HEALTH = TopicSpec("haven.health", "Engagement in care; clinical detail only sealed.", SURVIVOR_KEY)
 EMPLOYMENT = TopicSpec("haven.employment", "Enrolments in reintegration programs and their outcomes.", SURVIVOR_KEY)
+
+
+def _commands(domain: str, what: str) -> TopicSpec:
+    return TopicSpec(f"haven.{domain}.commands", f"Commands to {what}.", SURVIVOR_KEY, retention_ms=7 * DAY_MS)
+
+
+LEGAL_AID_COMMANDS = _commands("legal_aid", "legal aid: configure a clinic, open a matter, milestones, close")
+HEALTH_COMMANDS = _commands("health", "health providers: record engagement in care, discharge")
+EMPLOYMENT_COMMANDS = _commands("employment", "employment programs: enrol, record outcomes")
 IDENTIFICATION_COMMANDS = TopicSpec(
     "haven.identification.commands",
     "Commands to identification: record a screening (personal parts sealed), erase a survivor.",
@@ -106,8 +115,11 @@ TOPICS: tuple[TopicSpec, ...] = (
     SHELTER,
     SHELTER_COMMANDS,
     LEGAL_AID,
+    LEGAL_AID_COMMANDS,
     HEALTH,
+    HEALTH_COMMANDS,
     EMPLOYMENT,
+    EMPLOYMENT_COMMANDS,
     DIRECTORY,
 )
 

@@ -1,4 +1,4 @@
-"""Legal aid events: matters, milestones, outcomes."""
+"""Legal aid: clinic caseload and intake, matters with milestones, hearings and outcomes."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
+from pydantic import Field
+
 from events.base import EventData
-from events.catalog import LEGAL_AID
-from events.types import Code, OrgId, ReferralId, SurvivorId
+from events.catalog import LEGAL_AID, LEGAL_AID_COMMANDS
+from events.types import OrgId, ReferralId, ShortText, SurvivorId
 
 
 class MatterType(StrEnum):
@@ -17,6 +19,77 @@ class MatterType(StrEnum):
     RESTITUTION = "restitution"
     LABOUR_CLAIM = "labour_claim"
     WITNESS_PROTECTION = "witness_protection"
+
+
+class Milestone(StrEnum):
+    INTAKE_COMPLETED = "intake_completed"
+    APPLICATION_FILED = "application_filed"
+    HEARING_SCHEDULED = "hearing_scheduled"
+    HEARING_HELD = "hearing_held"
+    DECISION_RECEIVED = "decision_received"
+    APPEAL_FILED = "appeal_filed"
+
+
+class MatterOutcome(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    SETTLED = "settled"
+    WITHDRAWN = "withdrawn"
+    REFERRED_ELSEWHERE = "referred_elsewhere"
+
+
+# ---------------------------------------------------------------- commands
+
+
+class ConfigureClinic(EventData):
+    """Command: how many open matters a clinic can carry."""
+
+    event_type = "legal_aid.configure_clinic"
+    topic = LEGAL_AID_COMMANDS.name
+
+    org_id: OrgId
+    max_open_matters: int = Field(ge=0, le=10_000)
+
+    def subject(self) -> str:
+        return self.org_id
+
+
+class OpenMatter(EventData):
+    """Command: take a referral on as a matter (accepting and starting it)."""
+
+    event_type = "legal_aid.open_matter"
+    topic = LEGAL_AID_COMMANDS.name
+
+    referral_id: ReferralId
+    survivor_id: SurvivorId
+    actor_org: OrgId
+    matter_id: UUID
+    matter_type: MatterType
+
+
+class RecordMilestone(EventData):
+    event_type = "legal_aid.record_milestone"
+    topic = LEGAL_AID_COMMANDS.name
+
+    matter_id: UUID
+    survivor_id: SurvivorId
+    actor_org: OrgId
+    milestone: Milestone
+    hearing_date: date | None = None
+    note: ShortText | None = None
+
+
+class CloseMatter(EventData):
+    event_type = "legal_aid.close_matter"
+    topic = LEGAL_AID_COMMANDS.name
+
+    matter_id: UUID
+    survivor_id: SurvivorId
+    actor_org: OrgId
+    outcome: MatterOutcome
+
+
+# ---------------------------------------------------------------- events
 
 
 class MatterEvent(EventData):
@@ -30,18 +103,18 @@ class MatterEvent(EventData):
 class MatterOpened(MatterEvent):
     event_type = "legal.matter_opened"
 
-    referral_id: ReferralId | None = None
+    referral_id: ReferralId
     matter_type: MatterType
 
 
 class MatterMilestoneReached(MatterEvent):
     event_type = "legal.milestone_reached"
 
-    milestone: Code
+    milestone: Milestone
     hearing_date: date | None = None
 
 
 class MatterClosed(MatterEvent):
     event_type = "legal.matter_closed"
 
-    outcome: Code
+    outcome: MatterOutcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from services.kernel.db import Pool, quote_ident
@@ -25,13 +25,18 @@ def discover_services(root: Path = SERVICES_ROOT) -> list[tuple[str, Path]]:
     )
 
 
+def shared_migrations(service_migrations: Path | None) -> list[Path]:
+    """Kernel migration sets a service asks for by name in its ``migrations/shared.txt``
+    (``provider`` → ``services/kernel/provider_migrations``), so that infra and the service agree."""
+    listing = service_migrations / "shared.txt" if service_migrations else None
+    if listing is None or not listing.is_file():
+        return []
+    names = [line.strip() for line in listing.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [Path(__file__).parent / f"{name}_migrations" for name in names]
+
+
 async def migrate(
-    pool: Pool,
-    schema: str,
-    service_migrations: Path | None = None,
-    *,
-    with_outbox: bool = True,
-    shared: Sequence[Path] = (),
+    pool: Pool, schema: str, service_migrations: Path | None = None, *, with_outbox: bool = True
 ) -> list[str]:
     """Create ``schema`` and apply what has not been applied; return the versions applied now.
 
@@ -39,7 +44,7 @@ async def migrate(
     ['kernel/001_outbox_inbox', 'referrals/001_referrals']
     """
     plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS) if with_outbox]
-    plan += [(f"{d.name}/{p.stem}", p) for d in shared for p in _sql_files(d)]
+    plan += [(f"{d.name}/{p.stem}", p) for d in shared_migrations(service_migrations) for p in _sql_files(d)]
     plan += [(f"{schema}/{p.stem}", p) for p in _sql_files(service_migrations)]
     applied_now: list[str] = []
     ident = quote_ident(schema)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -25,8 +24,6 @@ from events.referrals import EVENT_STATUS, ReferralAction, ReferralEvent, Referr
 from services.kernel.consumer import Handler, UnitOfWork
 from services.kernel.db import Connection
 from services.kernel.service import on
-
-PROVIDER_MIGRATIONS = Path(__file__).with_name("provider_migrations")
 
 OnRequested = Callable[[ReferralRequested, Any, UnitOfWork], Awaitable[None]]
 OnClosed = Callable[[ReferralEvent, Any, UnitOfWork], Awaitable[None]]

@@ -58,7 +58,6 @@ class ServiceSpec:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     background: Sequence[Background] = field(default=())
-    shared_migrations: Sequence[Path] = field(default=())
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
@@ -66,7 +65,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
     settings = settings or Settings()
     pool = await create_pool(settings, schema=spec.name)
     try:
-        await migrate(pool, spec.name, spec.migrations, shared=spec.shared_migrations)
+        await migrate(pool, spec.name, spec.migrations)
         relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
         components = [relay.run]
         if spec.topics:

@@ -8,7 +8,6 @@ from pathlib import Path
 from events.catalog import IDENTIFICATION, REFERRALS, SHELTER_COMMANDS
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
 from services.kernel.crypto import Keyring, decode_master_key
-from services.kernel.provider import PROVIDER_MIGRATIONS
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
 from services.shelter import handlers
@@ -22,7 +21,6 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="shelter",
         migrations=Path(__file__).with_name("migrations"),
-        shared_migrations=[PROVIDER_MIGRATIONS],
         topics=[SHELTER_COMMANDS.name, REFERRALS.name, IDENTIFICATION.name],
         handlers=dict(
             [

@@ -1,0 +1,1 @@
+"""Health: medical, mental health and sexual and reproductive health; engagement shared, detail sealed."""

@@ -1,0 +1,1 @@
+"""Legal aid: clinic caseload and intake, matters with milestones, hearings and outcomes."""
