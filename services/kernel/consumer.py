@@ -139,8 +139,9 @@ class IdempotentConsumer:
                 await self._apply(mine, isolate=False, dead=dead)
             except _BatchNeedsIsolation:
                 await self._apply(mine, isolate=True, dead=dead)
-        for item in sorted(dead, key=lambda d: d.message.offset):
-            await self._dead_letter(item)
+        # Sent together, then all awaited: a backlog of bad messages costs one round trip, not one each.
+        acks = [await self._dead_letter(item) for item in sorted(dead, key=lambda d: d.message.offset)]
+        await asyncio.gather(*acks)
         try:
             await self._consumer.commit({tp: messages[-1].offset + 1})
         except (CommitFailedError, IllegalStateError):
@@ -198,7 +199,8 @@ class IdempotentConsumer:
         )
         return {r["event_id"] for r in rows}
 
-    async def _dead_letter(self, item: _Dead) -> None:
+    async def _dead_letter(self, item: _Dead) -> asyncio.Future[Any]:
+        """Queue ``item`` for its dead-letter topic; the returned future resolves when Kafka has it."""
         m = item.message
         reason = [
             ("haven_dlq_reason", item.code),
@@ -209,7 +211,8 @@ class IdempotentConsumer:
             ("haven_dlq_consumer", self.name),
         ]
         headers = list(m.headers or ()) + [(k, v.encode()) for k, v in reason]
-        await self._dlq.send_and_wait(dlq_name(m.topic), value=m.value, key=m.key, headers=headers)
+        ack: asyncio.Future[Any] = await self._dlq.send(dlq_name(m.topic), value=m.value, key=m.key, headers=headers)
         self.stats.dead_lettered += 1
         self.stats.by_reason[item.code] = self.stats.by_reason.get(item.code, 0) + 1
         log.warning("%s: %s@%d dead-lettered: %s", self.name, m.topic, m.offset, item.code)
+        return ack

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from events.catalog import dlq_name
-from events.envelope import Envelope, from_kafka
 from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
 from services.kernel.migrations import migrate
@@ -36,6 +31,14 @@ async def schema(settings: Settings) -> AsyncIterator[str]:
     await pool.execute(f"SET search_path TO {name}; {LEDGER_DDL}")
     yield name
     await pool.execute(f"DROP SCHEMA {name} CASCADE")
+    await pool.close()
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Pool]:
+    """A pool on the whole database (no search path): tests name the schema, as in ``referrals.transitions``."""
+    pool = await create_pool(settings)
+    yield pool
     await pool.close()
 
 
@@ -65,58 +68,3 @@ async def topic(settings: Settings) -> AsyncIterator[str]:
     yield name
     await admin.delete_topics([name, dlq_name(name)])
     await admin.close()
-
-
-async def read_until(settings: Settings, topic: str, done: Callable[[list[Any]], bool], *, timeout: float) -> list[Any]:
-    """Messages on ``topic`` from the beginning until ``done(messages)`` holds or the timeout passes.
-
-    Reads 300 ms more after that, so that an unexpected extra message (a duplicate) shows too.
-    """
-    reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
-    await reader.start()
-    messages: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while not done(messages) and time.monotonic() < deadline:
-            for batch in (await reader.getmany(timeout_ms=200)).values():
-                messages.extend(batch)
-        for batch in (await reader.getmany(timeout_ms=300)).values():
-            messages.extend(batch)
-    finally:
-        await reader.stop()
-    return messages
-
-
-async def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
-    """Every message on ``topic``, once ``expect`` have arrived (or the timeout)."""
-    return await read_until(settings, topic, lambda messages: len(messages) >= expect, timeout=timeout)
-
-
-async def eventually(check: Any, *, timeout: float = 30.0) -> None:
-    """Poll ``check()`` (async, truthy when done) until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
-        await asyncio.sleep(0.1)
-
-
-async def wait_for_events(
-    settings: Settings, topic: str, *, subject: str, types: list[str], timeout: float = 30.0
-) -> list[Envelope]:
-    """The events about ``subject`` on ``topic``, once every type in ``types`` (with repeats) has appeared."""
-    key = subject.encode()
-
-    def about_subject(messages: list[Any]) -> list[Envelope]:
-        return [from_kafka(m.value, m.headers) for m in messages if m.key == key]
-
-    def complete(messages: list[Any]) -> bool:
-        return not Counter(types) - Counter(e.type for e in about_subject(messages))
-
-    messages = await read_until(settings, topic, complete, timeout=timeout)
-    found = about_subject(messages)
-    if not complete(messages):
-        raise AssertionError(f"on {topic} for {subject}: wanted {types}, saw {[e.type for e in found]}")
-    return found

@@ -15,8 +15,8 @@ from events.envelope import to_kafka
 from services.kernel import kafka
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.integration.conftest import eventually
 from tests.support.ledger import entry
+from tests.support.observe import eventually
 
 EVENTS = 3_000
 

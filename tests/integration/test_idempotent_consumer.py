@@ -16,8 +16,8 @@ from services.kernel import kafka
 from services.kernel.consumer import IdempotentConsumer, UnitOfWork
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.integration.conftest import eventually, read_topic
 from tests.support.ledger import entry, ledger_consumer, ledger_event, record
+from tests.support.observe import eventually, read_topic
 
 Runner = Callable[..., Awaitable[IdempotentConsumer]]
 

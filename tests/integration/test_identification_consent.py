@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,11 @@ from events.envelope import Envelope, header_map, to_kafka
 from events.identification import EraseSurvivor, ErasureReason, Identity, ScreeningIntake, SurvivorIdentified
 from infra.stack import kafka_data_dir, pg_tool
 from services.kernel.crypto import Keyring, SurvivorKeyMissing, decode_master_key
-from services.kernel.db import Pool, create_pool
+from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.integration.conftest import eventually, read_topic, wait_for_events
 from tests.support.consent import shelter_directive
 from tests.support.intakes import intake_data, seal_intake, send
+from tests.support.observe import eventually, read_topic, wait_for_events
 from tests.support.processes import ServiceProcess
 
 SHELTER = Party("harbour-shelter", OrgType.SHELTER)
@@ -49,13 +49,6 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
     for process in running.values():
         if process.proc is not None:
             assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Pool]:
-    pool = await create_pool(settings)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

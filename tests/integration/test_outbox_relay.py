@@ -14,8 +14,8 @@ from services.kernel import kafka, outbox
 from services.kernel.db import Pool
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
-from tests.integration.conftest import read_topic
 from tests.support.ledger import entry
+from tests.support.observe import read_topic
 
 KEYS = [f"survivor-{i:02d}" for i in range(50)]
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from events.catalog import REFERRALS, REFERRALS_COMMANDS
-from events.consent import Category, GrantConsent, Grantee, OrgType, Party, RevokeConsent
+from events.catalog import REFERRALS
+from events.consent import Category, Grantee, OrgType, Party, RevokeConsent
 from events.directory import CapacityStatus
-from events.envelope import Envelope, header_map
+from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import Gender
 from events.needs import ReferralType, Urgency
@@ -23,7 +22,6 @@ from events.referrals import (
     CompleteReferral,
     ReceiveReferral,
     ReferralRequested,
-    RequestReferral,
     StartReferral,
 )
 from services.kernel.consumer import UnitOfWork
@@ -31,13 +29,11 @@ from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from services.referrals import handlers, queries
 from services.referrals.domain import Seeker
-from tests.integration.conftest import eventually, read_until, wait_for_events
-from tests.support.consent import shelter_directive
 from tests.support.intakes import send
+from tests.support.observe import eventually, wait_for_events
 from tests.support.partners import announce_capacity, organisation, register
 from tests.support.processes import ServiceProcess
-
-SHELTER_NEEDS = frozenset({Category.IDENTITY, Category.CONTACT, Category.CASE_STATUS})
+from tests.support.referrals import SHELTER_NEEDS, consent_to, dead_letters_for, request
 
 
 @pytest.fixture(scope="module")
@@ -49,35 +45,6 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
     for process in running.values():
         if process.proc is not None:
             assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Pool]:
-    pool = await create_pool(settings)
-    yield pool
-    await pool.close()
-
-
-async def consent_to(producer: AIOKafkaProducer, db: Pool, survivor: UUID, grantee: Grantee,
-                     categories: frozenset[Category] = SHELTER_NEEDS) -> UUID:  # fmt: skip
-    """The survivor consents; returns once the referrals service knows it."""
-    directive = shelter_directive(grantee=grantee, categories=categories)
-    await send(producer, GrantConsent(survivor_id=survivor, directive=directive))
-
-    async def projected() -> bool:
-        return bool(await db.fetchval(
-            "SELECT 1 FROM referrals.consent_directives WHERE directive_id = $1", directive.directive_id))  # fmt: skip
-
-    await eventually(projected)
-    return directive.directive_id
-
-
-def request(survivor: UUID, referrer: str, recipient: str, **changes: Any) -> RequestReferral:
-    fields: dict[str, Any] = {
-        "referral_id": uuid4(), "survivor_id": survivor, "referrer_org": referrer, "recipient_org": recipient,
-        "referral_type": ReferralType.EMERGENCY_SHELTER, "urgency": Urgency.EMERGENCY,
-    }  # fmt: skip
-    return RequestReferral.model_validate({**fields, **changes})
 
 
 def types_of(events: list[Envelope], referral: UUID) -> list[str]:
@@ -204,21 +171,6 @@ async def test_revoking_consent_cancels_the_open_referrals_to_that_grantee(
     events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.cancelled"])
     cancelled = next(e.data for e in events if e.type == "referral.cancelled")
     assert (cancelled.reason, cancelled.actor_org) == ("consent_withdrawn", "haven")  # type: ignore[attr-defined]
-
-
-async def dead_letters_for(settings: Settings, sent: list[Envelope]) -> dict[UUID, tuple[str, str]]:
-    ids = {str(e.id) for e in sent}
-
-    def all_there(messages: list[Any]) -> bool:
-        return ids <= {header_map(m.headers).get("ce_id") for m in messages}
-
-    messages = await read_until(settings, f"{REFERRALS_COMMANDS.name}.dlq", all_there, timeout=30)
-    found = {}
-    for m in messages:
-        h = header_map(m.headers)
-        if h.get("ce_id") in ids:
-            found[UUID(h["ce_id"])] = (h["haven_dlq_reason"], h["haven_dlq_detail"])
-    return found
 
 
 async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_nothing(

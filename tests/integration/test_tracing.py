@@ -17,8 +17,8 @@ from services.kernel import kafka, outbox
 from services.kernel.db import Pool
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
-from tests.integration.conftest import eventually
 from tests.support.ledger import entry, ledger_consumer
+from tests.support.observe import eventually
 
 _exporter = InMemorySpanExporter()
 

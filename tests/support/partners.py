@@ -12,8 +12,8 @@ from events.directory import CapacityChanged, CapacityStatus, Organisation, Regi
 from events.envelope import Envelope, to_kafka
 from events.needs import ReferralType
 from services.kernel.db import Pool
-from tests.integration.conftest import eventually
 from tests.support.intakes import send
+from tests.support.observe import eventually
 
 
 def organisation(kind: OrgType, *services: ReferralType, **changes: Any) -> Organisation:

@@ -1,0 +1,308 @@
+"""Provider services on the real stack: each takes a referral in and sends its outcome back to the referrer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from events.catalog import HEALTH, REFERRALS, SHELTER
+from events.consent import Category, Grantee, OrgType
+from events.employment import Enrol, ProgramType, RecordEmploymentOutcome, WageBand
+from events.envelope import Envelope
+from events.health import DischargeFromCare, HealthService, RecordEngagement
+from events.legal_aid import (
+    CloseMatter,
+    ConfigureClinic,
+    MatterOutcome,
+    MatterType,
+    Milestone,
+    OpenMatter,
+    RecordMilestone,
+)
+from events.needs import ReferralType, Urgency
+from events.shelter import (
+    AcceptPlacement,
+    CheckIn,
+    CheckOut,
+    ConfigureShelter,
+    Destination,
+    PlacementReserved,
+    UnitType,
+)
+from events.types import Sealed
+from services.kernel.consumer import UnitOfWork
+from services.kernel.crypto import Keyring, decode_master_key
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+from services.shelter import handlers as shelter_handlers
+from services.shelter import repository as shelter_repository
+from tests.support.intakes import send
+from tests.support.observe import eventually, read_topic, wait_for_events
+from tests.support.partners import organisation, register
+from tests.support.processes import ServiceProcess
+from tests.support.referrals import consent_to, dead_letters_for, request
+
+EVERYTHING_NEEDED = frozenset(Category) - {Category.LOCATION}
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    names = ["consent", "referrals", "shelter", "legal_aid", "health", "employment"]
+    running = {name: ServiceProcess(name, logs).start() for name in names}
+    yield running
+    for process in running.values():
+        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> Keyring:
+    return Keyring(decode_master_key(settings.master_key_text()))
+
+
+@dataclass
+class Referral:
+    survivor: UUID
+    referral_id: UUID
+    referrer: str
+    provider: str
+
+    def act(self, **fields: Any) -> dict[str, Any]:
+        return {"referral_id": self.referral_id, "survivor_id": self.survivor, "actor_org": self.provider, **fields}
+
+
+async def refer(
+    producer: AIOKafkaProducer, db: Pool, kind: OrgType, service: ReferralType, *, before: Any = None, **ask: Any
+) -> Referral:
+    """A hotline refers a consenting survivor to a new provider; returns once the provider has received it."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    provider = organisation(kind, service)
+    await register(producer, db, hotline, provider)
+    if before is not None:
+        await before(provider.org_id)
+    survivor = ask.pop("survivor", None) or uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_id=provider.org_id), EVERYTHING_NEEDED)
+    command = request(survivor, hotline.org_id, provider.org_id, referral_type=service, **ask)
+    await send(producer, command)
+    referral = Referral(survivor, command.referral_id, hotline.org_id, provider.org_id)
+
+    async def provider_has_it() -> bool:
+        return bool(await db.fetchval(
+            f"SELECT 1 FROM {schema_of(kind)}.referrals_in WHERE referral_id = $1", command.referral_id))  # fmt: skip
+
+    await eventually(provider_has_it)
+    return referral
+
+
+def schema_of(kind: OrgType) -> str:
+    return {OrgType.SHELTER: "shelter", OrgType.LEGAL_CLINIC: "legal_aid", OrgType.HEALTH_PROVIDER: "health",
+            OrgType.EMPLOYMENT_PROGRAM: "employment"}[kind]  # fmt: skip
+
+
+async def outcome_seen_by_referrer(settings: Settings, referral: Referral, last: str) -> list[Envelope]:
+    """The referrer's view: every referral event about this referral, ending in ``last``."""
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(referral.survivor), types=[last], timeout=45)
+    mine = [e for e in events if getattr(e.data, "referral_id", None) == referral.referral_id]
+    assert all(e.data.referrer_org == referral.referrer for e in mine)  # type: ignore[attr-defined]
+    return mine
+
+
+async def test_a_shelter_takes_a_referral_from_bed_to_check_out_and_the_referrer_sees_the_outcome(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer, keyring: Keyring
+) -> None:
+    marker = f"Quay{uuid4().hex[:10]} Street"
+
+    async def beds_and_address(org_id: str) -> None:
+        await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_WOMEN: 2}))
+        async with db.acquire() as conn:  # the shelter's own admin sets its address: it never travels
+            await conn.execute("SET search_path TO shelter")
+            await shelter_repository.set_address(conn, org_id, marker)
+
+    survivor = uuid4()
+    async with db.acquire() as conn:
+        await keyring.create(conn, survivor)
+    referral = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER,
+                           before=beds_and_address, survivor=survivor)  # fmt: skip
+
+    await send(producer, AcceptPlacement(**referral.act(unit_type=UnitType.ADULT_WOMEN)))
+    await outcome_seen_by_referrer(settings, referral, "referral.accepted")
+    await send(producer, CheckIn(**referral.act()))
+    await outcome_seen_by_referrer(settings, referral, "referral.started")
+    await send(producer, CheckOut(**referral.act(destination=Destination.TRANSITIONAL_HOUSING)))
+    seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
+
+    assert [e.type for e in seen] == ["referral.requested", "referral.received", "referral.accepted",
+                                      "referral.started", "referral.completed"]  # fmt: skip
+    assert seen[-1].data.reason == "left_for_transitional_housing"  # type: ignore[attr-defined]
+    placements = await wait_for_events(
+        settings,
+        SHELTER.name,
+        subject=str(survivor),
+        types=["placement.reserved", "placement.checked_in", "placement.checked_out"],
+    )
+    reserved = next(e.data for e in placements if isinstance(e.data, PlacementReserved))
+    assert isinstance(reserved.location, Sealed), "the address travels sealed"
+    async with db.acquire() as conn:
+        key = await keyring.get(conn, survivor)
+    assert key.open(Category.LOCATION, reserved.location).decode() == marker
+    raw = await read_topic(settings, SHELTER.name, expect=0, timeout=1)
+    assert not any(marker.encode() in (m.value or b"") for m in raw), "no plaintext address in Kafka"
+
+
+async def test_two_concurrent_accepts_for_the_last_bed_make_one_placement(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    async def one_bed(org_id: str) -> None:
+        await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_MEN: 1}))
+
+    first = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, before=one_bed)
+    # A second survivor referred to the same shelter, by the same hotline.
+    second_survivor = uuid4()
+    await consent_to(producer, db, second_survivor, Grantee(org_id=first.provider), EVERYTHING_NEEDED)
+    ask = request(second_survivor, first.referrer, first.provider)
+    await send(producer, ask)
+    second = Referral(second_survivor, ask.referral_id, first.referrer, first.provider)
+    await outcome_seen_by_referrer(settings, second, "referral.received")
+    instances = [await create_pool(settings, schema="shelter") for _ in range(2)]
+    both_in = asyncio.Barrier(2)
+
+    async def accept_on(pool: Pool, referral: Referral) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await both_in.wait()
+            command = AcceptPlacement(**referral.act(unit_type=UnitType.ADULT_MEN))
+            await shelter_handlers.accept_placement(command, UnitOfWork(conn), keyring=Keyring(bytes(32)))
+
+    try:
+        await asyncio.gather(accept_on(instances[0], first), accept_on(instances[1], second))
+    finally:
+        for pool in instances:
+            await pool.close()
+
+    placed = await db.fetch("SELECT referral_id FROM shelter.placements WHERE org_id = $1", first.provider)
+    assert len(placed) == 1, "one bed, one placement"
+    winner, loser = (first, second) if placed[0]["referral_id"] == first.referral_id else (second, first)
+    await outcome_seen_by_referrer(settings, winner, "referral.accepted")
+    rejected = await outcome_seen_by_referrer(settings, loser, "referral.rejected")
+    assert rejected[-1].data.reason == "no_capacity"  # type: ignore[attr-defined]
+
+
+async def test_a_full_shelter_rejects_for_no_capacity_and_the_referral_is_rerouted(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    spare = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, spare)
+    await send(producer, ConfigureShelter(org_id=spare.org_id, beds={UnitType.FAMILIES: 4}))
+
+    async def no_beds(org_id: str) -> None:
+        await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.FAMILIES: 0}))
+
+    survivor = uuid4()
+    await consent_to(producer, db, survivor, Grantee(org_id=spare.org_id), EVERYTHING_NEEDED)
+
+    async def spare_capacity_known() -> bool:
+        return bool(await db.fetchval(
+            "SELECT 1 FROM referrals.capacity WHERE org_id = $1 AND available = 4", spare.org_id))  # fmt: skip
+
+    await eventually(spare_capacity_known)
+    full = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, before=no_beds,
+                       survivor=survivor, allow_reroute=True)  # fmt: skip
+
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor),
+                                   types=["referral.rejected", "referral.requested", "referral.requested"])  # fmt: skip
+    rejected = next(e.data for e in events if e.type == "referral.rejected")
+    assert rejected.reason == "no_capacity"  # type: ignore[attr-defined]
+    child = next(e.data for e in events if e.type == "referral.requested" and e.data.referral_id != full.referral_id)  # type: ignore[attr-defined]
+    assert (child.recipient_org, child.parent_referral_id) == (spare.org_id, full.referral_id)  # type: ignore[attr-defined]
+
+
+async def test_a_legal_clinic_opens_a_matter_records_a_hearing_and_reports_its_outcome(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    async def caseload(org_id: str) -> None:
+        await send(producer, ConfigureClinic(org_id=org_id, max_open_matters=5))
+
+    referral = await refer(producer, db, OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID, before=caseload,
+                           urgency=Urgency.URGENT)  # fmt: skip
+    matter = uuid4()
+    on_matter = {"matter_id": matter, "survivor_id": referral.survivor, "actor_org": referral.provider}
+    no_date = RecordMilestone(**on_matter, milestone=Milestone.HEARING_SCHEDULED)
+    sent = await send(
+        producer,
+        OpenMatter(**referral.act(matter_id=matter, matter_type=MatterType.NON_PUNISHMENT)),
+        no_date,
+        RecordMilestone(**on_matter, milestone=Milestone.HEARING_SCHEDULED, hearing_date=date(2027, 2, 1)),
+        CloseMatter(**on_matter, outcome=MatterOutcome.GRANTED),
+    )
+
+    seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
+    assert [e.type for e in seen][-3:] == ["referral.accepted", "referral.started", "referral.completed"]
+    assert seen[-1].data.reason == "matter_granted"  # type: ignore[attr-defined]
+    refused = await dead_letters_for(settings, [sent[1]], topic="haven.legal_aid.commands")
+    assert refused[sent[1].id][0] == "hearing_date_required"
+    hearings = await db.fetch("SELECT milestone, hearing_date FROM legal_aid.milestones WHERE matter_id = $1", matter)
+    assert [(h["milestone"], h["hearing_date"]) for h in hearings] == [("hearing_scheduled", date(2027, 2, 1))]
+
+
+async def test_health_shares_engagement_and_keeps_clinical_detail_sealed(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer, keyring: Keyring
+) -> None:
+    survivor = uuid4()
+    async with db.acquire() as conn:
+        key = await keyring.create(conn, survivor)
+    referral = await refer(producer, db, OrgType.HEALTH_PROVIDER, ReferralType.MEDICAL, survivor=survivor,
+                           urgency=Urgency.URGENT)  # fmt: skip
+    marker = f"fracture{uuid4().hex[:10]}"
+    wrong_field = key.seal(Category.IDENTITY, b"sealed for the wrong field")
+    sent = await send(
+        producer,
+        RecordEngagement(**referral.act(service=HealthService.MEDICAL, engaged=True, clinical_detail=wrong_field)),
+        RecordEngagement(
+            **referral.act(
+                service=HealthService.MEDICAL, engaged=True, clinical_detail=key.seal(Category.HEALTH, marker.encode())
+            )
+        ),
+        DischargeFromCare(**referral.act(outcome="treatment_completed")),
+    )
+
+    seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
+    assert seen[-1].data.reason == "treatment_completed"  # type: ignore[attr-defined]
+    refused = await dead_letters_for(settings, [sent[0]], topic="haven.health.commands")
+    assert refused[sent[0].id][0] == "clinical_detail_unsealed"
+    engagement = await wait_for_events(settings, HEALTH.name, subject=str(survivor),
+                                       types=["health.engagement_changed"])  # fmt: skip
+    assert [e.data.engaged for e in engagement] == [True]  # type: ignore[attr-defined]
+    raw = await read_topic(settings, HEALTH.name, expect=0, timeout=1)
+    assert not any(marker.encode() in (m.value or b"") for m in raw), "no plaintext clinical detail in Kafka"
+
+
+async def test_employment_enrols_and_the_six_month_retention_completes_the_referral(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    referral = await refer(producer, db, OrgType.EMPLOYMENT_PROGRAM, ReferralType.EMPLOYMENT, urgency=Urgency.ROUTINE)
+    enrolment = uuid4()
+    progress = {"enrolment_id": enrolment, "survivor_id": referral.survivor, "actor_org": referral.provider}
+    sent = await send(
+        producer,
+        Enrol(**referral.act(enrolment_id=enrolment, program_type=ProgramType.APPRENTICESHIP)),
+        RecordEmploymentOutcome(**progress, employed=True, retained_6_months=True),
+        RecordEmploymentOutcome(**progress, employed=True, wage_band=WageBand.MINIMUM_TO_1_5X, retained_3_months=True),
+        RecordEmploymentOutcome(
+            **progress,
+            employed=True,
+            wage_band=WageBand.MINIMUM_TO_1_5X,
+            retained_3_months=True,
+            retained_6_months=True,
+        ),
+    )
+
+    seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
+    assert seen[-1].data.reason == "employed_retained_6_months"  # type: ignore[attr-defined]
+    refused = await dead_letters_for(settings, [sent[1]], topic="haven.employment.commands")
+    assert refused[sent[1].id][0] == "retention_out_of_order"
