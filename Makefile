@@ -8,7 +8,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # The test stack runs beside a `make run` stack: other ports, another run directory.
-TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432
+TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432 \
+            HAVEN_GATEWAY_PORT=38000
 
 .PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench-relay
 
@@ -32,8 +33,9 @@ fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-asyncapi: $(STAMP) ## regenerate events/asyncapi.json from the catalog
+asyncapi: $(STAMP) ## regenerate events/asyncapi.json and graphql/schema.graphql
 	$(PY) -m events.asyncapi
+	PYTHONPATH=graphql $(PY) -m gateway.schema --write
 
 infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
 	$(PY) -m infra.stack up
@@ -51,7 +53,8 @@ clean: $(STAMP) ## stop everything and wipe the data of both stacks (the downloa
 clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 	$(PY) -m infra.stack clean
 
-run: infra-up ## bring up the stack and every service; Ctrl-C stops the services
+run: infra-up ## bring up the stack, every service and the gateway; print demo keys; Ctrl-C stops the services
+	bin/haven seed-demo
 	$(PY) -m services.kernel.launcher
 
 bench-relay: infra-up ## outbox relay throughput vs the raw producer, same broker, same run

@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from events.catalog import all_topics
 from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
-from services.kernel.migrations import migrate_all
+from services.kernel.migrations import migrate, migrate_all
 from services.kernel.settings import Settings
 
 HERE = Path(__file__).parent
@@ -364,10 +364,15 @@ def stop_postgres(settings: Settings) -> None:
     say("PostgreSQL stopped")
 
 
+GATEWAY_MIGRATIONS = HERE.parent / "graphql" / "gateway" / "migrations"
+
+
 async def _migrate(settings: Settings) -> dict[str, list[str]]:
     pool = await create_pool(settings)
     try:
-        return await migrate_all(pool)
+        applied = await migrate_all(pool)
+        applied["gateway"] = await migrate(pool, "gateway", GATEWAY_MIGRATIONS)
+        return applied
     finally:
         await pool.close()
 

@@ -13,6 +13,7 @@ for _name, _value in {
     "HAVEN_KAFKA_PORT": "39092",
     "HAVEN_KAFKA_CONTROLLER_PORT": "39093",
     "HAVEN_PG_PORT": "35432",
+    "HAVEN_GATEWAY_PORT": "38000",
 }.items():
     os.environ.setdefault(_name, _value)
 

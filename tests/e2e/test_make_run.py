@@ -26,6 +26,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "HAVEN_KAFKA_PORT": "49092",
         "HAVEN_KAFKA_CONTROLLER_PORT": "49093",
         "HAVEN_PG_PORT": "45432",
+        "HAVEN_GATEWAY_PORT": "48000",
     }
     yield env
     subprocess.run(["make", "--no-print-directory", "clean-stack"], cwd=ROOT, env=env, capture_output=True)

@@ -1,0 +1,174 @@
+"""``haven``: organisations and API keys, the demo seed, projection replay, and audit verification.
+
+bin/haven org create harbour-shelter "Harbour Shelter" shelter
+bin/haven key create harbour-shelter caseworker
+bin/haven seed-demo
+bin/haven replay
+bin/haven audit verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+from uuid import uuid4
+
+from events.catalog import TOPICS
+from events.consent import OrgType
+from events.directory import Organisation, RegisterOrganisation
+from events.envelope import Envelope
+from events.needs import ReferralType
+from events.shelter import ConfigureShelter, UnitType
+from gateway import audit, projection
+from gateway.app import MIGRATIONS, GatewaySettings
+from gateway.auth import Role, create_key, create_organisation
+from services.kernel import kafka, outbox
+from services.kernel.consumer import IdempotentConsumer
+from services.kernel.db import Pool, create_pool
+from services.kernel.migrations import migrate
+
+DEMO: list[tuple[str, str, OrgType, set[ReferralType], Role]] = [
+    ("city-hotline", "City Anti-Trafficking Hotline", OrgType.HOTLINE, {ReferralType.PSYCHOSOCIAL}, Role.INTAKE),
+    ("harbour-shelter", "Harbour Shelter", OrgType.SHELTER, {ReferralType.EMERGENCY_SHELTER}, Role.CASEWORKER),
+    ("hillside-shelter", "Hillside Shelter", OrgType.SHELTER, {ReferralType.EMERGENCY_SHELTER}, Role.CASEWORKER),
+    ("justice-legal-clinic", "Justice Legal Clinic", OrgType.LEGAL_CLINIC,
+     {ReferralType.LEGAL_AID, ReferralType.IMMIGRATION_LEGAL}, Role.CASEWORKER),
+    ("riverside-clinic", "Riverside Health Clinic", OrgType.HEALTH_PROVIDER,
+     {ReferralType.MEDICAL, ReferralType.MENTAL_HEALTH, ReferralType.PSYCHOSOCIAL}, Role.CASEWORKER),
+    ("new-start-employment", "New Start Employment", OrgType.EMPLOYMENT_PROGRAM, {ReferralType.EMPLOYMENT},
+     Role.CASEWORKER),
+]  # fmt: skip
+
+
+async def _pool(settings: GatewaySettings) -> Pool:
+    pool = await create_pool(settings, schema="gateway")
+    await migrate(pool, "gateway", MIGRATIONS)
+    return pool
+
+
+async def register(pool: Pool, org: Organisation) -> None:
+    """Known to the gateway now; to the directory (and every service) through the outbox."""
+    async with pool.acquire() as conn, conn.transaction():
+        await create_organisation(conn, org.org_id, org.name, org.org_type)
+        await outbox.write(conn, Envelope.new(RegisterOrganisation(organisation=org), source="haven/cli"))
+
+
+async def seed_demo(settings: GatewaySettings) -> list[tuple[str, str, str]]:
+    """The demo partners, their shelters' beds, and one key each (new keys on every run)."""
+    pool = await _pool(settings)
+    keys = []
+    try:
+        for org_id, name, kind, services, role in DEMO:
+            org = Organisation(org_id=org_id, name=name, org_type=kind, services=frozenset(services),
+                               jurisdictions=frozenset({"GB"}), languages=frozenset({"en"}))  # fmt: skip
+            await register(pool, org)
+            async with pool.acquire() as conn, conn.transaction():
+                if kind is OrgType.SHELTER:
+                    beds = ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_WOMEN: 4, UnitType.FAMILIES: 2})
+                    await outbox.write(conn, Envelope.new(beds, source="haven/cli"))
+                keys.append((org_id, role.value, await create_key(conn, org_id, role, "demo")))
+    finally:
+        await pool.close()
+    return keys
+
+
+async def replay(settings: GatewaySettings) -> int:
+    """Rebuild the read model from the beginning of every topic; return how many events were projected."""
+    pool = await _pool(settings)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for table in ("survivors", "consent_directives", "referrals", "transitions", "service_records"):
+                await conn.execute(f"TRUNCATE gateway.{table}")
+            await conn.execute("DELETE FROM gateway.inbox WHERE consumer = 'gateway'")
+        topics = [t.name for t in TOPICS if not t.name.endswith(".commands")]
+        reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", topics, max_records=2000)
+        # Same inbox name as the live projection: whichever sees an event first, it takes effect once.
+        projector = IdempotentConsumer(
+            name="gateway", pool=pool, consumer=reader, dead_letters=kafka.producer(settings),
+            handlers=projection.handlers(),
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(projector.run(stop))
+        started = time.monotonic()
+        while not reader.assignment():  # noqa: ASYNC110  # aiokafka offers no event for "partitions assigned"
+            await asyncio.sleep(0.05)
+        ends: dict[Any, int] = await reader.end_offsets(list(reader.assignment()))
+        total = sum(ends.values())
+        while (done := await _replayed(reader, ends)) < total:
+            print(f"\rreplaying: {done}/{total} messages", end="", file=sys.stderr, flush=True)
+            await asyncio.sleep(0.2)
+        stop.set()
+        await task
+        print(f"\rreplayed {total} messages in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        return projector.stats.handled
+    finally:
+        await pool.close()
+
+
+async def _replayed(reader: Any, ends: dict[Any, int]) -> int:
+    return sum([min(int(await reader.position(tp)), end) for tp, end in ends.items()])
+
+
+async def _run(args: Any) -> int:
+    settings = GatewaySettings()
+    if args.command == "seed-demo":
+        print(f"haven ▸ demo partners and their API keys (GraphQL: http://{settings.gateway_host}:"
+              f"{settings.gateway_port}/graphql, header Authorization: Bearer <key>):")  # fmt: skip
+        for org_id, role, key in await seed_demo(settings):
+            print(f"  {org_id:<22} {role:<11} {key}")
+        return 0
+    if args.command == "replay":
+        await replay(settings)
+        return 0
+    pool = await _pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            if args.command == "org":
+                org = Organisation(
+                    org_id=args.org_id, name=args.name, org_type=args.org_type, services=frozenset(args.services),
+                    jurisdictions=frozenset(args.jurisdictions),
+                )  # fmt: skip
+                await register(pool, org)
+                print(f"organisation {org.org_id} created")
+            elif args.command == "key":
+                print(await create_key(conn, args.org_id, Role(args.role), args.label))
+            elif args.command == "audit":
+                verdict = await audit.verify(conn)
+                if verdict.broken_at is None:
+                    print(f"audit log intact: {verdict.rows} records")
+                    return 0
+                print(f"audit log BROKEN at record {verdict.broken_at}: {verdict.problem}")
+                return 1
+    finally:
+        await pool.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="haven", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    org = sub.add_parser("org", help="create an organisation").add_subparsers(dest="action", required=True)
+    create = org.add_parser("create")
+    create.add_argument("org_id")
+    create.add_argument("name")
+    create.add_argument("org_type", choices=[t.value for t in OrgType])
+    create.add_argument("--services", nargs="*", default=[], choices=[t.value for t in ReferralType])
+    create.add_argument("--jurisdictions", nargs="*", default=["GB"])
+    key = sub.add_parser("key", help="create an API key").add_subparsers(dest="action", required=True)
+    key_create = key.add_parser("create")
+    key_create.add_argument("org_id")
+    key_create.add_argument("role", choices=[r.value for r in Role])
+    key_create.add_argument("--label")
+    sub.add_parser("seed-demo", help="demo partners and a key for each")
+    sub.add_parser("replay", help="rebuild the read model from the topics")
+    sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True).add_parser("verify")
+    return asyncio.run(_run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

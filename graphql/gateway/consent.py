@@ -1,0 +1,68 @@
+"""Consent at the field: every field that carries a category resolves through ``decide()``, per request.
+
+A field the viewer may not see resolves to null with a ``CONSENT_REQUIRED`` error; its value is
+never computed. What is shown is noted for the audit, which is written before the response leaves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+
+from events.consent import Category, ConsentRecord, Decision, Directive, Purpose, decide
+from gateway.auth import Principal
+from graphql import GraphQLError
+from services.kernel.db import Pool
+
+
+@dataclass
+class ConsentScope:
+    """One request's view: who asks, the survivors' consent (loaded once each), and what was shown."""
+
+    pool: Pool
+    principal: Principal
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _records: dict[UUID, list[ConsentRecord]] = field(default_factory=dict)
+    shown: dict[tuple[UUID, Purpose], set[Category]] = field(default_factory=lambda: defaultdict(set))
+
+    async def records(self, survivor_id: UUID) -> list[ConsentRecord]:
+        if survivor_id not in self._records:
+            rows = await self.pool.fetch(
+                "SELECT directive, revoked_at FROM gateway.consent_directives WHERE survivor_id = $1", survivor_id
+            )
+            self._records[survivor_id] = [ConsentRecord(Directive.model_validate(r["directive"]), r["revoked_at"])
+                                          for r in rows]  # fmt: skip
+        return self._records[survivor_id]
+
+    async def decide(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
+        return decide(await self.records(survivor_id), self.principal.party, category, purpose, self.at)
+
+
+class Consent(FieldExtension):
+    """Gate a field on ``category``: the source must carry ``survivor_id`` and ``purpose``."""
+
+    def __init__(self, category: Category) -> None:
+        super().__init__()
+        self.category = category
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        raise RuntimeError("consent-gated fields resolve asynchronously")  # pragma: no cover
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any) -> Any:
+        scope: ConsentScope = info.context["consent"]
+        decision = await scope.decide(source.survivor_id, self.category, source.purpose)
+        if not decision.permitted:
+            raise GraphQLError(
+                f"the survivor's consent does not permit {self.category} to {scope.principal.org_id} "
+                f"for {source.purpose} ({decision.reason})",
+                extensions={"code": "CONSENT_REQUIRED", "category": self.category, "reason": decision.reason},
+            )
+        scope.shown[(source.survivor_id, source.purpose)].add(self.category)
+        return await next_(source, info, **kwargs)

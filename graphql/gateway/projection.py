@@ -1,0 +1,202 @@
+"""The projection consumer: every topic into the gateway's read model, idempotently (the kernel's inbox)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from events.base import EventData
+from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked
+from events.directory import CapacityChanged, OrganisationRegistered
+from events.employment import EmploymentOutcomeRecorded, Enrolled
+from events.envelope import Envelope
+from events.health import EngagementChanged
+from events.identification import NeedsAssessed, SurvivorErased, SurvivorIdentified
+from events.legal_aid import MatterClosed, MatterMilestoneReached, MatterOpened
+from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested
+from events.shelter import PlacementCheckedIn, PlacementCheckedOut, PlacementEvent, PlacementReleased, PlacementReserved
+from services.kernel.consumer import Handler, UnitOfWork
+
+INBOX_CHANNEL = "gateway_inbox"
+
+
+async def survivor_identified(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, SurvivorIdentified)
+    await uow.conn.execute(
+        "INSERT INTO survivors (survivor_id, outcome, is_minor, screener_org, profile, identified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (survivor_id) DO UPDATE SET outcome = excluded.outcome,"
+        " is_minor = excluded.is_minor, profile = excluded.profile",
+        data.survivor_id, data.outcome, data.is_minor, data.screener_org, data.profile.model_dump(mode="json"),
+        event.time,
+    )  # fmt: skip
+
+
+async def needs_assessed(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, NeedsAssessed)
+    needs = [n.model_dump(mode="json") for n in data.needs]
+    await uow.conn.execute("UPDATE survivors SET needs = $2 WHERE survivor_id = $1", data.survivor_id, needs)
+
+
+async def survivor_erased(event: Envelope, uow: UnitOfWork) -> None:
+    """Purge every row about the survivor; the audit log keeps only pseudonymous ids and categories."""
+    for table in ("survivors", "consent_directives", "referrals", "transitions", "service_records"):
+        await uow.conn.execute(f"DELETE FROM {table} WHERE survivor_id = $1", event.data.survivor_id)  # type: ignore[attr-defined]
+
+
+async def consent_granted(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, ConsentGranted)
+    await uow.conn.execute(
+        "INSERT INTO consent_directives (survivor_id, directive_id, version, directive) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (directive_id, version) DO NOTHING",
+        data.survivor_id, data.directive.directive_id, data.directive.version, data.directive.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+async def consent_revoked(event: Envelope, uow: UnitOfWork) -> None:
+    """The earliest revocation time wins: the gateway may already have applied it when it was asked."""
+    data = event.data
+    assert isinstance(data, ConsentRevoked)
+    await uow.conn.execute(
+        "UPDATE consent_directives SET revoked_at = LEAST(coalesce(revoked_at, $2), $2) WHERE directive_id = $1",
+        data.directive_id,
+        data.revoked_at,
+    )
+
+
+async def ignore(event: Envelope, uow: UnitOfWork) -> None:
+    """``consent.expired`` needs nothing: ``decide()`` reads each directive's own period."""
+
+
+async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, ReferralEvent)
+    status = EVENT_STATUS[type(data)]
+    if isinstance(data, ReferralRequested):
+        await uow.conn.execute(
+            """
+            INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
+                                   status, deadline, parent_referral_id, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9) ON CONFLICT (referral_id) DO NOTHING
+            """,
+            data.referral_id, data.survivor_id, data.referrer_org, data.recipient_org, data.referral_type,
+            data.urgency, data.deadline, data.parent_referral_id, event.time,
+        )  # fmt: skip
+        await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
+    else:
+        await uow.conn.execute(
+            "UPDATE referrals SET status = $2, updated_at = $3 WHERE referral_id = $1",
+            data.referral_id, status, event.time,
+        )  # fmt: skip
+    await uow.conn.execute(
+        "INSERT INTO transitions (event_id, referral_id, survivor_id, status, actor_org, reason, at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        event.id, data.referral_id, data.survivor_id, status, data.actor_org, data.reason, event.time,
+    )  # fmt: skip
+
+
+async def organisation_registered(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, OrganisationRegistered)
+    org = data.organisation
+    await uow.conn.execute(
+        "INSERT INTO organisations (org_id, name, org_type, profile) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, org_type = excluded.org_type,"
+        " profile = excluded.profile",
+        org.org_id, org.name, org.org_type, org.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+async def capacity_changed(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, CapacityChanged)
+    key = f"{data.service}/{data.unit_type or '-'}"
+    await uow.conn.execute(
+        "UPDATE organisations SET capacity = capacity || jsonb_build_object($2::text, $3::jsonb) WHERE org_id = $1",
+        data.org_id, key, json.dumps({"status": data.status, "available": data.available}),
+    )  # fmt: skip
+
+
+async def _upsert_record(
+    uow: UnitOfWork, event: Envelope, kind: str, record_id: Any, org: str, referral: Any, state: dict[str, Any]
+) -> None:
+    """Merge ``state`` into the provider record ``kind/record_id`` (lists under "milestones" append)."""
+    milestone = state.pop("milestone", None)
+    await uow.conn.execute(
+        """
+        INSERT INTO service_records (record_id, survivor_id, kind, org_id, referral_id, state, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('milestones', coalesce($7::jsonb, '[]'::jsonb)), $8)
+        ON CONFLICT (record_id) DO UPDATE SET
+            state = service_records.state || $6::jsonb || jsonb_build_object('milestones',
+                coalesce(service_records.state->'milestones', '[]'::jsonb) || coalesce($7::jsonb, '[]'::jsonb)),
+            referral_id = coalesce(service_records.referral_id, excluded.referral_id),
+            updated_at = excluded.updated_at
+        """,
+        f"{kind}/{record_id}", event.data.survivor_id, kind, org, referral,  # type: ignore[attr-defined]
+        json.dumps(state), json.dumps([milestone]) if milestone else None, event.time,
+    )  # fmt: skip
+
+
+async def provider_reported(event: Envelope, uow: UnitOfWork) -> None:
+    data: EventData = event.data
+    match data:
+        case PlacementEvent():
+            state: dict[str, Any] = {"unit_type": data.unit_type, "status": PLACEMENT_STATUS[type(data)]}
+            if isinstance(data, PlacementReserved) and data.location is not None:
+                state["location"] = data.location.model_dump()
+            if isinstance(data, PlacementCheckedOut):
+                state["destination"] = data.destination
+            await _upsert_record(uow, event, "placement", data.referral_id, data.shelter_org, data.referral_id, state)
+        case MatterOpened():
+            await _upsert_record(uow, event, "legal_matter", data.matter_id, data.clinic_org, data.referral_id,
+                                 {"matter_type": data.matter_type, "status": "open"})  # fmt: skip
+        case MatterMilestoneReached():
+            milestone = {
+                "milestone": data.milestone,
+                "hearing_date": data.hearing_date and data.hearing_date.isoformat(),
+            }
+            await _upsert_record(uow, event, "legal_matter", data.matter_id, data.clinic_org, None,
+                                 {"milestone": milestone})  # fmt: skip
+        case MatterClosed():
+            await _upsert_record(uow, event, "legal_matter", data.matter_id, data.clinic_org, None,
+                                 {"status": "closed", "outcome": data.outcome})  # fmt: skip
+        case EngagementChanged():
+            state = {"service": data.service, "engaged": data.engaged}
+            if data.clinical_detail is not None:
+                state["clinical_detail"] = data.clinical_detail.model_dump()
+            await _upsert_record(uow, event, "health", data.referral_id, data.provider_org, data.referral_id, state)
+        case Enrolled():
+            await _upsert_record(uow, event, "employment", data.enrolment_id, data.program_org, data.referral_id,
+                                 {"program_type": data.program_type})  # fmt: skip
+        case EmploymentOutcomeRecorded():
+            state = data.model_dump(
+                mode="json", include={"employed", "wage_band", "retained_3_months", "retained_6_months"}
+            )
+            await _upsert_record(uow, event, "employment", data.enrolment_id, data.program_org, None, state)
+
+
+PLACEMENT_STATUS: dict[type[PlacementEvent], str] = {
+    PlacementReserved: "reserved", PlacementCheckedIn: "checked_in", PlacementCheckedOut: "checked_out",
+    PlacementReleased: "released",
+}  # fmt: skip
+
+HANDLERS: dict[type[EventData], Handler] = {
+    SurvivorIdentified: survivor_identified,
+    NeedsAssessed: needs_assessed,
+    SurvivorErased: survivor_erased,
+    ConsentGranted: consent_granted,
+    ConsentRevoked: consent_revoked,
+    ConsentExpired: ignore,
+    OrganisationRegistered: organisation_registered,
+    CapacityChanged: capacity_changed,
+    **dict.fromkeys(EVENT_STATUS, referral_moved),
+    **dict.fromkeys([*PLACEMENT_STATUS, MatterOpened, MatterMilestoneReached, MatterClosed, EngagementChanged,
+                     Enrolled, EmploymentOutcomeRecorded], provider_reported),
+}  # fmt: skip
+"""Event type → projection handler (they take the envelope: event time and id matter here)."""
+
+
+def handlers() -> dict[str, Handler]:
+    return {model.event_type: handler for model, handler in HANDLERS.items()}

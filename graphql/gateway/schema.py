@@ -1,0 +1,638 @@
+"""The GraphQL schema: a survivor's pathway (consent at the field), inboxes, the directory, mutations.
+
+``python -m gateway.schema`` prints the SDL; ``graphql/schema.graphql`` is the committed copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+from collections.abc import AsyncGenerator
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import strawberry
+from pydantic import BaseModel, ValidationError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from events.base import EventData
+from events.consent import Category, Directive, GrantConsent, RevokeConsent
+from events.consent import Purpose as PurposeEnum
+from events.employment import Enrol, RecordEmploymentOutcome
+from events.envelope import Envelope
+from events.health import DischargeFromCare, RecordEngagement
+from events.identification import Contact as ContactModel
+from events.identification import Identity as IdentityModel
+from events.identification import Narrative as NarrativeModel
+from events.identification import ScreeningIntake, SealedProfile
+from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
+from events.referrals import (
+    AcceptReferral,
+    CancelReferral,
+    CompleteReferral,
+    FailReferral,
+    MarkReferralEnteredInError,
+    PutReferralOnHold,
+    ReceiveReferral,
+    RecordSurvivorDecline,
+    RejectReferral,
+    RequestReferral,
+    ResumeReferral,
+    StartReferral,
+)
+from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
+from events.types import Sealed
+from gateway.audit import AuditReads
+from gateway.auth import Principal, Role
+from gateway.consent import Consent, ConsentScope
+from graphql import GraphQLError
+from services.kernel import outbox
+from services.kernel.crypto import DataKey
+
+SDL = Path(__file__).parent.parent / "schema.graphql"
+SOURCE = "haven/gateway"
+
+Purpose = strawberry.enum(PurposeEnum, description="Why the data is read; recorded in the access audit.")
+
+
+def fail(code: str, message: str, **extensions: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extensions})
+
+
+def principal(info: Info, *roles: Role) -> Principal:
+    who: Principal | None = info.context["principal"]
+    if who is None:
+        raise fail("UNAUTHENTICATED", "send an API key: Authorization: Bearer <key>")
+    if roles and who.role not in roles:
+        raise fail("FORBIDDEN", f"the {who.role} role may not do this; it needs {' or '.join(roles)}")
+    return who
+
+
+# ---------------------------------------------------------------- types
+
+
+@strawberry.type(description="Identity: category identity.")
+class Identity:
+    given_name: str
+    family_name: str | None
+    other_names: list[str]
+    date_of_birth: date | None
+
+
+@strawberry.type(description="How to reach the survivor safely: category contact.")
+class Contact:
+    phone: str | None
+    email: str | None
+    address: str | None
+    safe_contact_instructions: str | None
+
+
+@strawberry.type(description="The survivor's account: category narrative.")
+class Narrative:
+    acts: list[str]
+    means: list[str]
+    purposes: list[str]
+    indicators: list[str]
+    sector: str
+    story: str | None
+
+
+@strawberry.type
+class Need:
+    referral_type: str
+    urgency: str
+    reason: str
+
+
+@strawberry.type
+class Screening:
+    outcome: str
+    is_minor: bool
+    screener_org: str
+    identified_at: datetime
+
+
+@strawberry.type
+class Transition:
+    status: str
+    actor_org: str
+    reason: str | None
+    at: datetime
+
+
+@strawberry.type
+class Referral:
+    id: strawberry.ID
+    survivor_id: strawberry.ID
+    referral_type: str
+    urgency: str
+    status: str
+    referrer_org: str
+    recipient_org: str
+    deadline: datetime
+    parent_referral_id: strawberry.ID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field(description="Every move: who, when, and the coded reason.")
+    async def transitions(self, info: Info) -> list[Transition]:
+        rows = await info.context["transitions"].load(UUID(self.id))
+        return [Transition(status=r["status"], actor_org=r["actor_org"], reason=r["reason"], at=r["at"]) for r in rows]
+
+    @classmethod
+    def of(cls, r: Any) -> Referral:
+        return cls(
+            id=strawberry.ID(str(r["referral_id"])), survivor_id=strawberry.ID(str(r["survivor_id"])),
+            referral_type=r["referral_type"], urgency=r["urgency"], status=r["status"],
+            referrer_org=r["referrer_org"], recipient_org=r["recipient_org"], deadline=r["deadline"],
+            parent_referral_id=strawberry.ID(str(r["parent_referral_id"])) if r["parent_referral_id"] else None,
+            created_at=r["created_at"], updated_at=r["updated_at"],
+        )  # fmt: skip
+
+
+@strawberry.type
+class ReferralPage:
+    items: list[Referral]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+async def _open(info: Info, survivor_id: UUID, category: str, sealed: dict[str, Any] | None) -> bytes | None:
+    if sealed is None:
+        return None
+    key: DataKey | None = await info.context["keys"].load(survivor_id)
+    if key is None:
+        return None  # erased: nothing can be opened any more
+    return key.open(category, Sealed.model_validate(sealed))
+
+
+@strawberry.type
+class Placement:
+    shelter_org: str
+    unit_type: str
+    status: str
+    destination: str | None
+    survivor_id: strawberry.Private[UUID]
+    purpose: strawberry.Private[PurposeEnum]
+    sealed_location: strawberry.Private[dict[str, Any] | None]
+
+    @strawberry.field(description="The shelter's address: category location.", extensions=[Consent(Category.LOCATION)])
+    async def location(self, info: Info) -> str | None:
+        opened = await _open(info, self.survivor_id, Category.LOCATION, self.sealed_location)
+        return opened.decode() if opened else None
+
+
+@strawberry.type
+class HealthEngagement:
+    provider_org: str
+    service: str
+    engaged: bool
+    survivor_id: strawberry.Private[UUID]
+    purpose: strawberry.Private[PurposeEnum]
+    sealed_detail: strawberry.Private[dict[str, Any] | None]
+
+    @strawberry.field(description="Clinical detail: category health.", extensions=[Consent(Category.HEALTH)])
+    async def clinical_detail(self, info: Info) -> str | None:
+        opened = await _open(info, self.survivor_id, Category.HEALTH, self.sealed_detail)
+        return opened.decode() if opened else None
+
+
+@strawberry.type
+class Milestone:
+    milestone: str
+    hearing_date: date | None
+
+    @classmethod
+    def of(cls, m: dict[str, Any]) -> Milestone:
+        hearing = m.get("hearing_date")
+        return cls(milestone=m["milestone"], hearing_date=date.fromisoformat(hearing) if hearing else None)
+
+
+@strawberry.type
+class LegalMatter:
+    clinic_org: str
+    matter_type: str | None
+    status: str | None
+    outcome: str | None
+    milestones: list[Milestone]
+
+
+@strawberry.type
+class Enrolment:
+    program_org: str
+    program_type: str | None
+    employed: bool | None
+    wage_band: str | None
+    retained_3_months: bool | None
+    retained_6_months: bool | None
+
+
+@strawberry.type(description="A survivor's service pathway, as far as the survivor consented to share it with you.")
+class Survivor:
+    id: strawberry.ID
+    survivor_id: strawberry.Private[UUID]
+    purpose: strawberry.Private[PurposeEnum]
+    row: strawberry.Private[Any]
+
+    async def _opened(self, info: Info, category: str, model: type[BaseModel]) -> Any:
+        sealed = self.row["profile"].get(category)
+        opened = await _open(info, self.survivor_id, category, sealed)
+        return model.model_validate_json(opened) if opened else None
+
+    @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
+    def screening(self) -> Screening:
+        r = self.row
+        return Screening(outcome=r["outcome"], is_minor=r["is_minor"], screener_org=r["screener_org"],
+                         identified_at=r["identified_at"])  # fmt: skip
+
+    @strawberry.field(extensions=[Consent(Category.IDENTITY)])
+    async def identity(self, info: Info) -> Identity | None:
+        found = await self._opened(info, Category.IDENTITY, IdentityModel)
+        return Identity(given_name=found.given_name, family_name=found.family_name, other_names=list(found.other_names),
+                        date_of_birth=found.date_of_birth) if found else None  # fmt: skip
+
+    @strawberry.field(extensions=[Consent(Category.CONTACT)])
+    async def contact(self, info: Info) -> Contact | None:
+        found = await self._opened(info, Category.CONTACT, ContactModel)
+        return Contact(**found.model_dump()) if found else None
+
+    @strawberry.field(extensions=[Consent(Category.NARRATIVE)])
+    async def narrative(self, info: Info) -> Narrative | None:
+        found = await self._opened(info, Category.NARRATIVE, NarrativeModel)
+        if found is None:
+            return None
+        return Narrative(acts=sorted(found.acts), means=sorted(found.means), purposes=sorted(found.purposes),
+                         indicators=sorted(found.indicators), sector=found.sector, story=found.story)  # fmt: skip
+
+    @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
+    def needs(self) -> list[Need]:
+        return [Need(**n) for n in self.row["needs"]]
+
+    @strawberry.field(description="Referrals you made or received always; others only with case_status consent.")
+    async def referrals(self, info: Info) -> list[Referral]:
+        scope: ConsentScope = info.context["consent"]
+        mine = scope.principal.org_id
+        rows = await info.context["pool"].fetch(
+            "SELECT * FROM gateway.referrals WHERE survivor_id = $1 ORDER BY created_at", self.survivor_id
+        )
+        status_allowed = (await scope.decide(self.survivor_id, Category.CASE_STATUS, self.purpose)).permitted
+        if status_allowed:
+            scope.shown[(self.survivor_id, self.purpose)].add(Category.CASE_STATUS)
+        return [Referral.of(r) for r in rows if status_allowed or mine in (r["referrer_org"], r["recipient_org"])]
+
+    async def _records(self, info: Info, kind: str) -> list[Any]:
+        rows: list[Any] = await info.context["records"].load(self.survivor_id)
+        return [r for r in rows if r["kind"] == kind]
+
+    @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
+    async def placements(self, info: Info) -> list[Placement]:
+        return [
+            Placement(
+                shelter_org=r["org_id"], unit_type=r["state"].get("unit_type"), status=r["state"].get("status"),
+                destination=r["state"].get("destination"), survivor_id=self.survivor_id, purpose=self.purpose,
+                sealed_location=r["state"].get("location"),
+            )
+            for r in await self._records(info, "placement")
+        ]  # fmt: skip
+
+    @strawberry.field(description="Engagement in care (case_status); clinical detail needs health consent.",
+                      extensions=[Consent(Category.CASE_STATUS)])  # fmt: skip
+    async def health(self, info: Info) -> list[HealthEngagement]:
+        return [HealthEngagement(provider_org=r["org_id"], service=r["state"].get("service"),
+                                 engaged=bool(r["state"].get("engaged")), survivor_id=self.survivor_id,
+                                 purpose=self.purpose, sealed_detail=r["state"].get("clinical_detail"))
+                for r in await self._records(info, "health")]  # fmt: skip
+
+    @strawberry.field(extensions=[Consent(Category.LEGAL)])
+    async def legal_matters(self, info: Info) -> list[LegalMatter]:
+        return [
+            LegalMatter(
+                clinic_org=r["org_id"], matter_type=r["state"].get("matter_type"), status=r["state"].get("status"),
+                outcome=r["state"].get("outcome"),
+                milestones=[Milestone.of(m) for m in r["state"].get("milestones", [])],
+            )
+            for r in await self._records(info, "legal_matter")
+        ]  # fmt: skip
+
+    @strawberry.field(extensions=[Consent(Category.EMPLOYMENT)])
+    async def employment(self, info: Info) -> list[Enrolment]:
+        keys = ("program_type", "employed", "wage_band", "retained_3_months", "retained_6_months")
+        return [Enrolment(program_org=r["org_id"], **{k: r["state"].get(k) for k in keys})
+                for r in await self._records(info, "employment")]  # fmt: skip
+
+
+@strawberry.type
+class Offer:
+    org_id: str
+    name: str
+    org_type: str
+    capacity: JSON
+
+
+@strawberry.type
+class AccessRecord:
+    org_id: str
+    role: str
+    categories: list[str]
+    purpose: str
+    at: datetime
+
+
+@strawberry.type
+class Me:
+    org_id: str
+    org_type: str
+    role: str
+
+
+def _cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
+
+
+def _after(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("seq:"))
+    except ValueError:
+        raise fail("BAD_CURSOR", "after: not a cursor this API gave out") from None
+
+
+async def _page(info: Info, column: str, org: str, first: int, after: str | None) -> ReferralPage:
+    if not 1 <= first <= 100:
+        raise fail("BAD_INPUT", "first: between 1 and 100", field="first")
+    rows = await info.context["pool"].fetch(
+        f"SELECT * FROM gateway.referrals WHERE {column} = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        org, _after(after), first + 1,
+    )  # fmt: skip
+    items = rows[:first]
+    return ReferralPage(items=[Referral.of(r) for r in items], end_cursor=_cursor(items[-1]["seq"]) if items else after,
+                        has_next_page=len(rows) > first)  # fmt: skip
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def me(self, info: Info) -> Me:
+        who = principal(info)
+        return Me(org_id=who.org_id, org_type=who.org_type, role=who.role)
+
+    @strawberry.field(description="A survivor's pathway; every read is recorded with its purpose.")
+    async def survivor(self, info: Info, id: strawberry.ID, purpose: Purpose) -> Survivor | None:  # type: ignore[valid-type]
+        principal(info, Role.CASEWORKER, Role.INTAKE)
+        try:
+            survivor_id = UUID(str(id))
+        except ValueError:
+            raise fail("BAD_INPUT", "id: not a survivor id", field="id") from None
+        row = await info.context["pool"].fetchrow("SELECT * FROM gateway.survivors WHERE survivor_id = $1", survivor_id)
+        if row is None:
+            return None
+        return Survivor(id=id, survivor_id=survivor_id, purpose=PurposeEnum(purpose), row=row)
+
+    @strawberry.field(description="Referrals addressed to my organisation, oldest first.")
+    async def inbox(self, info: Info, first: int = 20, after: str | None = None) -> ReferralPage:
+        who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        return await _page(info, "recipient_org", who.org_id, first, after)
+
+    @strawberry.field(description="Referrals my organisation made, with their current state.")
+    async def my_referrals(self, info: Info, first: int = 20, after: str | None = None) -> ReferralPage:
+        who = principal(info)
+        return await _page(info, "referrer_org", who.org_id, first, after)
+
+    @strawberry.field(description="The service directory with live capacity (no survivor data).")
+    async def directory(self, info: Info, service: str | None = None) -> list[Offer]:
+        principal(info)
+        rows = await info.context["pool"].fetch(
+            "SELECT * FROM gateway.organisations WHERE $1::text IS NULL OR profile->'services' ? $1 ORDER BY org_id",
+            service,
+        )
+        return [Offer(org_id=r["org_id"], name=r["name"], org_type=r["org_type"], capacity=r["capacity"]) for r in rows]
+
+    @strawberry.field(description="Who saw what of this survivor, and when: for the survivor's caseworker.")
+    async def access_ledger(self, info: Info, survivor_id: strawberry.ID) -> list[AccessRecord]:
+        who = principal(info, Role.CASEWORKER, Role.AUDITOR)
+        sid = UUID(str(survivor_id))
+        pool = info.context["pool"]
+        involved = await pool.fetchval(
+            "SELECT 1 FROM gateway.referrals WHERE survivor_id = $1 AND $2 IN (referrer_org, recipient_org)"
+            " UNION SELECT 1 FROM gateway.survivors WHERE survivor_id = $1 AND screener_org = $2",
+            sid, who.org_id,
+        )  # fmt: skip
+        if not involved and who.role is not Role.AUDITOR:
+            raise fail("FORBIDDEN", "only a caseworker of an organisation working with this survivor sees the ledger")
+        rows = await pool.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", sid)
+        return [AccessRecord(org_id=r["org_id"], role=r["role"], categories=list(r["categories"]),
+                             purpose=r["purpose"], at=r["at"]) for r in rows]  # fmt: skip
+
+
+# ---------------------------------------------------------------- mutations
+
+
+class ReferralMove(StrEnum):
+    RECEIVE = "receive"
+    ACCEPT = "accept"
+    START = "start"
+    PUT_ON_HOLD = "put_on_hold"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    REJECT = "reject"
+    RECORD_SURVIVOR_DECLINE = "record_survivor_decline"
+    CANCEL = "cancel"
+    MARK_ENTERED_IN_ERROR = "mark_entered_in_error"
+
+
+MOVES: dict[ReferralMove, type[EventData]] = {
+    ReferralMove.RECEIVE: ReceiveReferral, ReferralMove.ACCEPT: AcceptReferral, ReferralMove.START: StartReferral,
+    ReferralMove.PUT_ON_HOLD: PutReferralOnHold, ReferralMove.RESUME: ResumeReferral,
+    ReferralMove.COMPLETE: CompleteReferral, ReferralMove.FAIL: FailReferral, ReferralMove.REJECT: RejectReferral,
+    ReferralMove.RECORD_SURVIVOR_DECLINE: RecordSurvivorDecline, ReferralMove.CANCEL: CancelReferral,
+    ReferralMove.MARK_ENTERED_IN_ERROR: MarkReferralEnteredInError,
+}  # fmt: skip
+Move = strawberry.enum(ReferralMove)
+
+PROVIDER_COMMANDS: dict[str, type[EventData]] = {
+    c.event_type: c
+    for c in (ConfigureShelter, AcceptPlacement, CheckIn, CheckOut, ConfigureClinic, OpenMatter, RecordMilestone,
+              CloseMatter, RecordEngagement, DischargeFromCare, Enrol, RecordEmploymentOutcome)
+}  # fmt: skip
+"""Provider actions a partner may send through the gateway; the actor is always the caller's organisation."""
+
+
+def _object(value: JSON) -> dict[str, Any]:
+    """A JSON argument that must be an object."""
+    if not isinstance(value, dict):
+        raise fail(
+            "VALIDATION_FAILED", "expected a JSON object", problems=[{"field": "(input)", "message": "not an object"}]
+        )
+    return value
+
+
+def validated(model: type[EventData] | type[BaseModel], data: dict[str, Any]) -> Any:
+    """Validate input with the contract's model; a failure names each field and nothing is sent."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]) or "(input)", "message": e["msg"]}
+                    for e in exc.errors(include_url=False, include_input=False)]  # fmt: skip
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        raise fail("VALIDATION_FAILED", f"invalid input — {summary}", problems=problems) from None
+
+
+async def _send(info: Info, *commands: EventData) -> list[Envelope]:
+    envelopes = [Envelope.new(c, source=SOURCE) for c in commands]
+    async with info.context["pool"].acquire() as conn, conn.transaction():
+        await outbox.write(conn, *envelopes)
+    return envelopes
+
+
+@strawberry.type
+class Accepted:
+    """The command is recorded in the outbox and will reach its service; watch the events for its effect."""
+
+    command_id: strawberry.ID
+    subject_id: strawberry.ID
+
+
+def _accepted(envelope: Envelope) -> Accepted:
+    return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Record a screening; personal parts are sealed here, before they travel.")
+    async def record_screening(self, info: Info, screening: JSON) -> Accepted:
+        who = principal(info, Role.INTAKE)
+        intake: ScreeningIntake = validated(ScreeningIntake, {**_object(screening), "screener_org": who.org_id})
+        survivor_id, keyring = uuid4(), info.context["keyring"]
+        async with info.context["pool"].acquire() as conn, conn.transaction():
+            key = await keyring.create(conn, survivor_id)
+            sealed = SealedProfile.model_validate(key.seal_parts(intake.personal_parts()))
+            envelope = Envelope.new(intake.to_command(survivor_id, uuid4(), sealed), source=SOURCE)
+            await outbox.write(conn, envelope)
+        return _accepted(envelope)
+
+    @strawberry.mutation
+    async def grant_consent(self, info: Info, survivor_id: strawberry.ID, directive: JSON) -> Accepted:
+        who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        fields = {"directive_id": str(uuid4()), "version": 1, "recorded_by": who.org_id, **_object(directive)}
+        command = validated(GrantConsent, {"survivor_id": survivor_id, "directive": validated(Directive, fields)})
+        return _accepted((await _send(info, command))[0])
+
+    @strawberry.mutation(description="Revoke at once: the very next query no longer sees what it covered.")
+    async def revoke_consent(self, info: Info, survivor_id: strawberry.ID, directive_id: strawberry.ID) -> Accepted:
+        who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        command = validated(RevokeConsent, {"survivor_id": survivor_id, "directive_id": directive_id,
+                                            "revoked_by": who.org_id})  # fmt: skip
+        envelope = Envelope.new(command, source=SOURCE)
+        async with info.context["pool"].acquire() as conn, conn.transaction():
+            # The "new enemy" rule: the read model learns of the revocation in the outbox's own transaction.
+            await conn.execute(
+                "UPDATE gateway.consent_directives SET revoked_at = coalesce(revoked_at, now())"
+                " WHERE directive_id = $1 AND survivor_id = $2",
+                command.directive_id, command.survivor_id,
+            )  # fmt: skip
+            await outbox.write(conn, envelope)
+        return _accepted(envelope)
+
+    @strawberry.mutation
+    async def request_referral(self, info: Info, referral: JSON) -> Accepted:
+        who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        command = validated(
+            RequestReferral, {"referral_id": str(uuid4()), **_object(referral), "referrer_org": who.org_id}
+        )
+        return _accepted((await _send(info, command))[0])
+
+    @strawberry.mutation(description="Move a referral on (accept, start, complete, cancel …).")
+    async def move_referral(
+        self, info: Info, referral_id: strawberry.ID, survivor_id: strawberry.ID, move: Move,  # type: ignore[valid-type]
+        reason: str | None = None, note: str | None = None,
+    ) -> Accepted:  # fmt: skip
+        who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        model = MOVES[ReferralMove(move)]
+        fields: dict[str, Any] = {"referral_id": referral_id, "survivor_id": survivor_id, "actor_org": who.org_id,
+                                  "note": note}  # fmt: skip
+        if reason is not None:
+            fields["outcome" if model is CompleteReferral else "reason"] = reason
+        return _accepted((await _send(info, validated(model, fields)))[0])
+
+    @strawberry.mutation(description="A provider action: shelter beds and placements, matters, care, enrolments.")
+    async def provider_action(self, info: Info, action: str, input: JSON) -> Accepted:
+        who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        model = PROVIDER_COMMANDS.get(action)
+        if model is None:
+            raise fail("BAD_INPUT", f"action: one of {', '.join(sorted(PROVIDER_COMMANDS))}", field="action")
+        acting = {"org_id": who.org_id} if "org_id" in model.model_fields else {"actor_org": who.org_id}
+        return _accepted((await _send(info, validated(model, {**_object(input), **acting})))[0])
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="New referrals addressed to my organisation, as they arrive.")
+    async def inbox(self, info: Info, poll_interval: float = 0.1) -> AsyncGenerator[Referral, None]:
+        who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        pool = info.context["pool"]
+        last = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1",
+                                   who.org_id)  # fmt: skip
+        while True:
+            rows = await pool.fetch(
+                "SELECT * FROM gateway.referrals WHERE recipient_org = $1 AND seq > $2 ORDER BY seq", who.org_id, last
+            )
+            for r in rows:
+                last = r["seq"]
+                yield Referral.of(r)
+            await asyncio.sleep(max(poll_interval, 0.02))
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Errors we raised on purpose carry a code; anything else (a bug, SQL) is masked."""
+    return not (error.extensions and "code" in error.extensions)
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list[Any] = [
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        QueryDepthLimiter(max_depth=10),
+        MaxAliasesLimiter(max_alias_count=15),
+        MaxTokensLimiter(max_token_count=2000),
+        AuditReads,
+        MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
+    ]
+    if production:
+        from strawberry.extensions import DisableIntrospection
+
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )  # fmt: skip
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        SDL.write_text(sdl())
+        print(f"wrote {SDL}")
+    else:
+        print(sdl(), end="")
