@@ -607,14 +607,15 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
+    # Factories, not instances: a fresh extension per request (the parse/validation caches are module-level).
     extensions: list[Any] = [
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=10),
-        MaxAliasesLimiter(max_alias_count=15),
-        MaxTokensLimiter(max_token_count=2000),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=10),
+        lambda: MaxAliasesLimiter(max_alias_count=15),
+        lambda: MaxTokensLimiter(max_token_count=2000),
         AuditReads,
-        MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
     ]
     if production:
         from strawberry.extensions import DisableIntrospection
