@@ -137,30 +137,35 @@ class Guard:
         if not self._allow(_bearer(headers) or scope["client"][0]):
             await self._refuse(scope, receive, send, 429, "RATE_LIMITED", "too many requests for this key; slow down")
             return
-        received = 0
-
-        async def counted() -> Any:
-            nonlocal received
+        # Read the (bounded) body first: a chunked body may not say its length, and a batch must be seen.
+        body = b""
+        more = True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.settings.max_body_bytes:
-                raise _TooLarge()
-            return message
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.settings.max_body_bytes:
+                await self._refuse(scope, receive, send, 413, "REQUEST_TOO_LARGE",
+                                   f"the body is over {self.settings.max_body_bytes} bytes")  # fmt: skip
+                return
+        if body.lstrip().startswith(b"["):
+            await self._refuse(scope, receive, send, 400, "BATCH_NOT_ALLOWED", "send one operation per request")
+            return
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send, 413, "REQUEST_TOO_LARGE",
-                               f"the body is over {self.settings.max_body_bytes} bytes")  # fmt: skip
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
         body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
         await JSONResponse(body, status_code=status)(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring) -> Starlette:

@@ -52,6 +52,7 @@ async def _pool(settings: GatewaySettings) -> Pool:
 async def register(pool: Pool, org: Organisation) -> None:
     """Known to the gateway now; to the directory (and every service) through the outbox."""
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL search_path TO gateway")  # the gateway's outbox, whatever pool this is
         await create_organisation(conn, org.org_id, org.name, org.org_type)
         await outbox.write(conn, Envelope.new(RegisterOrganisation(organisation=org), source="haven/cli"))
 

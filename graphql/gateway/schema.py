@@ -153,6 +153,28 @@ class Referral:
         rows = await info.context["transitions"].load(UUID(self.id))
         return [Transition(status=r["status"], actor_org=r["actor_org"], reason=r["reason"], at=r["at"]) for r in rows]
 
+    @strawberry.field(description="The referral this one re-routes or refers on from, if you may see it.")
+    async def parent(self, info: Info) -> Referral | None:
+        if self.parent_referral_id is None:
+            return None
+        row = await info.context["pool"].fetchrow(
+            "SELECT * FROM gateway.referrals WHERE referral_id = $1", UUID(str(self.parent_referral_id))
+        )
+        if row is None:
+            return None
+        scope: ConsentScope | None = info.context["consent"]
+        if scope is None:
+            return None
+        party = scope.principal.org_id in (row["referrer_org"], row["recipient_org"])
+        if (
+            not party
+            and not (
+                await scope.decide(row["survivor_id"], Category.CASE_STATUS, PurposeEnum.SERVICE_DELIVERY)
+            ).permitted
+        ):
+            return None
+        return Referral.of(row)
+
     @classmethod
     def of(cls, r: Any) -> Referral:
         return cls(
@@ -254,7 +276,7 @@ class Survivor:
         return model.model_validate_json(opened) if opened else None
 
     @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
-    def screening(self) -> Screening:
+    async def screening(self) -> Screening | None:
         r = self.row
         return Screening(outcome=r["outcome"], is_minor=r["is_minor"], screener_org=r["screener_org"],
                          identified_at=r["identified_at"])  # fmt: skip
@@ -279,7 +301,7 @@ class Survivor:
                          indicators=sorted(found.indicators), sector=found.sector, story=found.story)  # fmt: skip
 
     @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
-    def needs(self) -> list[Need]:
+    async def needs(self) -> list[Need] | None:
         return [Need(**n) for n in self.row["needs"]]
 
     @strawberry.field(description="Referrals you made or received always; others only with case_status consent.")
@@ -299,7 +321,7 @@ class Survivor:
         return [r for r in rows if r["kind"] == kind]
 
     @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
-    async def placements(self, info: Info) -> list[Placement]:
+    async def placements(self, info: Info) -> list[Placement] | None:
         return [
             Placement(
                 shelter_org=r["org_id"], unit_type=r["state"].get("unit_type"), status=r["state"].get("status"),
@@ -311,14 +333,14 @@ class Survivor:
 
     @strawberry.field(description="Engagement in care (case_status); clinical detail needs health consent.",
                       extensions=[Consent(Category.CASE_STATUS)])  # fmt: skip
-    async def health(self, info: Info) -> list[HealthEngagement]:
+    async def health(self, info: Info) -> list[HealthEngagement] | None:
         return [HealthEngagement(provider_org=r["org_id"], service=r["state"].get("service"),
                                  engaged=bool(r["state"].get("engaged")), survivor_id=self.survivor_id,
                                  purpose=self.purpose, sealed_detail=r["state"].get("clinical_detail"))
                 for r in await self._records(info, "health")]  # fmt: skip
 
     @strawberry.field(extensions=[Consent(Category.LEGAL)])
-    async def legal_matters(self, info: Info) -> list[LegalMatter]:
+    async def legal_matters(self, info: Info) -> list[LegalMatter] | None:
         return [
             LegalMatter(
                 clinic_org=r["org_id"], matter_type=r["state"].get("matter_type"), status=r["state"].get("status"),
@@ -329,7 +351,7 @@ class Survivor:
         ]  # fmt: skip
 
     @strawberry.field(extensions=[Consent(Category.EMPLOYMENT)])
-    async def employment(self, info: Info) -> list[Enrolment]:
+    async def employment(self, info: Info) -> list[Enrolment] | None:
         keys = ("program_type", "employed", "wage_band", "retained_3_months", "retained_6_months")
         return [Enrolment(program_org=r["org_id"], **{k: r["state"].get(k) for k in keys})
                 for r in await self._records(info, "employment")]  # fmt: skip
@@ -602,8 +624,14 @@ class Subscription:
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Errors we raised on purpose carry a code; anything else (a bug, SQL) is masked."""
-    return not (error.extensions and "code" in error.extensions)
+    """Mask what a resolver raised by accident (a bug, an SQL error): it could carry internals.
+
+    Errors we raise on purpose carry a code; parse and validation errors (depth, aliases, tokens,
+    unknown fields) have no original exception and are the caller's to read.
+    """
+    if error.extensions and "code" in error.extensions:
+        return False
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
@@ -611,7 +639,8 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
-        lambda: QueryDepthLimiter(max_depth=10),
+        # The deepest legitimate query is 5 (inbox.items.parent.transitions.status); chains stop at 8.
+        lambda: QueryDepthLimiter(max_depth=8),
         lambda: MaxAliasesLimiter(max_alias_count=15),
         lambda: MaxTokensLimiter(max_token_count=2000),
         AuditReads,

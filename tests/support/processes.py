@@ -18,7 +18,9 @@ class ServiceProcess:
 
     def __init__(self, name: str, log_dir: Path) -> None:
         self.name = name
-        self.module = f"services.{name}" if "." in name else f"services.{name}.app"
+        self.module = (
+            "gateway.app" if name == "gateway" else f"services.{name}" if "." in name else f"services.{name}.app"
+        )
         self.log = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -26,7 +28,7 @@ class ServiceProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ},
+                env={**os.environ, "PYTHONPATH": str(ROOT / "graphql")},
             )  # fmt: skip
         self._wait_for("serving", timeout=60)
         return self

@@ -1,0 +1,444 @@
+"""The gateway on the real stack: consent at the field, isolation, revocation, audit, hardening, subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import aiohttp
+import pytest
+from gateway.auth import Role, create_key
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from events.consent import Category, ConsentRecord, Directive, OrgType, Party, Purpose, decide
+from events.needs import ReferralType
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+from tests.support.gateway import call, codes, partner, url
+from tests.support.intakes import intake_data
+from tests.support.observe import eventually
+from tests.support.partners import organisation
+from tests.support.processes import ROOT, ServiceProcess
+
+PATHWAY = """
+query Pathway($id: ID!, $purpose: Purpose!) {
+  survivor(id: $id, purpose: $purpose) {
+    screening { outcome isMinor }
+    identity { givenName familyName }
+    contact { phone }
+    narrative { story sector }
+    needs { referralType urgency }
+    placements { status location }
+    health { engaged clinicalDetail }
+    legalMatters { status }
+    employment { employed }
+  }
+}"""
+FIELD_CATEGORY = {
+    "screening": Category.CASE_STATUS,
+    "identity": Category.IDENTITY,
+    "contact": Category.CONTACT,
+    "narrative": Category.NARRATIVE,
+    "needs": Category.CASE_STATUS,
+    "placements": Category.CASE_STATUS,
+    "health": Category.CASE_STATUS,
+    "legalMatters": Category.LEGAL,
+    "employment": Category.EMPLOYMENT,
+}
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    running = {n: ServiceProcess(n, logs).start() for n in ("identification", "consent", "referrals", "gateway")}
+    yield running
+    for process in running.values():
+        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+
+
+async def screened(settings: Settings, db: Pool, key: str, **changes: Any) -> UUID:
+    """A screening recorded through the gateway; returns the survivor id once the gateway projected it."""
+    data = intake_data(**changes)
+    data.pop("screener_org")
+    status, body = await call(
+        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": data}
+    )
+    assert status == 200
+    assert not body.get("errors"), body
+    survivor = UUID(body["data"]["recordScreening"]["subjectId"])
+
+    async def projected() -> bool:
+        return bool(await db.fetchval("SELECT 1 FROM gateway.survivors WHERE survivor_id = $1", survivor))
+
+    await eventually(projected)
+    return survivor
+
+
+async def grant(settings: Settings, db: Pool, key: str, survivor: UUID, **directive: Any) -> str:
+    """Consent through the gateway; returns the directive id once the gateway's read model has it."""
+    _status, body = await call(
+        settings,
+        key,
+        "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }",
+        {"s": str(survivor), "d": directive},
+    )
+    assert not body.get("errors"), body
+    before = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
+
+    async def projected() -> bool:
+        now = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
+        return bool(now > before)
+
+    await eventually(projected)
+    return str(
+        await db.fetchval(
+            "SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1"
+            " ORDER BY directive->>'valid_from' DESC LIMIT 1",
+            survivor,
+        )
+    )
+
+
+def window(**extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "valid_from": (now - timedelta(minutes=5)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(),
+        "purposes": ["service_delivery"],
+        **extra,
+    }
+
+
+async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audited(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    intake_key = await partner(db, hotline, Role.INTAKE)
+    survivor = await screened(settings, db, intake_key)
+    await grant(
+        settings,
+        db,
+        intake_key,
+        survivor,
+        grantee={"org_id": hotline.org_id},
+        categories=["identity", "case_status"],
+        **window(),
+    )
+
+    _status, body = await call(settings, intake_key, PATHWAY, {"id": str(survivor), "purpose": "SERVICE_DELIVERY"})
+
+    data = body["data"]["survivor"]
+    assert data["identity"] == {"givenName": "Maria", "familyName": "Santos"}
+    assert data["screening"]["outcome"] == "probable_victim"
+    assert data["narrative"] is None, "not consented: null"
+    assert data["contact"] is None, "not consented: null"
+    refused = {tuple(e["path"])[-1]: e["extensions"]["code"] for e in body["errors"]}
+    assert refused["narrative"] == refused["contact"] == "CONSENT_REQUIRED"
+    assert "Recruited" not in json.dumps(body), "the story never leaves the gateway"
+    rows = await db.fetch("SELECT org_id, categories, purpose FROM gateway.audit_log WHERE survivor_id = $1", survivor)
+    assert [(r["org_id"], sorted(r["categories"]), r["purpose"]) for r in rows] == [
+        (hotline.org_id, ["case_status", "identity"], "service_delivery")
+    ]
+
+
+async def test_a_revocation_hides_the_data_on_the_very_next_query(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    key = await partner(db, hotline, Role.INTAKE)
+    survivor = await screened(settings, db, key)
+    directive = await grant(
+        settings, db, key, survivor, grantee={"org_id": hotline.org_id}, categories=["identity"], **window()
+    )
+    query = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { identity { givenName } } }"
+    _, seen = await call(settings, key, query, {"id": str(survivor)})
+    assert seen["data"]["survivor"]["identity"]["givenName"] == "Maria"
+
+    _, revoked = await call(
+        settings,
+        key,
+        "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }",
+        {"s": str(survivor), "d": directive},
+    )
+    assert not revoked.get("errors"), revoked
+    _, after = await call(settings, key, query, {"id": str(survivor)})
+
+    assert after["data"]["survivor"]["identity"] is None
+    assert codes(after) == ["CONSENT_REQUIRED"]
+
+
+async def test_two_organisations_never_see_each_others_inbox_or_referrals(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    first, second = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(2))
+    intake = await partner(db, hotline, Role.INTAKE)
+    keys = {org.org_id: await partner(db, org, Role.CASEWORKER) for org in (first, second)}
+    survivor = await screened(settings, db, intake)
+    await grant(
+        settings,
+        db,
+        intake,
+        survivor,
+        grantee={"org_id": first.org_id},
+        categories=["identity", "contact", "case_status"],
+        **window(),
+    )
+
+    async def directory_knows() -> bool:
+        found = await db.fetchval(
+            "SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)",
+            [first.org_id, second.org_id, hotline.org_id],
+        )
+        consented = await db.fetchval(
+            "SELECT count(*) FROM referrals.consent_directives WHERE survivor_id = $1", survivor
+        )
+        return bool(found == 3 and consented)
+
+    await eventually(directory_knows)
+    ask = {
+        "survivor_id": str(survivor),
+        "recipient_org": first.org_id,
+        "referral_type": "emergency_shelter",
+        "urgency": "emergency",
+    }
+    _, made = await call(
+        settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { commandId } }", {"r": ask}
+    )
+    assert not made.get("errors"), made
+    inbox = "{ inbox(first: 10) { items { id recipientOrg survivorId } hasNextPage } }"
+
+    async def arrived() -> bool:
+        _, body = await call(settings, keys[first.org_id], inbox)
+        return bool(body["data"]["inbox"]["items"])
+
+    await eventually(arrived)
+    _, mine = await call(settings, keys[first.org_id], inbox)
+    _, theirs = await call(settings, keys[second.org_id], inbox)
+    assert [i["recipientOrg"] for i in mine["data"]["inbox"]["items"]] == [first.org_id]
+    assert theirs["data"]["inbox"]["items"] == [], "nothing addressed to another organisation"
+    pathway = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { referrals { recipientOrg } } }"
+    _, outsider = await call(settings, keys[second.org_id], pathway, {"id": str(survivor)})
+    assert outsider["data"]["survivor"]["referrals"] == [], "another organisation's referral stays hidden"
+
+
+@st.composite
+def directive_sets(draw: st.DrawFn, org_id: str) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    found = []
+    for _ in range(draw(st.integers(0, 3))):
+        start = now + timedelta(hours=draw(st.integers(-48, 24)))
+        found.append(
+            {
+                "directive_id": str(uuid4()),
+                "version": 1,
+                "recorded_by": "city-hotline",
+                "grantee": draw(
+                    st.sampled_from([{"org_id": org_id}, {"org_type": "shelter"}, {"org_type": "hotline"}])
+                ),
+                "categories": draw(st.lists(st.sampled_from([c.value for c in Category]), min_size=1, unique=True)),
+                "purposes": draw(st.lists(st.sampled_from([p.value for p in Purpose]), min_size=1, unique=True)),
+                "valid_from": start.isoformat(),
+                "valid_until": (start + timedelta(hours=draw(st.integers(1, 96)))).isoformat(),
+                "effect": draw(st.sampled_from(["permit", "deny"])),
+            }
+        )
+    return found
+
+
+class World:
+    """One shelter, one survivor, set up once for the property test."""
+
+    survivor: UUID
+    org_id: str
+    keys: dict[Role, str]
+
+
+@pytest.fixture(scope="module")
+def world(services: dict[str, ServiceProcess]) -> World:
+    async def setup() -> World:
+        settings = Settings()
+        pool = await create_pool(settings)
+        try:
+            w = World()
+            hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+            shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+            intake = await partner(pool, hotline, Role.INTAKE)
+            await partner(pool, shelter, Role.CASEWORKER)
+            w.survivor = await screened(settings, pool, intake)
+            w.org_id = shelter.org_id
+            async with pool.acquire() as conn:
+                w.keys = {role: await create_key(conn, shelter.org_id, role) for role in Role}
+            return w
+        finally:
+            await pool.close()
+
+    return asyncio.run(setup())
+
+
+@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_gateway_returns_a_field_if_and_only_if_decide_permits_it(world: World, data: st.DataObject) -> None:
+    directives = data.draw(directive_sets(world.org_id))
+    role = data.draw(st.sampled_from(list(Role)))
+    purpose = data.draw(st.sampled_from(list(Purpose)))
+
+    async def check() -> None:
+        settings = Settings()
+        pool = await create_pool(settings)
+        try:
+            await pool.execute("DELETE FROM gateway.consent_directives WHERE survivor_id = $1", world.survivor)
+            for d in directives:
+                await pool.execute(
+                    "INSERT INTO gateway.consent_directives (survivor_id, directive_id, version, directive)"
+                    " VALUES ($1, $2, 1, $3)",
+                    world.survivor,
+                    UUID(d["directive_id"]),
+                    d,
+                )
+            _, body = await call(
+                settings, world.keys[role], PATHWAY, {"id": str(world.survivor), "purpose": purpose.name}
+            )
+        finally:
+            await pool.close()
+        if role not in (Role.CASEWORKER, Role.INTAKE):
+            assert body["data"]["survivor"] is None
+            assert codes(body) == ["FORBIDDEN"]
+            return
+        records = [ConsentRecord(Directive.model_validate(d)) for d in directives]
+        party = Party(world.org_id, OrgType.SHELTER)
+        shown = body["data"]["survivor"]
+        now = datetime.now(UTC)
+        for field, category in FIELD_CATEGORY.items():
+            permitted = decide(records, party, category, purpose, now).permitted
+            assert (shown[field] is not None) == permitted, (field, category, purpose, directives)
+
+    asyncio.run(check())
+
+
+async def test_tampering_with_the_audit_log_is_detected(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    key = await partner(db, hotline, Role.INTAKE)
+    survivor = await screened(settings, db, key)
+    await grant(settings, db, key, survivor, grantee={"org_id": hotline.org_id}, categories=["identity"], **window())
+    query = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { identity { givenName } } }"
+    for _ in range(3):
+        await call(settings, key, query, {"id": str(survivor)})
+    rows = await db.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", survivor)
+    assert len(rows) == 3, "one record per read"
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "bin" / "haven"), "audit", "verify"], capture_output=True, text=True)
+
+    assert (await asyncio.to_thread(verify)).returncode == 0
+    middle = rows[1]
+    await db.execute("UPDATE gateway.audit_log SET purpose = 'statistics' WHERE seq = $1", middle["seq"])
+    edited = await asyncio.to_thread(verify)
+    await db.execute("UPDATE gateway.audit_log SET purpose = $2 WHERE seq = $1", middle["seq"], middle["purpose"])
+    await db.execute("DELETE FROM gateway.audit_log WHERE seq = $1", middle["seq"])
+    deleted = await asyncio.to_thread(verify)
+    await db.execute(
+        "INSERT INTO gateway.audit_log SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8, $9",
+        *[
+            middle[k]
+            for k in ("seq", "at", "org_id", "role", "survivor_id", "categories", "purpose", "prev_hash", "hash")
+        ],
+    )
+    assert edited.returncode == 1
+    assert f"BROKEN at record {middle['seq']}: this record was edited" in edited.stdout
+    assert deleted.returncode == 1
+    assert "deleted or changed" in deleted.stdout
+    assert (await asyncio.to_thread(verify)).returncode == 0, "restored, intact again"
+
+
+async def test_hostile_requests_are_refused_with_clear_errors(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
+    deep = "{ inbox { items" + " { parent" * 10 + " { id }" + " }" * 10 + " } }"
+    _, depth = await call(settings, key, deep)
+    aliases = "{ " + " ".join(f"a{i}: me {{ orgId }}" for i in range(30)) + " }"
+    _, flood = await call(settings, key, aliases)
+    batch_status, batch = await call(settings, key, "", raw=json.dumps([{"query": "{ me { orgId } }"}] * 50))
+    big_status, big = await call(settings, key, "", raw=json.dumps({"query": "{ me { orgId } }", "pad": "x" * 70_000}))
+    _, anonymous = await call(settings, None, "{ me { orgId } }")
+    _, broken = await call(settings, key, "{ me { orgId ")
+
+    assert "exceeds maximum operation depth" in depth["errors"][0]["message"]
+    assert "aliases" in flood["errors"][0]["message"].lower()
+    assert batch_status == 400
+    assert codes(batch) == ["BATCH_NOT_ALLOWED"]
+    assert big_status == 413
+    assert codes(big) == ["REQUEST_TOO_LARGE"]
+    assert codes(anonymous) == ["UNAUTHENTICATED"]
+    assert "Syntax Error" in broken["errors"][0]["message"]
+    everything = json.dumps([depth, flood, batch, big, anonymous, broken])
+    assert "Traceback" not in everything, "never a stack trace"
+    assert "SELECT" not in everything, "never SQL"
+
+
+async def test_a_new_referral_reaches_the_recipients_subscription_within_a_second(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    caseworker = await partner(db, shelter, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    await grant(
+        settings,
+        db,
+        intake,
+        survivor,
+        grantee={"org_id": shelter.org_id},
+        categories=["identity", "contact", "case_status"],
+        **window(),
+    )
+
+    async def ready() -> bool:
+        return bool(
+            await db.fetchval("SELECT 1 FROM referrals.consent_directives WHERE survivor_id = $1", survivor)
+            and await db.fetchval("SELECT 1 FROM referrals.organisations WHERE org_id = $1", shelter.org_id)
+        )
+
+    await eventually(ready)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            url(settings, "ws"), protocols=["graphql-transport-ws"], headers={"Authorization": f"Bearer {caseworker}"}
+        ) as ws,
+    ):
+        await ws.send_json({"type": "connection_init"})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "subscription { inbox { id referralType recipientOrg } }"},
+            }
+        )
+        await asyncio.sleep(0.3)
+        ask = {
+            "survivor_id": str(survivor),
+            "recipient_org": shelter.org_id,
+            "referral_type": "emergency_shelter",
+            "urgency": "emergency",
+        }
+        sent_at = time.monotonic()
+        await call(settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { commandId } }", {"r": ask})
+        message = await ws.receive_json(timeout=10)
+        latency = time.monotonic() - sent_at
+
+    assert message["type"] == "next", message
+    assert message["payload"]["data"]["inbox"]["recipientOrg"] == shelter.org_id
+    assert latency < 1.0, f"arrived after {latency:.2f}s"
