@@ -4,6 +4,7 @@ consumer and its outbox relay. ``python -m gateway.app`` (with ``graphql/`` on t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
@@ -26,7 +27,7 @@ from strawberry.dataloader import DataLoader
 
 from events.catalog import TOPICS
 from gateway import projection
-from gateway.auth import authenticate
+from gateway.auth import OidcVerifier, authenticate
 from gateway.consent import ConsentScope
 from gateway.schema import build_schema
 from services.kernel import kafka
@@ -49,6 +50,12 @@ class GatewaySettings(Settings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_per_second: float = Field(default=50.0, gt=0, description="Sustained requests per API key.")
     rate_burst: int = Field(default=100, ge=1)
+    oidc_issuer: str = Field(default="", description="Accept OIDC bearer JWTs from this issuer (with the two below).")
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    persisted_queries: Path | None = Field(
+        default=None, description="A JSON file {sha256: query}; when set, only these queries are served."
+    )
 
 
 def _bearer(headers: Any) -> str | None:
@@ -57,14 +64,15 @@ def _bearer(headers: Any) -> str | None:
 
 
 class HavenGraphQL(GraphQL[dict[str, Any], None]):
-    def __init__(self, pool: Pool, keyring: Keyring, **kwargs: Any) -> None:
+    def __init__(self, pool: Pool, keyring: Keyring, oidc: OidcVerifier | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pool = pool
         self.keyring = keyring
+        self.oidc = oidc
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
-            who = await authenticate(conn, _bearer(request.headers))
+            who = await authenticate(conn, _bearer(request.headers), self.oidc)
         pool, keyring = self.pool, self.keyring
 
         async def load_keys(ids: list[UUID]) -> Sequence[DataKey | None]:
@@ -114,6 +122,9 @@ class Guard:
         self.app = app
         self.settings = settings
         self.buckets: dict[str, tuple[float, float]] = {}
+        self.allowed: dict[str, str] | None = None
+        if settings.persisted_queries is not None:
+            self.allowed = json.loads(settings.persisted_queries.read_text())
 
     def _allow(self, key: str) -> bool:
         now = time.monotonic()
@@ -151,6 +162,13 @@ class Guard:
         if body.lstrip().startswith(b"["):
             await self._refuse(scope, receive, send, 400, "BATCH_NOT_ALLOWED", "send one operation per request")
             return
+        if self.allowed is not None and scope["method"] == "POST":
+            swapped = self._persisted(body)
+            if swapped is None:
+                hint = "only persisted queries are served: send extensions.persistedQuery.sha256Hash"
+                await self._refuse(scope, receive, send, 400, "PERSISTED_QUERY_REQUIRED", hint)
+                return
+            body = swapped
         replayed = False
 
         async def replay() -> Any:
@@ -162,6 +180,19 @@ class Guard:
 
         await self.app(scope, replay, send)
 
+    def _persisted(self, body: bytes) -> bytes | None:
+        """The request with its persisted query swapped in, or None if it names none we know."""
+        assert self.allowed is not None
+        try:
+            request = json.loads(body)
+            digest = request.get("extensions", {}).get("persistedQuery", {}).get("sha256Hash")
+        except (ValueError, AttributeError):
+            return None
+        query = self.allowed.get(digest or "")
+        if query is None or request.get("query") not in (None, query):
+            return None
+        return json.dumps({**request, "query": query}).encode()
+
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
         body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
@@ -169,8 +200,11 @@ class Guard:
 
 
 def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring) -> Starlette:
+    oidc = None
+    if settings.oidc_issuer:
+        oidc = OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
     graphql = HavenGraphQL(
-        pool, keyring, schema=build_schema(production=settings.production),
+        pool, keyring, oidc, schema=build_schema(production=settings.production),
         graphql_ide=None if settings.production else "graphiql",
     )  # fmt: skip
 

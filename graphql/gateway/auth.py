@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+import jwt
 
 from events.consent import OrgType, Party
 from services.kernel.db import Connection
@@ -46,9 +50,45 @@ async def create_key(conn: Connection, org_id: str, role: Role, label: str | Non
     return key
 
 
-async def authenticate(conn: Connection, key: str | None) -> Principal | None:
+class OidcVerifier:
+    """Verifies OIDC bearer JWTs against a configured issuer, audience and JWKS.
+
+    The token names the partner in two claims: ``haven_org`` (an organisation the gateway knows)
+    and ``haven_role``. Signature, issuer, audience, subject and expiry are all required.
+    """
+
+    def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+
+    def claims(self, token: str) -> dict[str, Any]:
+        key = self._jwks.get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(
+            token, key.key, algorithms=["RS256", "ES256"], audience=self.audience, issuer=self.issuer,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )  # fmt: skip
+        return claims
+
+
+def _looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("hvn_")
+
+
+async def authenticate(conn: Connection, key: str | None, oidc: OidcVerifier | None = None) -> Principal | None:
+    """The principal behind an API key or, where OIDC is configured, a verified bearer JWT; else None."""
     if not key:
         return None
+    if oidc is not None and _looks_like_jwt(key):
+        try:
+            claims = await asyncio.to_thread(oidc.claims, key)  # JWKS fetches are blocking I/O
+        except jwt.PyJWTError:
+            return None
+        org_type = await conn.fetchval("SELECT org_type FROM gateway.organisations WHERE org_id = $1",
+                                       claims.get("haven_org"))  # fmt: skip
+        if org_type is None or claims.get("haven_role") not in Role.__members__.values():
+            return None
+        return Principal(claims["haven_org"], OrgType(org_type), Role(claims["haven_role"]))
     row = await conn.fetchrow(
         "SELECT k.org_id, k.role, o.org_type FROM gateway.api_keys k JOIN gateway.organisations o USING (org_id)"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",

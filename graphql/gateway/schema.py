@@ -25,6 +25,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -644,6 +645,9 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=15),
         lambda: MaxTokensLimiter(max_token_count=2000),
         AuditReads,
+        # One span per operation: an outbox write in a mutation becomes its child, so the trace runs on
+        # through Kafka to every consumer. Arguments are never recorded: they may hold personal data.
+        lambda: OpenTelemetryExtension(arg_filter=lambda _args, _info: {}),
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
     ]
     if production:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.auth import Role, create_key
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -25,6 +29,7 @@ from services.kernel.settings import Settings
 from tests.support.gateway import call, codes, partner, url
 from tests.support.intakes import intake_data
 from tests.support.observe import eventually
+from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess
 
@@ -56,9 +61,17 @@ FIELD_CATEGORY = {
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+def idp() -> Iterator[IdentityProvider]:
+    with IdentityProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    running = {n: ServiceProcess(n, logs).start() for n in ("identification", "consent", "referrals", "gateway")}
+    oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url}
+    running = {n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None).start()
+               for n in ("identification", "consent", "referrals", "gateway")}  # fmt: skip
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
@@ -442,3 +455,50 @@ async def test_a_new_referral_reaches_the_recipients_subscription_within_a_secon
     assert message["type"] == "next", message
     assert message["payload"]["data"]["inbox"]["recipientOrg"] == shelter.org_id
     assert latency < 1.0, f"arrived after {latency:.2f}s"
+
+
+async def test_an_oidc_token_from_the_configured_issuer_is_accepted_and_a_forged_one_is_not(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, idp: IdentityProvider
+) -> None:
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await partner(db, shelter, Role.CASEWORKER)
+    me = "{ me { orgId role } }"
+
+    _, good = await call(settings, idp.token(shelter.org_id, "caseworker"), me)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _, forged = await call(settings, idp.token(shelter.org_id, "org_admin", key=stranger), me)
+    _, elsewhere = await call(settings, idp.token(shelter.org_id, "caseworker", audience="another-app"), me)
+    _, expired = await call(settings, idp.token(shelter.org_id, "caseworker", expires_in=-60), me)
+
+    assert good["data"]["me"] == {"orgId": shelter.org_id, "role": "caseworker"}
+    assert codes(forged) == codes(elsewhere) == codes(expired) == ["UNAUTHENTICATED"]
+
+
+async def test_production_mode_serves_only_persisted_queries_without_introspection(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, tmp_path: Path
+) -> None:
+    me, introspection = "{ me { orgId } }", "{ __schema { types { name } } }"
+    digests = {hashlib.sha256(q.encode()).hexdigest(): q for q in (me, introspection)}
+    allowed = tmp_path / "persisted.json"
+    allowed.write_text(json.dumps(digests))
+    key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
+    port = str(int(os.environ["HAVEN_GATEWAY_PORT"]) + 1)
+    env = {"HAVEN_GATEWAY_PORT": port, "HAVEN_PRODUCTION": "true", "HAVEN_PERSISTED_QUERIES": str(allowed)}
+    production = await asyncio.to_thread(ServiceProcess("gateway", tmp_path, env=env).start)
+
+    def persisted(query: str) -> str:
+        digest = hashlib.sha256(query.encode()).hexdigest()
+        return json.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}})
+
+    try:
+        endpoint = f"http://127.0.0.1:{port}/graphql"
+        _, served = await call(settings, key, "", raw=persisted(me), endpoint=endpoint)
+        _, free_form = await call(settings, key, "{ directory { orgId } }", endpoint=endpoint)
+        _, schema = await call(settings, key, "", raw=persisted(introspection), endpoint=endpoint)
+    finally:
+        await asyncio.to_thread(production.stop)
+
+    assert served["data"]["me"]["orgId"].startswith("hotline-")
+    assert codes(free_form) == ["PERSISTED_QUERY_REQUIRED"]
+    assert schema.get("data") is None
+    assert "introspection" in schema["errors"][0]["message"].lower()

@@ -30,14 +30,22 @@ async def partner(pool: Pool, org: Organisation, role: Role) -> str:
 
 
 async def call(
-    settings: Settings, key: str | None, query: str, variables: dict[str, Any] | None = None, *, raw: Any = None
+    settings: Settings,
+    key: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    raw: Any = None,
+    endpoint: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """POST a GraphQL request; return the status and the decoded body."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = raw if raw is not None else json.dumps({"query": query, "variables": variables or {}})
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url(settings), data=body, headers={**headers, "Content-Type": "application/json"}) as response,
+        session.post(
+            endpoint or url(settings), data=body, headers={**headers, "Content-Type": "application/json"}
+        ) as response,
     ):
         return response.status, await response.json(content_type=None)
 

@@ -16,19 +16,20 @@ class ServiceProcess:
     """``python -m services.<name>.app`` (or ``services.<name>`` for ``referrals.deadline_worker``),
     started and stopped on demand; its output goes to a log file."""
 
-    def __init__(self, name: str, log_dir: Path) -> None:
+    def __init__(self, name: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.module = (
             "gateway.app" if name == "gateway" else f"services.{name}" if "." in name else f"services.{name}.app"
         )
         self.log = log_dir / f"{name}.log"
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": str(ROOT / "graphql")},
+                env={**os.environ, "PYTHONPATH": str(ROOT / "graphql"), **self.env},
             )  # fmt: skip
         self._wait_for("serving", timeout=60)
         return self
