@@ -85,23 +85,16 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
                         found.append(None)
             return found
 
-        async def load_transitions(ids: list[UUID]) -> Sequence[list[Any]]:
-            rows = await pool.fetch(
-                "SELECT * FROM gateway.transitions WHERE referral_id = ANY($1::uuid[]) ORDER BY at", ids
-            )
-            by: dict[UUID, list[Any]] = defaultdict(list)
-            for r in rows:
-                by[r["referral_id"]].append(r)
-            return [by[i] for i in ids]
+        def grouped(sql: str, key: str) -> DataLoader[UUID, list[Any]]:
+            """One query for every id asked for in this request, rows grouped back by ``key``."""
 
-        async def load_records(ids: list[UUID]) -> Sequence[list[Any]]:
-            rows = await pool.fetch(
-                "SELECT * FROM gateway.service_records WHERE survivor_id = ANY($1::uuid[]) ORDER BY updated_at", ids
-            )
-            by: dict[UUID, list[Any]] = defaultdict(list)
-            for r in rows:
-                by[r["survivor_id"]].append(r)
-            return [by[i] for i in ids]
+            async def load(ids: list[UUID]) -> Sequence[list[Any]]:
+                by: dict[UUID, list[Any]] = defaultdict(list)
+                for r in await pool.fetch(sql, ids):
+                    by[r[key]].append(r)
+                return [by[i] for i in ids]
+
+            return DataLoader(load)
 
         return {
             "request": request,
@@ -110,8 +103,13 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             "keyring": keyring,
             "consent": ConsentScope(pool, who) if who else None,
             "keys": DataLoader(load_keys),
-            "transitions": DataLoader(load_transitions),
-            "records": DataLoader(load_records),
+            "transitions": grouped(
+                "SELECT * FROM gateway.transitions WHERE referral_id = ANY($1::uuid[]) ORDER BY at", "referral_id"
+            ),
+            "records": grouped(
+                "SELECT * FROM gateway.service_records WHERE survivor_id = ANY($1::uuid[]) ORDER BY updated_at",
+                "survivor_id",
+            ),
         }
 
 

@@ -9,9 +9,9 @@ from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased
 from events.needs import ReferralType
-from events.referrals import AcceptReferral, CompleteReferral, ReceiveReferral, ReferralRequested, StartReferral
+from events.referrals import CompleteReferral, ReceiveReferral, ReferralRequested
 from services.kernel.consumer import UnitOfWork
-from services.kernel.provider import ReferralFollower, referral_for
+from services.kernel.provider import ReferralFollower, referral_for, require_awaiting_answer
 
 SOURCE = "haven/employment"
 FOLLOWER = ReferralFollower(frozenset({ReferralType.EMPLOYMENT}), SOURCE)
@@ -23,8 +23,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
 
 async def enrol(command: Enrol, uow: UnitOfWork) -> None:
     referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
-    if referral["status"] not in ("requested", "received"):
-        raise DomainError("not_awaiting_answer", f"the referral is {referral['status']}", field="referral_id")
+    require_awaiting_answer(referral)
     inserted = await uow.conn.fetchval(
         "INSERT INTO enrolments (enrolment_id, referral_id, survivor_id, program_org, program_type)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
@@ -37,8 +36,7 @@ async def enrol(command: Enrol, uow: UnitOfWork) -> None:
                         program_type=command.program_type)  # fmt: skip
     await uow.emit(
         Envelope.new(enrolled, source=SOURCE),
-        FOLLOWER.command(AcceptReferral, referral),
-        FOLLOWER.command(StartReferral, referral),
+        *FOLLOWER.taking_on(referral),
     )
 
 

@@ -10,7 +10,7 @@ from events.errors import DomainError
 from events.health import DischargeFromCare, EngagementChanged, RecordEngagement
 from events.identification import SurvivorErased
 from events.needs import ReferralType
-from events.referrals import AcceptReferral, CompleteReferral, ReceiveReferral, ReferralRequested, StartReferral
+from events.referrals import CompleteReferral, ReceiveReferral, ReferralRequested
 from services.kernel.consumer import UnitOfWork
 from services.kernel.crypto import Keyring, SealBroken, SurvivorKeyMissing
 from services.kernel.provider import ReferralFollower, referral_for
@@ -52,7 +52,7 @@ async def record_engagement(command: RecordEngagement, uow: UnitOfWork, *, keyri
     )  # fmt: skip
     await uow.emit(Envelope.new(changed, source=SOURCE))
     if command.engaged and referral["status"] in ("requested", "received"):
-        await uow.emit(FOLLOWER.command(AcceptReferral, referral), FOLLOWER.command(StartReferral, referral))
+        await uow.emit(*FOLLOWER.taking_on(referral))
 
 
 async def discharge(command: DischargeFromCare, uow: UnitOfWork) -> None:

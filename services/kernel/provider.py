@@ -20,7 +20,14 @@ from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased, SurvivorIdentified
 from events.needs import ReferralType
-from events.referrals import EVENT_STATUS, ReferralAction, ReferralEvent, ReferralRequested
+from events.referrals import (
+    EVENT_STATUS,
+    AcceptReferral,
+    ReferralAction,
+    ReferralEvent,
+    ReferralRequested,
+    StartReferral,
+)
 from services.kernel.consumer import Handler, UnitOfWork
 from services.kernel.db import Connection
 from services.kernel.service import on
@@ -97,6 +104,16 @@ class ReferralFollower:
             ),
             source=self.source,
         )
+
+    def taking_on(self, referral: Any) -> tuple[Envelope, Envelope]:
+        """Accept and start: what a provider sends when it takes a referral on at once."""
+        return self.command(AcceptReferral, referral), self.command(StartReferral, referral)
+
+
+def require_awaiting_answer(referral: Any) -> None:
+    """Refuse to take on a referral that has already been answered (or closed)."""
+    if referral["status"] not in ("requested", "received"):
+        raise DomainError("not_awaiting_answer", f"the referral is {referral['status']}", field="referral_id")
 
 
 OPEN_TEXT = frozenset({"requested", "received", "accepted", "in_progress", "on_hold"})

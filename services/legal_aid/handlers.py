@@ -19,17 +19,15 @@ from events.legal_aid import (
 )
 from events.needs import ReferralType
 from events.referrals import (
-    AcceptReferral,
     CompleteReferral,
     ReceiveReferral,
     ReferralRequested,
     RejectionReason,
     RejectReferral,
-    StartReferral,
 )
 from services.kernel.consumer import UnitOfWork
 from services.kernel.db import Connection
-from services.kernel.provider import ReferralFollower, referral_for
+from services.kernel.provider import ReferralFollower, referral_for, require_awaiting_answer
 
 SOURCE = "haven/legal_aid"
 FOLLOWER = ReferralFollower(frozenset({ReferralType.LEGAL_AID, ReferralType.IMMIGRATION_LEGAL}), SOURCE)
@@ -75,8 +73,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
 
 async def open_matter(command: OpenMatter, uow: UnitOfWork) -> None:
     referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
-    if referral["status"] not in ("requested", "received"):
-        raise DomainError("not_awaiting_answer", f"the referral is {referral['status']}", field="referral_id")
+    require_awaiting_answer(referral)
     room = await _room(uow.conn, command.actor_org)
     if room is not None and room <= 0:
         raise DomainError("caseload_full", "the clinic's caseload is full", field="actor_org")
@@ -93,8 +90,7 @@ async def open_matter(command: OpenMatter, uow: UnitOfWork) -> None:
     )  # fmt: skip
     await uow.emit(
         Envelope.new(opened, source=SOURCE),
-        FOLLOWER.command(AcceptReferral, referral),
-        FOLLOWER.command(StartReferral, referral),
+        *FOLLOWER.taking_on(referral),
     )
     await _publish_caseload(uow, command.actor_org)
 

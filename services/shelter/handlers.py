@@ -32,7 +32,7 @@ from events.shelter import (
 )
 from services.kernel.consumer import UnitOfWork
 from services.kernel.crypto import Keyring, SurvivorKeyMissing
-from services.kernel.provider import ReferralFollower, referral_for, survivor_facts
+from services.kernel.provider import ReferralFollower, referral_for, require_awaiting_answer, survivor_facts
 from services.shelter import repository
 from services.shelter.domain import Facts, suitable_units, unit_serves
 
@@ -75,8 +75,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
 async def accept_placement(command: AcceptPlacement, uow: UnitOfWork, *, keyring: Keyring) -> None:
     """Reserve a free bed of the unit type and accept; with none free, reject for no capacity."""
     referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
-    if referral["status"] not in ("requested", "received"):
-        raise DomainError("not_awaiting_answer", f"the referral is {referral['status']}", field="referral_id")
+    require_awaiting_answer(referral)
     facts = _facts(await survivor_facts(uow.conn, referral["survivor_id"]))
     if not unit_serves(command.unit_type, facts):
         raise DomainError("unit_unsuitable", f"a {command.unit_type} bed does not suit this survivor",

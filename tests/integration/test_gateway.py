@@ -23,6 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from events.consent import Category, ConsentRecord, Directive, OrgType, Party, Purpose, decide
+from events.directory import Organisation
 from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
@@ -130,6 +131,23 @@ def window(**extra: Any) -> dict[str, Any]:
     }
 
 
+async def referrable(settings: Settings, db: Pool, intake: str, recipient: Organisation, *known: Organisation) -> UUID:
+    """A survivor screened through the gateway who consented to ``recipient``, once the referrals
+    service knows the consent and every organisation involved (so a referral can be requested)."""
+    survivor = await screened(settings, db, intake)
+    await grant(settings, db, intake, survivor, grantee={"org_id": recipient.org_id},
+                categories=["identity", "contact", "case_status"], **window())  # fmt: skip
+    orgs = [recipient.org_id, *(o.org_id for o in known)]
+
+    async def referrals_service_knows() -> bool:
+        found = await db.fetchval("SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)", orgs)
+        consented = await db.fetchval("SELECT 1 FROM referrals.consent_directives WHERE survivor_id = $1", survivor)
+        return bool(found == len(orgs) and consented)
+
+    await eventually(referrals_service_knows)
+    return survivor
+
+
 async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audited(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:
@@ -195,28 +213,7 @@ async def test_two_organisations_never_see_each_others_inbox_or_referrals(
     first, second = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(2))
     intake = await partner(db, hotline, Role.INTAKE)
     keys = {org.org_id: await partner(db, org, Role.CASEWORKER) for org in (first, second)}
-    survivor = await screened(settings, db, intake)
-    await grant(
-        settings,
-        db,
-        intake,
-        survivor,
-        grantee={"org_id": first.org_id},
-        categories=["identity", "contact", "case_status"],
-        **window(),
-    )
-
-    async def directory_knows() -> bool:
-        found = await db.fetchval(
-            "SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)",
-            [first.org_id, second.org_id, hotline.org_id],
-        )
-        consented = await db.fetchval(
-            "SELECT count(*) FROM referrals.consent_directives WHERE survivor_id = $1", survivor
-        )
-        return bool(found == 3 and consented)
-
-    await eventually(directory_knows)
+    survivor = await referrable(settings, db, intake, first, hotline, second)
     ask = {
         "survivor_id": str(survivor),
         "recipient_org": first.org_id,
@@ -407,24 +404,7 @@ async def test_a_new_referral_reaches_the_recipients_subscription_within_a_secon
     shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
     intake = await partner(db, hotline, Role.INTAKE)
     caseworker = await partner(db, shelter, Role.CASEWORKER)
-    survivor = await screened(settings, db, intake)
-    await grant(
-        settings,
-        db,
-        intake,
-        survivor,
-        grantee={"org_id": shelter.org_id},
-        categories=["identity", "contact", "case_status"],
-        **window(),
-    )
-
-    async def ready() -> bool:
-        return bool(
-            await db.fetchval("SELECT 1 FROM referrals.consent_directives WHERE survivor_id = $1", survivor)
-            and await db.fetchval("SELECT 1 FROM referrals.organisations WHERE org_id = $1", shelter.org_id)
-        )
-
-    await eventually(ready)
+    survivor = await referrable(settings, db, intake, shelter, hotline)
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(

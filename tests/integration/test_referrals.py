@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.catalog import REFERRALS
 from events.consent import Category, Grantee, OrgType, Party, RevokeConsent
-from events.directory import CapacityStatus
+from events.directory import CapacityStatus, Organisation
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import Gender
@@ -51,14 +51,23 @@ def types_of(events: list[Envelope], referral: UUID) -> list[str]:
     return [e.type for e in events if getattr(e.data, "referral_id", None) == referral]
 
 
-async def test_a_closed_loop_across_two_organisations_with_the_referrer_seeing_each_state(
-    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
-) -> None:
+async def hotline_and_shelter(
+    producer: AIOKafkaProducer, db: Pool, *, consent_by_type: bool = False
+) -> tuple[Organisation, Organisation, UUID, UUID]:
+    """A hotline, a shelter, a survivor who consented to that shelter (or to shelters), and the directive."""
     hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
     shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
     await register(producer, db, hotline, shelter)
     survivor = uuid4()
-    await consent_to(producer, db, survivor, Grantee(org_type=OrgType.SHELTER))
+    grantee = Grantee(org_type=OrgType.SHELTER) if consent_by_type else Grantee(org_id=shelter.org_id)
+    directive = await consent_to(producer, db, survivor, grantee)
+    return hotline, shelter, survivor, directive
+
+
+async def test_a_closed_loop_across_two_organisations_with_the_referrer_seeing_each_state(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline, shelter, survivor, _ = await hotline_and_shelter(producer, db, consent_by_type=True)
     ask = request(survivor, hotline.org_id, shelter.org_id)
     act = {"referral_id": ask.referral_id, "survivor_id": survivor, "actor_org": shelter.org_id}
 
@@ -119,11 +128,7 @@ async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_wo
 async def test_two_instances_accepting_at_once_make_one_acceptance(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
-    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
-    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
-    await register(producer, db, hotline, shelter)
-    survivor = uuid4()
-    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    hotline, shelter, survivor, _ = await hotline_and_shelter(producer, db)
     ask = request(survivor, hotline.org_id, shelter.org_id)
     await send(producer, ask)
     await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
@@ -156,11 +161,7 @@ async def test_two_instances_accepting_at_once_make_one_acceptance(
 async def test_revoking_consent_cancels_the_open_referrals_to_that_grantee(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
-    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
-    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
-    await register(producer, db, hotline, shelter)
-    survivor = uuid4()
-    directive = await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    hotline, shelter, survivor, directive = await hotline_and_shelter(producer, db)
     ask = request(survivor, hotline.org_id, shelter.org_id)
     await send(producer, ask, AcceptReferral(referral_id=ask.referral_id, survivor_id=survivor,
                                              actor_org=shelter.org_id))  # fmt: skip
@@ -176,11 +177,8 @@ async def test_revoking_consent_cancels_the_open_referrals_to_that_grantee(
 async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_nothing(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
-    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
-    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
-    await register(producer, db, hotline, shelter)
-    survivor, unconsented = uuid4(), uuid4()
-    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+    hotline, shelter, survivor, _ = await hotline_and_shelter(producer, db)
+    unconsented = uuid4()
     ok = request(survivor, hotline.org_id, shelter.org_id)
     await send(producer, ok)
     await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
