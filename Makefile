@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432 \
             HAVEN_GATEWAY_PORT=38000
 
-.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench-relay
+.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,6 +56,10 @@ clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 run: infra-up ## bring up the stack, every service and the gateway; print demo keys; Ctrl-C stops the services
 	bin/haven seed-demo
 	$(PY) -m services.kernel.launcher
+
+bench: infra-up ## benchmarks against their ceilings in the same run; JSON and PNG in bench/results/
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	PYTHONPATH=graphql $(PY) -m bench.run
 
 bench-relay: infra-up ## outbox relay throughput vs the raw producer, same broker, same run
 	$(PY) -m bench.relay --out bench/results/relay.json

@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.progress import progress
 from events.envelope import Envelope, to_kafka
 from events.referrals import ReferralReceived
 from services.kernel import kafka, outbox
@@ -24,14 +25,6 @@ from services.kernel.db import create_pool
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
-
-
-def progress(done: int, total: int, label: str) -> None:
-    width = 30
-    filled = width * done // total
-    print(f"\r{label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
-    if done >= total:
-        print(flush=True)
 
 
 async def measure(n: int) -> dict[str, float]:
