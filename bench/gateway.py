@@ -89,8 +89,8 @@ async def seed(pool: Pool, keyring: Keyring, survivors: int) -> tuple[list[UUID]
                 referral = uuid4()
                 await conn.execute(
                     "INSERT INTO gateway.referrals (referral_id, survivor_id, referrer_org, recipient_org,"
-                    " referral_type, urgency, status, deadline, created_at, updated_at) VALUES ($1, $2, 'bench-hotline', $3,"
-                    " 'emergency_shelter', 'emergency', 'completed', $4, $4, $4)",
+                    " referral_type, urgency, status, deadline, created_at, updated_at)"
+                    " VALUES ($1, $2, 'bench-hotline', $3, 'emergency_shelter', 'emergency', 'completed', $4, $4, $4)",
                     referral,
                     survivor,
                     ORG if r % 2 else "other-shelter",

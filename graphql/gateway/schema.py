@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from enum import StrEnum
+from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import strawberry
+from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 from strawberry.extensions import (
     MaskErrors,
@@ -25,6 +27,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.base_extension import LifecycleStep
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
@@ -624,6 +627,20 @@ class Subscription:
             await asyncio.sleep(max(poll_interval, 0.02))
 
 
+class OperationSpan(OpenTelemetryExtension):
+    """One span per operation, none per field.
+
+    Per-field spans cost about a third of the pathway query's throughput (make bench: 43 → 62 rps
+    without them); the operation span is what the outbox's producer span needs as its parent.
+    """
+
+    async def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: str, **kwargs: Any) -> Any:
+        # The operation span is made current for the resolver, so what it writes (an outbox row) is its child.
+        with trace.use_span(self._span_holder[LifecycleStep.OPERATION], end_on_exit=False):
+            result = _next(root, info, *args, **kwargs)
+            return await result if isawaitable(result) else result
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask what a resolver raised by accident (a bug, an SQL error): it could carry internals.
 
@@ -647,7 +664,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         AuditReads,
         # One span per operation: an outbox write in a mutation becomes its child, so the trace runs on
         # through Kafka to every consumer. Arguments are never recorded: they may hold personal data.
-        lambda: OpenTelemetryExtension(arg_filter=lambda _args, _info: {}),
+        lambda: OperationSpan(arg_filter=lambda _args, _info: {}),
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
     ]
     if production:
