@@ -55,26 +55,25 @@ class Organisation(BaseModel):
     eligibility: Eligibility = Eligibility()
 
 
-class RegisterOrganisation(EventData):
+class OrganisationMessage(EventData):
+    """A message about one organisation, keyed by its id."""
+
+    organisation: Organisation
+
+    def subject(self) -> str:
+        return self.organisation.org_id
+
+
+class RegisterOrganisation(OrganisationMessage):
     """Command: add an organisation to the directory, or update its profile."""
 
     event_type = "directory.register_organisation"
     topic = REFERRALS_COMMANDS.name
 
-    organisation: Organisation
 
-    def subject(self) -> str:
-        return self.organisation.org_id
-
-
-class OrganisationRegistered(EventData):
+class OrganisationRegistered(OrganisationMessage):
     event_type = "organisation.registered"
     topic = DIRECTORY.name
-
-    organisation: Organisation
-
-    def subject(self) -> str:
-        return self.organisation.org_id
 
 
 class CapacityChanged(EventData):

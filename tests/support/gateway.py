@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import aiohttp
 from gateway.auth import Role, create_key
 from gateway.cli import register
 
-from events.consent import OrgType
 from events.directory import Organisation
-from events.needs import ReferralType
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
 
 
 def url(settings: Settings, scheme: str = "http") -> str:
-    import os
-
+    """The test gateway's endpoint (its port comes from HAVEN_GATEWAY_PORT, as the gateway's does)."""
     return f"{scheme}://127.0.0.1:{os.environ['HAVEN_GATEWAY_PORT']}/graphql"
 
 
@@ -52,6 +50,3 @@ async def call(
 
 def codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code", "") for e in body.get("errors") or []]
-
-
-__all__ = ["OrgType", "ReferralType", "call", "codes", "partner", "url"]
