@@ -229,6 +229,11 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
         async def http(stop: asyncio.Event) -> None:
             # _serve, not serve: serve() takes over SIGTERM/SIGINT, which run_until_stopped already owns.
             task = asyncio.create_task(server._serve())
+            while not server.started and not task.done():  # noqa: ASYNC110  # uvicorn offers no event for it
+                await asyncio.sleep(0.02)
+            if task.done():
+                await task  # it could not bind: say why
+            log.info("gateway: serving http://%s:%d/graphql", settings.gateway_host, settings.gateway_port)
             await stop.wait()
             server.should_exit = True
             await task
@@ -238,7 +243,6 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
             consumer=kafka.consumer(settings, "gateway", [t.name for t in TOPICS if not t.name.endswith(".commands")]),
         )  # fmt: skip
         relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
-        log.info("gateway: serving http://%s:%d/graphql", settings.gateway_host, settings.gateway_port)
         await run_until_stopped(http, consumer.run, relay.run, stop=stop)
     finally:
         await pool.close()

@@ -71,8 +71,10 @@ def idp() -> Iterator[IdentityProvider]:
 def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url}
-    running = {n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None).start()
-               for n in ("identification", "consent", "referrals", "gateway")}  # fmt: skip
+    running = {
+        n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None).start()
+        for n in ("identification", "consent", "referrals", "gateway")
+    }
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
@@ -135,8 +137,15 @@ async def referrable(settings: Settings, db: Pool, intake: str, recipient: Organ
     """A survivor screened through the gateway who consented to ``recipient``, once the referrals
     service knows the consent and every organisation involved (so a referral can be requested)."""
     survivor = await screened(settings, db, intake)
-    await grant(settings, db, intake, survivor, grantee={"org_id": recipient.org_id},
-                categories=["identity", "contact", "case_status"], **window())  # fmt: skip
+    await grant(
+        settings,
+        db,
+        intake,
+        survivor,
+        grantee={"org_id": recipient.org_id},
+        categories=["identity", "contact", "case_status"],
+        **window(),
+    )
     orgs = [recipient.org_id, *(o.org_id for o in known)]
 
     async def referrals_service_knows() -> bool:
@@ -174,6 +183,17 @@ async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audite
     refused = {tuple(e["path"])[-1]: e["extensions"]["code"] for e in body["errors"]}
     assert refused["narrative"] == refused["contact"] == "CONSENT_REQUIRED"
     assert "Recruited" not in json.dumps(body), "the story never leaves the gateway"
+    async with db.acquire() as conn:  # the ledger is for the survivor's caseworker
+        caseworker = await create_key(conn, hotline.org_id, Role.CASEWORKER, "ledger")
+    _, ledger = await call(
+        settings,
+        caseworker,
+        "query($s: ID!) { accessLedger(survivorId: $s) { orgId categories purpose } }",
+        {"s": str(survivor)},
+    )
+    assert ledger["data"]["accessLedger"] == [
+        {"orgId": hotline.org_id, "categories": ["case_status", "identity"], "purpose": "service_delivery"}
+    ]
     rows = await db.fetch("SELECT org_id, categories, purpose FROM gateway.audit_log WHERE survivor_id = $1", survivor)
     assert [(r["org_id"], sorted(r["categories"]), r["purpose"]) for r in rows] == [
         (hotline.org_id, ["case_status", "identity"], "service_delivery")
@@ -383,6 +403,12 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     big_status, big = await call(settings, key, "", raw=json.dumps({"query": "{ me { orgId } }", "pad": "x" * 70_000}))
     _, anonymous = await call(settings, None, "{ me { orgId } }")
     _, broken = await call(settings, key, "{ me { orgId ")
+    keys_before = await db.fetchval("SELECT count(*) FROM keyring.data_keys")
+    bad_intake = intake_data(narrative__means=[], identity__date_of_birth="31/12/1990")
+    _, invalid = await call(
+        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": bad_intake}
+    )
+    keys_after = await db.fetchval("SELECT count(*) FROM keyring.data_keys")
 
     assert "exceeds maximum operation depth" in depth["errors"][0]["message"]
     assert "aliases" in flood["errors"][0]["message"].lower()
@@ -392,6 +418,10 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     assert codes(big) == ["REQUEST_TOO_LARGE"]
     assert codes(anonymous) == ["UNAUTHENTICATED"]
     assert "Syntax Error" in broken["errors"][0]["message"]
+    assert codes(invalid) == ["VALIDATION_FAILED"]
+    fields = {p["field"] for p in invalid["errors"][0]["extensions"]["problems"]}
+    assert "identity.date_of_birth" in fields
+    assert keys_after == keys_before, "an invalid intake creates no key and sends nothing"
     everything = json.dumps([depth, flood, batch, big, anonymous, broken])
     assert "Traceback" not in everything, "never a stack trace"
     assert "SELECT" not in everything, "never SQL"
@@ -463,7 +493,13 @@ async def test_production_mode_serves_only_persisted_queries_without_introspecti
     allowed.write_text(json.dumps(digests))
     key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
     port = str(int(os.environ["HAVEN_GATEWAY_PORT"]) + 1)
-    env = {"HAVEN_GATEWAY_PORT": port, "HAVEN_PRODUCTION": "true", "HAVEN_PERSISTED_QUERIES": str(allowed)}
+    env = {
+        "HAVEN_GATEWAY_PORT": port,
+        "HAVEN_PRODUCTION": "true",
+        "HAVEN_PERSISTED_QUERIES": str(allowed),
+        "HAVEN_RATE_PER_SECOND": "0.5",
+        "HAVEN_RATE_BURST": "4",
+    }
     production = await asyncio.to_thread(ServiceProcess("gateway", tmp_path, env=env).start)
 
     def persisted(query: str) -> str:
@@ -475,6 +511,7 @@ async def test_production_mode_serves_only_persisted_queries_without_introspecti
         _, served = await call(settings, key, "", raw=persisted(me), endpoint=endpoint)
         _, free_form = await call(settings, key, "{ directory { orgId } }", endpoint=endpoint)
         _, schema = await call(settings, key, "", raw=persisted(introspection), endpoint=endpoint)
+        statuses = [(await call(settings, key, "", raw=persisted(me), endpoint=endpoint))[0] for _ in range(3)]
     finally:
         await asyncio.to_thread(production.stop)
 
@@ -482,3 +519,27 @@ async def test_production_mode_serves_only_persisted_queries_without_introspecti
     assert codes(free_form) == ["PERSISTED_QUERY_REQUIRED"]
     assert schema.get("data") is None
     assert "introspection" in schema["errors"][0]["message"].lower()
+    assert statuses[-1] == 429, "the key's burst of 4 is spent: rate limited"
+
+
+async def test_replay_rebuilds_the_read_model_from_the_topics(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
+    await screened(settings, db, key)
+    # Only tables fed by events alone: the property test writes consent rows straight into the read model.
+    tables = ("survivors", "referrals", "transitions")
+
+    async def counts() -> dict[str, int]:
+        return {t: await db.fetchval(f"SELECT count(*) FROM gateway.{t}") for t in tables}
+
+    before = await counts()
+    replayed = await asyncio.to_thread(
+        subprocess.run, [str(ROOT / "bin" / "haven"), "replay"], capture_output=True, text=True, check=False
+    )
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed" in replayed.stderr
+    after = await counts()
+    assert after["survivors"] >= before["survivors"] > 0
+    assert {t: after[t] >= before[t] for t in tables} == dict.fromkeys(tables, True), (before, after)
