@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import gateway, kafka_ceiling, relay
+from bench import gateway, kafka_ceiling, relay, replay
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -71,6 +71,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results["gateway"] = await gateway.measure(
         survivors=args.survivors, clients=args.clients, seconds=args.seconds, port=args.port
     )
+    results["replay"] = await replay.measure(args.replay_events)
     results["seconds"] = round(time.time() - started, 1)
     return results
 
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=28100)
+    parser.add_argument("--replay-events", type=int, default=50_000, help="referral events to publish, then replay")
     args = parser.parse_args()
     results = asyncio.run(run(args))
     RESULTS.mkdir(exist_ok=True)
