@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.installed
 # The test stack runs beside a `make run` stack: other ports, another run directory.
 TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432 \
             HAVEN_GATEWAY_PORT=38000
+# The benchmark gets a fresh stack of its own each run: every figure starts from empty topics and tables.
+BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=49092 HAVEN_KAFKA_CONTROLLER_PORT=49093 HAVEN_PG_PORT=45432 \
+             HAVEN_GATEWAY_PORT=48000
 
 .PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 
@@ -49,6 +52,7 @@ infra-status: $(STAMP)
 clean: $(STAMP) ## stop everything and wipe the data of both stacks (the download cache stays)
 	$(PY) -m infra.stack clean
 	$(TEST_ENV) $(PY) -m infra.stack clean
+	$(BENCH_ENV) $(PY) -m infra.stack clean
 
 clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 	$(PY) -m infra.stack clean
@@ -57,12 +61,16 @@ run: infra-up ## bring up the stack, every service and the gateway; print demo k
 	bin/haven seed-demo
 	$(PY) -m services.kernel.launcher
 
-bench: infra-up ## benchmarks against their ceilings in the same run; JSON and PNG in bench/results/
+bench: $(STAMP) ## benchmarks against their ceilings, on a fresh stack of their own; JSON and PNG in bench/results/
 	$(PY) -m pip install -q -e '.[dev,bench]'
-	PYTHONPATH=graphql $(PY) -m bench.run
+	$(BENCH_ENV) $(PY) -m infra.stack clean
+	$(BENCH_ENV) $(PY) -m infra.stack up
+	set -o pipefail; $(BENCH_ENV) PYTHONPATH=graphql $(PY) -m bench.run $(BENCH_ARGS); rc=$$?; \
+	  $(BENCH_ENV) $(PY) -m infra.stack down; exit $$rc
 
-bench-relay: infra-up ## outbox relay throughput vs the raw producer, same broker, same run
-	$(PY) -m bench.relay --out bench/results/relay.json
+bench-relay: $(STAMP) ## outbox relay throughput vs the raw producer, same broker, same run
+	$(BENCH_ENV) $(PY) -m infra.stack up
+	$(BENCH_ENV) $(PY) -m bench.relay --out bench/results/relay.json
 
 test-unit: $(STAMP) ## the tests that need no infrastructure
 	$(PY) -m pytest -m "not integration and not e2e" -q

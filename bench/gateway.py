@@ -20,11 +20,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from bench.progress import progress
 from events.consent import Category, Directive, Grantee
@@ -106,30 +101,6 @@ async def seed(pool: Pool, keyring: Keyring, survivors: int) -> tuple[list[UUID]
     return ids, key
 
 
-def bare_app(pool: Pool) -> Starlette:
-    """The same data, fetched with the same queries, no GraphQL, consent or audit."""
-
-    async def pathway(request: Request) -> JSONResponse:
-        survivor = UUID(request.query_params["id"])
-        row = await pool.fetchrow("SELECT * FROM gateway.survivors WHERE survivor_id = $1", survivor)
-        referrals = await pool.fetch("SELECT * FROM gateway.referrals WHERE survivor_id = $1", survivor)
-        moves = await pool.fetch(
-            "SELECT * FROM gateway.transitions WHERE referral_id = ANY($1::uuid[])",
-            [r["referral_id"] for r in referrals],
-        )
-        assert row is not None
-        return JSONResponse(
-            {
-                "outcome": row["outcome"],
-                "profile": row["profile"],
-                "referrals": [{"status": r["status"], "recipient": r["recipient_org"]} for r in referrals],
-                "transitions": [{"status": m["status"], "at": m["at"].isoformat()} for m in moves],
-            }
-        )
-
-    return Starlette(routes=[Route("/pathway", pathway)])
-
-
 async def load(
     label: str, request: Callable[[aiohttp.ClientSession, int], Awaitable[None]], *, clients: int, seconds: float
 ) -> dict[str, float]:
@@ -137,6 +108,7 @@ async def load(
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     errors = 0
+    first_error: list[str] = []
 
     async def client(session: aiohttp.ClientSession, n: int) -> None:
         nonlocal errors
@@ -145,8 +117,9 @@ async def load(
             began = time.perf_counter()
             try:
                 await request(session, i)
-            except AssertionError:
+            except AssertionError as failed:
                 errors += 1
+                first_error.append(str(failed))
             latencies.append(time.perf_counter() - began)
             i += clients
 
@@ -161,6 +134,8 @@ async def load(
         began = time.monotonic()
         await asyncio.gather(ticker(), *(client(session, n) for n in range(clients)))
         elapsed = time.monotonic() - began
+    if errors:  # a figure made of failed requests would be a lie
+        raise RuntimeError(f"{label}: {errors} of {len(latencies)} requests failed; the first: {first_error[0][:500]}")
     q = statistics.quantiles(latencies, n=100)
     return {
         "requests": len(latencies),
@@ -169,6 +144,21 @@ async def load(
         "p50_ms": round(q[49] * 1000, 2),
         "p99_ms": round(q[98] * 1000, 2),
     }
+
+
+async def wait_until_up(*urls: str, seconds: float = 30) -> None:
+    async with aiohttp.ClientSession() as session:
+        for url in urls:
+            deadline = time.monotonic() + seconds
+            while True:
+                try:
+                    async with session.get(url) as ok:
+                        if ok.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{url} did not answer within {seconds:.0f} s") from None
+                    await asyncio.sleep(0.1)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -190,21 +180,17 @@ async def measure(*, survivors: int, clients: int, seconds: float, port: int) ->
         "HAVEN_RATE_PER_SECOND": "1000000",
         "HAVEN_RATE_BURST": "1000000",
     }
-    log = open(settings.run_dir / "bench-gateway.log", "wb")  # noqa: SIM115  # closed below, after the process
+    log = open(settings.run_dir / "bench-gateway.log", "wb")  # noqa: SIM115  # closed below, after the processes
+    # Each server in its own process, on the same uvicorn, HTTP parser and event loop: the ratio compares
+    # what GraphQL, consent and audit cost, not who shares a process with the load generator.
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gateway.app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    bare = uvicorn.Server(uvicorn.Config(bare_app(pool), host="127.0.0.1", port=port + 1, log_level="warning"))
-    bare_task = asyncio.create_task(bare._serve())  # _serve: this process keeps its own signal handling
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", str(port + 1)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as ok:
-                        if ok.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        await wait_until_up(f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{port + 1}/healthz")
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
         async def graphql(session: aiohttp.ClientSession, i: int) -> None:
@@ -223,11 +209,10 @@ async def measure(*, survivors: int, clients: int, seconds: float, port: int) ->
         bare_figures = await load("bare Starlette + asyncpg", raw, clients=clients, seconds=seconds)
         rss = peak_rss_mb(gateway.pid)
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        gateway.wait(timeout=30)
+        for process in (gateway, bare):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
         log.close()
-        bare.should_exit = True
-        await bare_task
         await pool.close()
     return {
         "clients": clients,

@@ -4,6 +4,7 @@ consumer and its outbox relay. ``python -m gateway.app`` (with ``graphql/`` on t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import uvicorn
+import uvloop
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,6 +29,7 @@ from strawberry.dataloader import DataLoader
 
 from events.catalog import TOPICS
 from gateway import projection
+from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, authenticate
 from gateway.consent import ConsentScope
 from gateway.schema import build_schema
@@ -63,12 +66,39 @@ def _bearer(headers: Any) -> str | None:
     return value.removeprefix("Bearer ").strip() or None
 
 
+class Wakeup:
+    """Wakes every subscription loop on a NOTIFY from the projection, instead of each one polling."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def armed(self) -> asyncio.Event:
+        """The event the next notification sets; take it before looking, then wait on it."""
+        return self._event
+
+    def notify(self, *_: object) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def listen(self, pool: Pool, stop: asyncio.Event) -> None:
+        async with pool.acquire() as conn:
+            await conn.add_listener(projection.INBOX_CHANNEL, self.notify)
+            try:
+                await stop.wait()
+            finally:
+                await conn.remove_listener(projection.INBOX_CHANNEL, self.notify)
+
+
 class HavenGraphQL(GraphQL[dict[str, Any], None]):
-    def __init__(self, pool: Pool, keyring: Keyring, oidc: OidcVerifier | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, pool: Pool, keyring: Keyring, wakeup: Wakeup, oidc: OidcVerifier | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.pool = pool
         self.keyring = keyring
         self.oidc = oidc
+        self.audit = AuditWriter(pool)
+        self.wakeup = wakeup
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
@@ -101,11 +131,10 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             "principal": who,
             "pool": pool,
             "keyring": keyring,
+            "audit": self.audit,
+            "wakeup": self.wakeup,
             "consent": ConsentScope(pool, who) if who else None,
             "keys": DataLoader(load_keys),
-            "transitions": grouped(
-                "SELECT * FROM gateway.transitions WHERE referral_id = ANY($1::uuid[]) ORDER BY at", "referral_id"
-            ),
             "records": grouped(
                 "SELECT * FROM gateway.service_records WHERE survivor_id = ANY($1::uuid[]) ORDER BY updated_at",
                 "survivor_id",
@@ -197,12 +226,12 @@ class Guard:
         await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
-def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring) -> Starlette:
+def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: Wakeup) -> Starlette:
     oidc = None
     if settings.oidc_issuer:
         oidc = OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
     graphql = HavenGraphQL(
-        pool, keyring, oidc, schema=build_schema(production=settings.production),
+        pool, keyring, wakeup, oidc, schema=build_schema(production=settings.production),
         graphql_ide=None if settings.production else "graphiql",
     )  # fmt: skip
 
@@ -221,7 +250,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
     try:
         await migrate(pool, "gateway", MIGRATIONS)
         keyring = Keyring(decode_master_key(settings.master_key_text()))
-        app = create_app(settings, pool, keyring)
+        wakeup = Wakeup()
+        app = create_app(settings, pool, keyring, wakeup)
         config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
                                 lifespan="off")  # fmt: skip
         server = uvicorn.Server(config)
@@ -243,14 +273,14 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
             consumer=kafka.consumer(settings, "gateway", [t.name for t in TOPICS if not t.name.endswith(".commands")]),
         )  # fmt: skip
         relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
-        await run_until_stopped(http, consumer.run, relay.run, stop=stop)
+        await run_until_stopped(http, consumer.run, relay.run, functools.partial(wakeup.listen, pool), stop=stop)
     finally:
         await pool.close()
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(GatewaySettings()))
+    uvloop.run(serve(GatewaySettings()))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Rows hold pseudonymous ids and category names only, so the log stays verifiable 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -17,7 +18,7 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.consent import ConsentScope
 from graphql import ExecutionResult, GraphQLError
-from services.kernel.db import Connection
+from services.kernel.db import Connection, Pool
 
 GENESIS = "0" * 64
 
@@ -29,21 +30,77 @@ def row_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def record(conn: Connection, scope: ConsentScope) -> None:
-    """Append one row per survivor and purpose read in this request, in one transaction, chained."""
+@dataclass(frozen=True)
+class Entry:
+    """One audit row before it is chained: a survivor and purpose read in one request."""
+
+    at: datetime
+    org_id: str
+    role: str
+    survivor_id: Any
+    categories: list[str]
+    purpose: str
+
+
+def entries(scope: ConsentScope) -> list[Entry]:
+    p = scope.principal
+    return [Entry(scope.at, p.org_id, p.role, survivor, sorted(categories), purpose)
+            for (survivor, purpose), categories in sorted(scope.shown.items(), key=str)]  # fmt: skip
+
+
+async def record(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Append the entries in one transaction, chained after the last row (one writer at a time)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('haven-audit'))")
         prev = await conn.fetchval("SELECT hash FROM gateway.audit_log ORDER BY seq DESC LIMIT 1") or GENESIS
-        for (survivor, purpose), categories in sorted(scope.shown.items(), key=str):
-            cats = sorted(categories)
-            p = scope.principal
-            digest = row_hash(prev, scope.at, p.org_id, p.role, survivor, cats, purpose)
-            await conn.execute(
-                "INSERT INTO gateway.audit_log (at, org_id, role, survivor_id, categories, purpose, prev_hash, hash)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                scope.at, p.org_id, p.role, survivor, cats, purpose, prev, digest,
-            )  # fmt: skip
+        rows = []
+        for e in entries:
+            digest = row_hash(prev, e.at, e.org_id, e.role, e.survivor_id, e.categories, e.purpose)
+            rows.append((e.at, e.org_id, e.role, e.survivor_id, e.categories, e.purpose, prev, digest))
             prev = digest
+        await conn.executemany(
+            "INSERT INTO gateway.audit_log (at, org_id, role, survivor_id, categories, purpose, prev_hash, hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            rows,
+        )
+
+
+class AuditWriter:
+    """Group commit for the audit: requests that finish while a write is under way go in the next one.
+
+    Each request still waits until its own rows are committed before its response leaves; under load
+    one transaction (one advisory lock, one chain read) carries the rows of many requests.
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._waiting: list[tuple[list[Entry], asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def append(self, batch: list[Entry]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, done))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting, []
+                try:
+                    async with self.pool.acquire() as conn:
+                        await record(conn, [e for batch, _ in taken for e in batch])
+                except Exception as exc:
+                    for _, done in taken:
+                        if not done.done():  # a waiter may have been cancelled (its client went away)
+                            done.set_exception(exc)
+                else:
+                    for _, done in taken:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writing = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +136,7 @@ class AuditReads(SchemaExtension):
         if scope is None or not scope.shown:
             return
         try:
-            async with scope.pool.acquire() as conn:
-                await record(conn, scope)
+            await context["audit"].append(entries(scope))
         except Exception:
             result = self.execution_context.result
             if isinstance(result, ExecutionResult):

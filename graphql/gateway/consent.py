@@ -7,7 +7,7 @@ never computed. What is shown is noted for the audit, which is written before th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,13 +32,16 @@ class ConsentScope:
     _records: dict[UUID, list[ConsentRecord]] = field(default_factory=dict)
     shown: dict[tuple[UUID, Purpose], set[Category]] = field(default_factory=lambda: defaultdict(set))
 
+    def know(self, survivor_id: UUID, directives: Iterable[tuple[Any, datetime | None]]) -> None:
+        """Take the survivor's directives (JSON, revoked at) when a query already fetched them."""
+        self._records[survivor_id] = [ConsentRecord(Directive.model_validate(d), revoked) for d, revoked in directives]
+
     async def records(self, survivor_id: UUID) -> list[ConsentRecord]:
         if survivor_id not in self._records:
             rows = await self.pool.fetch(
                 "SELECT directive, revoked_at FROM gateway.consent_directives WHERE survivor_id = $1", survivor_id
             )
-            self._records[survivor_id] = [ConsentRecord(Directive.model_validate(r["directive"]), r["revoked_at"])
-                                          for r in rows]  # fmt: skip
+            self.know(survivor_id, [(r["directive"], r["revoked_at"]) for r in rows])
         return self._records[survivor_id]
 
     async def decide(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:

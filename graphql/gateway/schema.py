@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sys
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Iterator
 from datetime import date, datetime
 from enum import StrEnum
-from inspect import isawaitable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import strawberry
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 from strawberry.extensions import (
     AddValidationRules,
@@ -26,10 +27,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
-from strawberry.extensions.base_extension import LifecycleStep
-from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -64,12 +64,13 @@ from events.types import Sealed
 from gateway.audit import AuditReads
 from gateway.auth import Principal, Role
 from gateway.consent import Consent, ConsentScope
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 from services.kernel import outbox
 from services.kernel.crypto import DataKey
 
 SDL = Path(__file__).parent.parent / "schema.graphql"
 SOURCE = "haven/gateway"
+TRACER = trace.get_tracer("haven.gateway")
 
 Purpose = strawberry.enum(PurposeEnum, description="Why the data is read; recorded in the access audit.")
 
@@ -139,6 +140,21 @@ class Transition:
     at: datetime
 
 
+SURVIVOR = """
+SELECT s.*, k.kid, k.wrapped_key, c.directives, c.revoked
+  FROM gateway.survivors s LEFT JOIN keyring.data_keys k USING (survivor_id),
+       LATERAL (SELECT array_agg(directive) AS directives, array_agg(revoked_at) AS revoked
+                  FROM gateway.consent_directives WHERE survivor_id = s.survivor_id) c
+ WHERE s.survivor_id = $1"""
+"""A survivor's row, consent directives and wrapped data key (null once erased), in one round trip."""
+
+REFERRALS = """
+SELECT r.*, (SELECT array_agg(row(t.status, t.actor_org, t.reason, t.at) ORDER BY t.at)
+               FROM gateway.transitions t WHERE t.referral_id = r.referral_id) AS moves
+  FROM gateway.referrals r"""
+"""Referral rows with their transitions (``moves``), in one round trip; callers add WHERE and ORDER BY."""
+
+
 @strawberry.type
 class Referral:
     id: strawberry.ID
@@ -152,18 +168,14 @@ class Referral:
     parent_referral_id: strawberry.ID | None
     created_at: datetime
     updated_at: datetime
-
-    @strawberry.field(description="Every move: who, when, and the coded reason.")
-    async def transitions(self, info: Info) -> list[Transition]:
-        rows = await info.context["transitions"].load(UUID(self.id))
-        return [Transition(status=r["status"], actor_org=r["actor_org"], reason=r["reason"], at=r["at"]) for r in rows]
+    transitions: list[Transition] = strawberry.field(description="Every move: who, when, and the coded reason.")
 
     @strawberry.field(description="The referral this one re-routes or refers on from, if you may see it.")
     async def parent(self, info: Info) -> Referral | None:
         if self.parent_referral_id is None:
             return None
         row = await info.context["pool"].fetchrow(
-            "SELECT * FROM gateway.referrals WHERE referral_id = $1", UUID(str(self.parent_referral_id))
+            f"{REFERRALS} WHERE r.referral_id = $1", UUID(str(self.parent_referral_id))
         )
         if row is None:
             return None
@@ -188,6 +200,7 @@ class Referral:
             referrer_org=r["referrer_org"], recipient_org=r["recipient_org"], deadline=r["deadline"],
             parent_referral_id=strawberry.ID(str(r["parent_referral_id"])) if r["parent_referral_id"] else None,
             created_at=r["created_at"], updated_at=r["updated_at"],
+            transitions=[Transition(status=m[0], actor_org=m[1], reason=m[2], at=m[3]) for m in r["moves"] or []],
         )  # fmt: skip
 
 
@@ -313,9 +326,8 @@ class Survivor:
     async def referrals(self, info: Info) -> list[Referral]:
         scope: ConsentScope = info.context["consent"]
         mine = scope.principal.org_id
-        rows = await info.context["pool"].fetch(
-            "SELECT * FROM gateway.referrals WHERE survivor_id = $1 ORDER BY created_at", self.survivor_id
-        )
+        rows = await info.context["pool"].fetch(f"{REFERRALS} WHERE r.survivor_id = $1 ORDER BY r.created_at",
+                                                self.survivor_id)  # fmt: skip
         status_allowed = (await scope.decide(self.survivor_id, Category.CASE_STATUS, self.purpose)).permitted
         if status_allowed:
             scope.shown[(self.survivor_id, self.purpose)].add(Category.CASE_STATUS)
@@ -403,7 +415,7 @@ async def _page(info: Info, column: str, org: str, first: int, after: str | None
     if not 1 <= first <= 100:
         raise fail("BAD_INPUT", "first: between 1 and 100", field="first")
     rows = await info.context["pool"].fetch(
-        f"SELECT * FROM gateway.referrals WHERE {column} = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        f"{REFERRALS} WHERE r.{column} = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
         org, _after(after), first + 1,
     )  # fmt: skip
     items = rows[:first]
@@ -425,9 +437,13 @@ class Query:
             survivor_id = UUID(str(id))
         except ValueError:
             raise fail("BAD_INPUT", "id: not a survivor id", field="id") from None
-        row = await info.context["pool"].fetchrow("SELECT * FROM gateway.survivors WHERE survivor_id = $1", survivor_id)
+        row = await info.context["pool"].fetchrow(SURVIVOR, survivor_id)
         if row is None:
             return None
+        if info.context["consent"] is not None:
+            info.context["consent"].know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True))
+        key = row["wrapped_key"] and info.context["keyring"].unwrap(survivor_id, row["kid"], row["wrapped_key"])
+        info.context["keys"].prime(survivor_id, key)
         return Survivor(id=id, survivor_id=survivor_id, purpose=PurposeEnum(purpose), row=row)
 
     @strawberry.field(description="Referrals addressed to my organisation, oldest first.")
@@ -533,10 +549,15 @@ class Accepted:
 
     command_id: strawberry.ID
     subject_id: strawberry.ID
+    referral_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The new referral's id, for requestReferral: watch for it in your referrals."
+    )
 
 
 def _accepted(envelope: Envelope) -> Accepted:
-    return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject))
+    referral = envelope.data.referral_id if isinstance(envelope.data, RequestReferral) else None
+    return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject),
+                    referral_id=strawberry.ID(str(referral)) if referral else None)  # fmt: skip
 
 
 @strawberry.type
@@ -613,39 +634,48 @@ class Mutation:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="New referrals addressed to my organisation, as they arrive.")
-    async def inbox(self, info: Info, poll_interval: float = 0.1) -> AsyncGenerator[Referral, None]:
+    async def inbox(
+        self,
+        info: Info,
+        poll_interval: Annotated[
+            float, strawberry.argument(description="Seconds between checks when no new-referral notification arrives.")
+        ] = 1.0,
+    ) -> AsyncGenerator[Referral, None]:
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
-        pool = info.context["pool"]
+        pool, wakeup = info.context["pool"], info.context.get("wakeup")
         last = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1",
                                    who.org_id)  # fmt: skip
         while True:
+            # Armed before the query: a notification that lands while it runs still wakes the wait below.
+            woken = wakeup.armed() if wakeup is not None else asyncio.Event()
             rows = await pool.fetch(
-                "SELECT * FROM gateway.referrals WHERE recipient_org = $1 AND seq > $2 ORDER BY seq", who.org_id, last
+                f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq", who.org_id, last
             )
             for r in rows:
                 last = r["seq"]
                 yield Referral.of(r)
-            await asyncio.sleep(max(poll_interval, 0.02))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), max(poll_interval, 0.02))
 
 
-class OperationSpan(OpenTelemetryExtension):
-    """One span per operation, none per field, and no work at all below the root fields.
+class OperationSpan(SchemaExtension):
+    """One span per operation, current while it runs, and no hook at all on fields.
 
-    Profiled (pyinstrument, cProfile): per-field spans, and an ``async`` resolve hook that turned
-    every scalar field into a coroutine and a task, were most of the pathway query's CPU time. A
-    sync hook leaves nested fields untouched; only root fields run inside the operation span, which
-    is what the outbox's producer span needs as its parent.
+    Profiled (pyinstrument, cProfile, py-spy): per-field spans, then a per-field hook that only
+    passed through, were a large share of the pathway query's CPU time. The span is made current
+    for the whole operation instead, so an outbox write in a mutation becomes its child and the
+    trace runs on through Kafka. Arguments are never recorded: they may hold personal data.
     """
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: str, **kwargs: Any) -> Any:
-        if info.path.prev is not None:
-            return _next(root, info, *args, **kwargs)
-        return self._in_operation(_next, root, info, *args, **kwargs)
-
-    async def _in_operation(self, _next: Callable[..., Any], root: Any, info: Any, *args: str, **kwargs: Any) -> Any:
-        with trace.use_span(self._span_holder[LifecycleStep.OPERATION], end_on_exit=False):
-            result = _next(root, info, *args, **kwargs)
-            return await result if isawaitable(result) else result
+    def on_operation(self) -> Iterator[None]:
+        with TRACER.start_as_current_span("GraphQL operation", kind=SpanKind.SERVER) as span:
+            yield
+            context = self.execution_context
+            kind = context.operation_type.value if context.operation_type else "operation"
+            span.update_name(f"GraphQL {kind} {context.operation_name or ''}".rstrip())
+            result = context.result
+            if isinstance(result, ExecutionResult) and result.errors:
+                span.set_attribute("graphql.errors", len(result.errors))
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -676,9 +706,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=2000),
         AuditReads,
-        # One span per operation: an outbox write in a mutation becomes its child, so the trace runs on
-        # through Kafka to every consumer. Arguments are never recorded: they may hold personal data.
-        lambda: OperationSpan(arg_filter=lambda _args, _info: {}),
+        OperationSpan,
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error; it has been logged."),
     ]
     if production:

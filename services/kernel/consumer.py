@@ -1,12 +1,16 @@
 """The idempotent consumer: inbox row and effects in one transaction, offsets committed after it.
 
-For each partition batch that ``getmany`` returns:
+For everything one ``getmany`` returns, across all its partitions (each partition's messages
+in order; partitions are independent, so their order among each other never mattered):
 
 1. decode every message; what cannot be decoded is set aside for the dead-letter topic;
 2. in one database transaction, record the batch's event ids in the inbox and run the handler
    of each event not seen before (a redelivered event finds its inbox row and is skipped);
 3. send the set-aside messages to ``<topic>.dlq`` with the reason in headers;
-4. commit the Kafka offset past the batch.
+4. commit the Kafka offsets past the batch, every partition in one request.
+
+One transaction and one offset commit per fetch, not per partition: under a trickle spread over
+many partitions that was most of a service's work (and of the broker's).
 
 A crash anywhere before 4 redelivers the batch; the inbox makes the effects happen once.
 A handler that raises ``PermanentFailure`` sends that one message to the dead-letter topic;
@@ -110,25 +114,28 @@ class IdempotentConsumer:
         try:
             while not stop.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200)
-                for tp, messages in batches.items():
-                    try:
-                        await self._handle_partition_batch(tp, messages)
-                        backoff = 0.1
-                    except Exception:
-                        # Transient (database down, a bug): nothing was committed; read the batch again.
-                        self.stats.retries += 1
-                        log.exception("%s: batch %s@%d failed; retrying", self.name, tp, messages[0].offset)
+                if not batches:
+                    continue
+                try:
+                    await self._handle_batch(batches)
+                    backoff = 0.1
+                except Exception:
+                    # Transient (database down, a bug): nothing was committed; read the batch again.
+                    self.stats.retries += 1
+                    where = ", ".join(f"{tp.topic}[{tp.partition}]@{m[0].offset}" for tp, m in batches.items())
+                    log.exception("%s: batch %s failed; retrying", self.name, where)
+                    for tp, messages in batches.items():
                         self._consumer.seek(tp, messages[0].offset)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, self._max_backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
         finally:
             await self._consumer.stop()
             await self._dlq.stop()
 
-    async def _handle_partition_batch(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
+    async def _handle_batch(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
         events: list[tuple[Any, Envelope]] = []
         dead: list[_Dead] = []
-        for message in messages:
+        for message in (m for messages in batches.values() for m in messages):
             try:
                 events.append((message, from_kafka(message.value, message.headers)))
             except UndecodableEvent as exc:
@@ -140,13 +147,14 @@ class IdempotentConsumer:
             except _BatchNeedsIsolation:
                 await self._apply(mine, isolate=True, dead=dead)
         # Sent together, then all awaited: a backlog of bad messages costs one round trip, not one each.
-        acks = [await self._dead_letter(item) for item in sorted(dead, key=lambda d: d.message.offset)]
+        by_place = sorted(dead, key=lambda d: (d.message.topic, d.message.partition, d.message.offset))
+        acks = [await self._dead_letter(item) for item in by_place]
         await asyncio.gather(*acks)
         try:
-            await self._consumer.commit({tp: messages[-1].offset + 1})
+            await self._consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
         except (CommitFailedError, IllegalStateError):
-            # The partition moved to another member during a rebalance; it will redeliver, the inbox dedups.
-            log.warning("%s: offset commit for %s lost to a rebalance", self.name, tp)
+            # A partition moved to another member during a rebalance; it will redeliver, the inbox dedups.
+            log.warning("%s: offset commit for %s lost to a rebalance", self.name, ", ".join(map(str, batches)))
 
     async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
         handled = duplicates = 0

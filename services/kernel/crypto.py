@@ -123,7 +123,11 @@ class Keyring:
         if row is None:
             erased = bool(await conn.fetchval("SELECT 1 FROM keyring.erased WHERE survivor_id = $1", survivor_id))
             raise SurvivorKeyMissing(survivor_id, erased=erased)
-        return DataKey(survivor_id, row["kid"], self._unwrap(survivor_id, row["wrapped_key"]))
+        return self.unwrap(survivor_id, row["kid"], row["wrapped_key"])
+
+    def unwrap(self, survivor_id: UUID, kid: str, wrapped: bytes) -> DataKey:
+        """The key from its ``keyring.data_keys`` row, for a caller that fetched the row with other data."""
+        return DataKey(survivor_id, kid, self._unwrap(survivor_id, wrapped))
 
     async def destroy(self, conn: Connection, survivor_id: UUID) -> bool:
         """Delete the survivor's key for good and remember the erasure; True if a key was deleted."""

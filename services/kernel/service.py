@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import uvloop
+
 from events.base import EventData
 from events.envelope import Envelope
 from events.errors import DomainError
@@ -88,4 +90,4 @@ def main(build: Callable[[Settings], ServiceSpec]) -> None:
     """The ``python -m services.<name>.app`` entry point: settings read once, the spec built, served."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    asyncio.run(serve(build(settings), settings))
+    uvloop.run(serve(build(settings), settings))

@@ -49,9 +49,9 @@ async def claim_free_bed(conn: Connection, org_id: str, unit: UnitType) -> int |
 async def free_beds(conn: Connection, org_id: str) -> dict[UnitType, int]:
     rows = await conn.fetch(
         """
-        SELECT unit_type, count(*) FILTER (WHERE NOT EXISTS (
-            SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($2::text[]))) AS free
-        FROM beds b WHERE org_id = $1 AND NOT retired GROUP BY unit_type
+        SELECT b.unit_type, count(*) - count(p.bed_id) AS free
+        FROM beds b LEFT JOIN placements p ON p.bed_id = b.bed_id AND p.org_id = $1 AND p.status = ANY($2::text[])
+        WHERE b.org_id = $1 AND NOT b.retired GROUP BY b.unit_type
         """,
         org_id, list(ACTIVE),
     )  # fmt: skip

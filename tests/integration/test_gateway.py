@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -428,7 +427,7 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     assert "SELECT" not in everything, "never SQL"
 
 
-async def test_a_new_referral_reaches_the_recipients_subscription_within_a_second(
+async def test_a_new_referral_reaches_the_recipients_subscription(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:
     hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
@@ -458,14 +457,16 @@ async def test_a_new_referral_reaches_the_recipients_subscription_within_a_secon
             "referral_type": "emergency_shelter",
             "urgency": "emergency",
         }
-        sent_at = time.monotonic()
-        await call(settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { commandId } }", {"r": ask})
-        message = await ws.receive_json(timeout=10)
-        latency = time.monotonic() - sent_at
+        _, sent = await call(
+            settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }", {"r": ask}
+        )
+        # Far longer than the 1 s fallback poll: this arrives by the projection's NOTIFY, and how fast
+        # is measured by `make bench` (latency stage), never here.
+        message = await ws.receive_json(timeout=30)
 
     assert message["type"] == "next", message
+    assert message["payload"]["data"]["inbox"]["id"] == sent["data"]["requestReferral"]["referralId"]
     assert message["payload"]["data"]["inbox"]["recipientOrg"] == shelter.org_id
-    assert latency < 1.0, f"arrived after {latency:.2f}s"
 
 
 async def test_an_oidc_token_from_the_configured_issuer_is_accepted_and_a_forged_one_is_not(

@@ -1,0 +1,397 @@
+"""The whole stack under load through GraphQL: closed-loop referrals, latency to the subscription, memory.
+
+Every service runs as ``make run`` starts it (``services.kernel.launcher``). A partner's calls go
+through the gateway; the loop waits for what a partner would wait for, read from the stores the
+services keep (the gateway's read model, the referrals service's consent), polled in one query per
+store every few milliseconds for all loops at once.
+
+One closed-loop referral: ``recordScreening`` → survivor in the gateway's read model →
+``grantConsent`` to the shelter → known to the referrals service → ``requestReferral`` → received
+by the shelter (automatic) → ``providerAction(shelter.accept_placement)`` → ``accepted`` in the
+gateway's read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.gateway import wait_until_up
+from bench.progress import progress
+from events.catalog import TOPICS
+from events.consent import OrgType
+from events.directory import Organisation
+from events.needs import ReferralType
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+UNTIL_FAILED = {"rejected", "cancelled", "failed", "entered_in_error"}
+
+RECORD = "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }"
+GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
+REQUEST = "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }"
+ACT = "mutation($a: String!, $i: JSON!) { providerAction(action: $a, input: $i) { commandId } }"
+SUBSCRIBE = "subscription { inbox { id } }"
+
+
+def screening() -> dict[str, Any]:
+    """An adult woman's screening, as a hotline's system would send it (the gateway adds the screener)."""
+    return {
+        "idempotency_key": f"bench-{uuid4().hex}",
+        "screener_type": "hotline",
+        "outcome": "probable_victim",
+        "decided_by": "bench-hotline",
+        "decided_by_role": "screener",
+        "statistics": {"age_band": "age_25_34", "gender": "female", "nationality": "PH", "disability": False},
+        "identity": {"given_name": "Maria", "family_name": "Santos", "date_of_birth": "1994-03-02"},
+        "contact": {"phone": "+63 917 555 0101", "safe_contact_instructions": "text only, after 8pm"},
+        "narrative": {
+            "acts": ["recruitment"],
+            "means": ["deception", "debt_bondage"],
+            "purposes": ["domestic_servitude"],
+            "indicators": ["withheld_wages"],
+            "sector": "domestic_work",
+            "places": {"recruitment": "PH", "transit": [], "exploitation": "GB"},
+        },
+    }
+
+
+class Watcher:
+    """Futures resolved when a row shows up: one query per tick for every id anybody waits for."""
+
+    def __init__(self, pool: Pool, sql: str, done: Callable[[Any], bool] = lambda _: True) -> None:
+        self.pool, self.sql, self.done = pool, sql, done
+        self.waiting: dict[UUID, asyncio.Future[Any]] = {}
+
+    async def until(self, key: UUID, seconds: float = 60) -> Any:
+        future = self.waiting.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), seconds)
+        except TimeoutError:
+            self.waiting.pop(key, None)
+            raise RuntimeError(f"{key} not seen by `{self.sql}` within {seconds:.0f} s") from None
+
+    async def run(self, tick: float = 0.05) -> None:
+        while True:
+            if self.waiting:
+                for row in await self.pool.fetch(self.sql, list(self.waiting)):
+                    if self.done(row):
+                        future = self.waiting.pop(row[0])
+                        if row.get("status") in UNTIL_FAILED:
+                            future.set_exception(RuntimeError(f"referral {row[0]} ended {row['status']}"))
+                        else:
+                            future.set_result(row)
+            await asyncio.sleep(tick)
+
+
+@dataclass
+class Stack:
+    """Every service started as `make run` starts them, plus the partners the benchmark acts as."""
+
+    settings: Settings
+    pool: Pool
+    port: int
+    launcher: subprocess.Popen[bytes]
+    intake: str = ""
+    shelters: list[tuple[str, str]] = field(default_factory=list)  # (org id, caseworker key)
+    watchers: dict[str, Watcher] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    async def call(self, session: aiohttp.ClientSession, key: str, query: str, variables: dict[str, Any]) -> Any:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with session.post(self.url, json={"query": query, "variables": variables}, headers=headers) as answer:
+            body = await answer.json()
+        if body.get("errors"):
+            operation = query.split("{", 1)[1].split("(", 1)[0].strip()
+            raise RuntimeError(f"{operation}: {body['errors'][0]['message']}")
+        return body["data"]
+
+    def processes(self) -> dict[str, int]:
+        """Module name → pid of every process the launcher started."""
+        found = {}
+        children = Path(f"/proc/{self.launcher.pid}/task/{self.launcher.pid}/children").read_text().split()
+        for pid in children:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            found[argv[2].decode() if len(argv) > 2 else pid] = int(pid)
+        return found
+
+
+def org(org_id: str, kind: OrgType, service: ReferralType) -> Organisation:
+    return Organisation(org_id=org_id, name=org_id, org_type=kind, services=frozenset({service}),
+                        jurisdictions=frozenset({"GB"}))  # fmt: skip
+
+
+async def start(settings: Settings, port: int, log: Path, *, shelters: int = 20, beds: int = 1000) -> Stack:
+    """Every service, one hotline and ``shelters`` shelters of ``beds`` beds each (a shelter counts its
+    free beds on every referral, so the load is spread as it would be nationally, not piled on one)."""
+    from gateway.auth import Role, create_key  # graphql/ is on sys.path for make bench
+    from gateway.cli import register
+
+    env = {**os.environ, "HAVEN_GATEWAY_PORT": str(port), "HAVEN_RATE_PER_SECOND": "1000000",
+           "HAVEN_RATE_BURST": "1000000"}  # fmt: skip
+    with log.open("wb") as out:
+        launcher = subprocess.Popen([sys.executable, "-m", "services.kernel.launcher"], cwd=ROOT, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    pool = await create_pool(settings, min_size=4)
+    stack = Stack(settings, pool, port, launcher)
+    await wait_until_up(f"http://127.0.0.1:{port}/healthz", seconds=60)
+    tag = uuid4().hex[:6]
+    hotline = org(f"bench-hotline-{tag}", OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    homes = [org(f"bench-shelter-{tag}-{n}", OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for n in range(shelters)]
+    for partner in (hotline, *homes):
+        await register(pool, partner)
+    async with pool.acquire() as conn:
+        stack.intake = await create_key(conn, hotline.org_id, Role.INTAKE, "bench")
+        stack.shelters = [(h.org_id, await create_key(conn, h.org_id, Role.CASEWORKER, "bench")) for h in homes]
+    async with aiohttp.ClientSession() as session:
+        for _, key in stack.shelters:
+            await stack.call(session, key, ACT, {"a": "shelter.configure", "i": {"beds": {"adult_women": beds}}})
+    ids = [hotline.org_id, *(h.org_id for h in homes)]
+    for _ in range(600):
+        known = await pool.fetchval("SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)", ids)
+        sites = await pool.fetchval("SELECT count(DISTINCT org_id) FROM shelter.beds WHERE org_id = ANY($1)", ids)
+        if known == len(ids) and sites == shelters:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise RuntimeError("the partners did not reach the referrals and shelter services within a minute")
+    stack.watchers = {
+        "screened": Watcher(pool, "SELECT survivor_id FROM gateway.survivors WHERE survivor_id = ANY($1)"),
+        "consented": Watcher(
+            pool, "SELECT DISTINCT survivor_id FROM referrals.consent_directives WHERE survivor_id = ANY($1)"
+        ),
+        "received": Watcher(
+            pool,
+            "SELECT referral_id, status FROM gateway.referrals WHERE referral_id = ANY($1)",
+            lambda r: r["status"] != "requested",
+        ),
+        "accepted": Watcher(
+            pool,
+            "SELECT referral_id, status FROM gateway.referrals WHERE referral_id = ANY($1)",
+            lambda r: r["status"] not in ("requested", "received"),
+        ),
+    }
+    return stack
+
+
+async def stop(stack: Stack) -> None:
+    stack.launcher.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(stack.launcher.wait, 60)
+    await stack.pool.close()
+
+
+async def ready_survivor(stack: Stack, session: aiohttp.ClientSession, shelter: str) -> UUID:
+    """Screened and consented to ``shelter``, as far as every service involved knows."""
+    data = await stack.call(session, stack.intake, RECORD, {"s": screening()})
+    survivor = UUID(data["recordScreening"]["subjectId"])
+    await stack.watchers["screened"].until(survivor)
+    now = datetime.now(UTC)
+    directive = {"grantee": {"org_id": shelter}, "categories": ["identity", "contact", "case_status"],
+                 "purposes": ["service_delivery"], "valid_from": (now - timedelta(minutes=1)).isoformat(),
+                 "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
+    await stack.call(session, stack.intake, GRANT, {"s": str(survivor), "d": directive})
+    await stack.watchers["consented"].until(survivor)
+    return survivor
+
+
+async def refer(stack: Stack, session: aiohttp.ClientSession, survivor: UUID, shelter: str) -> UUID:
+    ask = {"survivor_id": str(survivor), "recipient_org": shelter, "referral_type": "emergency_shelter",
+           "urgency": "emergency"}  # fmt: skip
+    return UUID((await stack.call(session, stack.intake, REQUEST, {"r": ask}))["requestReferral"]["referralId"])
+
+
+async def closed_loop(stack: Stack, session: aiohttp.ClientSession, n: int) -> None:
+    shelter, key = stack.shelters[n % len(stack.shelters)]
+    survivor = await ready_survivor(stack, session, shelter)
+    referral = await refer(stack, session, survivor, shelter)
+    await stack.watchers["received"].until(referral)
+    accept = {"referral_id": str(referral), "survivor_id": str(survivor), "unit_type": "adult_women"}
+    await stack.call(session, key, ACT, {"a": "shelter.accept_placement", "i": accept})
+    await stack.watchers["accepted"].until(referral)
+
+
+async def kafka_offsets(settings: Settings) -> int:
+    """How many events every Haven topic holds (the sum of their end offsets)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(t.name, p) for t in TOPICS
+                      for p in reader._client.cluster.partitions_for_topic(t.name) or ()]  # fmt: skip
+        if not partitions:
+            await reader._client.force_metadata_update()
+            partitions = [TopicPartition(t.name, p) for t in TOPICS
+                          for p in reader._client.cluster.partitions_for_topic(t.name) or ()]  # fmt: skip
+        return sum((await reader.end_offsets(partitions)).values())
+    finally:
+        await reader.stop()
+
+
+async def pipeline(stack: Stack, *, loops: int, seconds: float) -> dict[str, Any]:
+    """``loops`` partners, each running closed-loop referrals back to back for ``seconds``."""
+    done: list[float] = []
+    failures: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    async def partner(session: aiohttp.ClientSession, n: int) -> None:
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            try:
+                await closed_loop(stack, session, n)
+                n += loops
+            except (RuntimeError, TimeoutError) as failed:
+                failures.append(str(failed) or type(failed).__name__)
+                continue
+            done.append(time.perf_counter() - began)
+
+    async def ticker() -> None:
+        while (left := deadline - time.monotonic()) > 0:
+            progress(seconds - left, seconds, f"pipeline ({len(done)} referrals)")
+            await asyncio.sleep(0.5)
+
+    events_before = await kafka_offsets(stack.settings)
+    cpu_before = cpu_by_process(stack)
+    began = time.monotonic()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=loops * 2)) as session:
+        await asyncio.gather(ticker(), *(partner(session, n) for n in range(loops)))
+    elapsed = time.monotonic() - began
+    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
+    progress(seconds, seconds, f"pipeline ({len(done)} referrals)")
+    events = await kafka_offsets(stack.settings) - events_before
+    if failures and len(failures) > len(done) // 100:
+        raise RuntimeError(f"pipeline: {len(failures)} loops failed; the first: {failures[0]}")
+    q = statistics.quantiles(done, n=100) if len(done) > 1 else [0.0] * 99
+    return {
+        "loops": loops,
+        "seconds": round(elapsed, 1),
+        "referrals": len(done),
+        "failed": len(failures),
+        "referrals_per_s": round(len(done) / elapsed, 1),
+        "events": events,
+        "events_per_s": round(events / elapsed),
+        "loop_p50_ms": round(q[49] * 1000),
+        "loop_p99_ms": round(q[98] * 1000),
+        # Where the two cores went: CPU milliseconds per closed-loop referral, by process.
+        "cpu_ms_per_referral": {
+            k: round(v * 1000 / max(len(done), 1), 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
+        },
+    }
+
+
+async def latency(stack: Stack, *, rate: float, seconds: float, survivors: int = 40) -> dict[str, Any]:
+    """requestReferral at a fixed ``rate`` per second; time until each arrives on the shelter's subscription."""
+    async with aiohttp.ClientSession() as session:
+        shelter, key = stack.shelters[0]
+        ready = await asyncio.gather(*(ready_survivor(stack, session, shelter) for _ in range(survivors)))
+        sent: dict[UUID, float] = {}
+        arrived: dict[UUID, float] = {}
+        total = int(rate * seconds)
+        async with session.ws_connect(stack.url.replace("http", "ws"), protocols=["graphql-transport-ws"],
+                                      headers={"Authorization": f"Bearer {key}"}) as ws:  # fmt: skip
+            await ws.send_json({"type": "connection_init"})
+            assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+            await asyncio.sleep(0.5)
+
+            async def listen() -> None:
+                while len(arrived) < total:
+                    message = await ws.receive_json(timeout=30)
+                    if message["type"] == "next":
+                        arrived[UUID(message["payload"]["data"]["inbox"]["id"])] = time.perf_counter()
+
+            async def one(survivor: UUID) -> None:
+                began = time.perf_counter()
+                sent[await refer(stack, session, survivor, shelter)] = began
+
+            listener = asyncio.create_task(listen())
+            calls = []
+            start = time.perf_counter()
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                calls.append(asyncio.create_task(one(ready[i % len(ready)])))
+                if i % 50 == 0:
+                    progress(i, total, f"latency at {rate:.0f} referrals/s")
+            await asyncio.gather(*calls)
+            progress(total, total, f"latency at {rate:.0f} referrals/s")
+            await asyncio.wait_for(listener, 60)
+    waits = sorted(arrived[r] - t for r, t in sent.items())
+    q = statistics.quantiles(waits, n=100)
+    return {
+        "rate_per_s": rate,
+        "referrals": len(waits),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p95_ms": round(q[94] * 1000, 1),
+        "p99_ms": round(q[98] * 1000, 1),
+        "max_ms": round(waits[-1] * 1000, 1),
+    }
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid, *(d for c in children for d in _descendants(int(c)))]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each service, Kafka, PostgreSQL (all its backends) and this load generator."""
+    run = stack.settings.run_dir
+    postmaster = Path(Path((run / "pgdata.path").read_text().strip()) / "postmaster.pid")
+    groups = {name: [pid] for name, pid in stack.processes().items()}
+    groups["kafka"] = [int((run / "kafka.pid").read_text().split()[0])]
+    groups["postgresql"] = _descendants(int(postmaster.read_text().split()[0]))
+    groups["load generator (bench)"] = [os.getpid()]
+    return {name: _cpu_seconds(pids) for name, pids in groups.items()}
+
+
+def peak_rss(stack: Stack) -> dict[str, float]:
+    """Each service process's peak resident memory (VmHWM), in MB."""
+    from bench.gateway import peak_rss_mb
+
+    return {name: peak_rss_mb(pid) for name, pid in sorted(stack.processes().items())}
+
+
+async def measure(*, loops: int, seconds: float, rate: float, latency_seconds: float, port: int) -> dict[str, Any]:
+    settings = Settings()
+    stack = await start(settings, port, settings.run_dir / "bench-stack.log")
+    try:
+        watching = [asyncio.create_task(w.run()) for w in stack.watchers.values()]
+        try:
+            closed = await pipeline(stack, loops=loops, seconds=seconds)
+            waits = await latency(stack, rate=rate, seconds=latency_seconds)
+            memory = peak_rss(stack)
+        finally:
+            for task in watching:
+                task.cancel()
+    finally:
+        await stop(stack)
+    return {"pipeline": closed, "latency": waits, "peak_rss_mb": memory}
