@@ -11,8 +11,8 @@ STAMP  := $(VENV)/.installed
 TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432 \
             HAVEN_GATEWAY_PORT=38000
 # The benchmark gets a fresh stack of its own each run: every figure starts from empty topics and tables.
-BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=49092 HAVEN_KAFKA_CONTROLLER_PORT=49093 HAVEN_PG_PORT=45432 \
-             HAVEN_GATEWAY_PORT=48000
+BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=46092 HAVEN_KAFKA_CONTROLLER_PORT=46093 HAVEN_PG_PORT=46432 \
+             HAVEN_GATEWAY_PORT=46000
 
 .PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 

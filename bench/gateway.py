@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,22 @@ def peak_rss_mb(pid: int) -> float:
 async def measure(*, survivors: int, clients: int, seconds: float, port: int) -> dict[str, Any]:
     settings = Settings()
     pool = await create_pool(settings, min_size=4)
-    keyring = Keyring(decode_master_key(settings.master_key_text()))
-    ids, key = await seed(pool, keyring, survivors)
+    try:
+        ids, key = await seed(pool, keyring(settings), survivors)
+    finally:
+        await pool.close()
+    return {"survivors": survivors, **await pathway_load(settings, ids, key, clients=clients, seconds=seconds,
+                                                          port=port)}  # fmt: skip
+
+
+def keyring(settings: Settings) -> Keyring:
+    return Keyring(decode_master_key(settings.master_key_text()))
+
+
+async def pathway_load(
+    settings: Settings, ids: Sequence[UUID], key: str, *, clients: int, seconds: float, port: int
+) -> dict[str, Any]:
+    """The pathway query for ``ids`` through the gateway, then the same through the bare endpoint."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "graphql"),
@@ -180,7 +194,7 @@ async def measure(*, survivors: int, clients: int, seconds: float, port: int) ->
         "HAVEN_RATE_PER_SECOND": "1000000",
         "HAVEN_RATE_BURST": "1000000",
     }
-    log = open(settings.run_dir / "bench-gateway.log", "wb")  # noqa: SIM115  # closed below, after the processes
+    log = open(settings.run_dir / "bench-gateway.log", "ab")  # noqa: SIM115  # closed below, after the processes
     # Each server in its own process, on the same uvicorn, HTTP parser and event loop: the ratio compares
     # what GraphQL, consent and audit cost, not who shares a process with the load generator.
     gateway = subprocess.Popen(
@@ -213,11 +227,9 @@ async def measure(*, survivors: int, clients: int, seconds: float, port: int) ->
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
         log.close()
-        await pool.close()
     return {
         "clients": clients,
         "seconds": seconds,
-        "survivors": survivors,
         "gateway": gateway_figures,
         "bare": bare_figures,
         "gateway_to_bare_rps": round(gateway_figures["rps"] / bare_figures["rps"], 3),

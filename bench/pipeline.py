@@ -14,13 +14,14 @@ gateway's read model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -380,18 +381,28 @@ def peak_rss(stack: Stack) -> dict[str, float]:
     return {name: peak_rss_mb(pid) for name, pid in sorted(stack.processes().items())}
 
 
-async def measure(*, loops: int, seconds: float, rate: float, latency_seconds: float, port: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def running(port: int) -> AsyncIterator[Stack]:
+    """Every service started, the partners set up and the watchers polling; all stopped after."""
     settings = Settings()
     stack = await start(settings, port, settings.run_dir / "bench-stack.log")
+    watching = [asyncio.create_task(w.run()) for w in stack.watchers.values()]
     try:
-        watching = [asyncio.create_task(w.run()) for w in stack.watchers.values()]
-        try:
-            closed = await pipeline(stack, loops=loops, seconds=seconds)
-            waits = await latency(stack, rate=rate, seconds=latency_seconds)
-            memory = peak_rss(stack)
-        finally:
-            for task in watching:
-                task.cancel()
+        yield stack
     finally:
+        for task in watching:
+            task.cancel()
         await stop(stack)
+
+
+async def measure(*, loops: int, seconds: float, rate: float, latency_seconds: float, port: int) -> dict[str, Any]:
+    async with running(port) as stack:
+        closed = await pipeline(stack, loops=loops, seconds=seconds)
+        waits = await latency(stack, rate=rate, seconds=latency_seconds)
+        memory = peak_rss(stack)
     return {"pipeline": closed, "latency": waits, "peak_rss_mb": memory}
+
+
+async def measure_pipeline_only(*, loops: int, seconds: float, port: int) -> dict[str, Any]:
+    async with running(port) as stack:
+        return await pipeline(stack, loops=loops, seconds=seconds)

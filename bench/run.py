@@ -6,7 +6,6 @@ Writes ``bench/results/latest.json`` (and a dated copy) and ``bench/results/late
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -14,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import gateway, kafka_ceiling, relay, replay
+import uvloop
+
+from bench import gateway, growth, kafka_ceiling, pipeline, relay, replay
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -35,42 +36,78 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (throughput, pathway) = plt.subplots(1, 2, figsize=(11, 4.2))
-    names = ["raw Kafka\nproduce→consume", "bare producer", "outbox relay"]
-    values = [
-        results["kafka_ceiling"]["messages_per_s"],
-        results["relay"]["raw_producer_events_per_s"],
-        results["relay"]["relay_events_per_s"],
-    ]
-    bars = throughput.bar(names, values, color=["#999999", "#bbbbbb", "#2b6cb0"])
-    throughput.bar_label(bars, labels=[f"{v:,.0f}/s" for v in values])
-    throughput.set_title(f"Events per second (relay = {results['relay']['relay_to_raw_ratio']:.0%} of bare producer)")
-    g, b = results["gateway"]["gateway"], results["gateway"]["bare"]
-    labels = ["gateway\n(GraphQL, consent, audit)", "bare Starlette\n+ asyncpg"]
-    bars = pathway.bar(labels, [g["rps"], b["rps"]], color=["#2b6cb0", "#bbbbbb"])
-    pathway.bar_label(
-        bars,
-        labels=[f"{g['rps']:,.0f} rps\np99 {g['p99_ms']:.0f} ms", f"{b['rps']:,.0f} rps\np99 {b['p99_ms']:.0f} ms"],
-    )
-    pathway.set_title(
-        f"Pathway query, {results['gateway']['clients']} clients "
-        f"(gateway = {results['gateway']['gateway_to_bare_rps']:.0%} of bare)"
-    )
-    for axis in (throughput, pathway):
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    grey, blue, red = "#bbbbbb", "#2b6cb0", "#c53030"
+
+    def bars(
+        axis: Any, labels: list[str], values: list[float], colours: list[str], texts: list[str], title: str
+    ) -> None:
+        drawn = axis.bar(labels, values, color=colours)
+        axis.bar_label(drawn, labels=texts, fontsize=8)
+        axis.set_title(title, fontsize=10)
         axis.spines[["top", "right"]].set_visible(False)
-        axis.margins(y=0.2)
+        axis.margins(y=0.25)
+        axis.tick_params(axis="x", labelsize=8)
+
+    k, r, pl = results["kafka_ceiling"], results["relay"], results["pipeline"]["pipeline"]
+    values = [k["messages_per_s"], r["raw_producer_events_per_s"], r["relay_events_per_s"], pl["events_per_s"]]
+    bars(axes[0][0], ["raw Kafka\nproduce→consume", "bare\nproducer", "outbox\nrelay", "pipeline\n(closed loop)"],
+         values, [grey, grey, blue, blue], [f"{v:,.0f}/s" for v in values],
+         f"Events/s (pipeline = {pl['events_to_raw_ratio']:.1%} of raw; "
+         f"{pl['referrals_per_s']:.1f} referrals/s)")  # fmt: skip
+    g, b = results["gateway"]["gateway"], results["gateway"]["bare"]
+    bars(axes[0][1], ["gateway\n(GraphQL, consent, audit)", "bare Starlette\n+ asyncpg"], [g["rps"], b["rps"]],
+         [blue, grey], [f"{x['rps']:,.0f} rps\np99 {x['p99_ms']:.0f} ms" for x in (g, b)],
+         f"Pathway query, {results['gateway']['clients']} clients "
+         f"(gateway = {results['gateway']['gateway_to_bare_rps']:.0%} of bare)")  # fmt: skip
+    lat = results["pipeline"]["latency"]
+    values = [lat["p50_ms"], lat["p95_ms"], lat["p99_ms"]]
+    bars(axes[0][2], ["p50", "p95", "p99"], values, [blue] * 3, [f"{v:,.0f} ms" for v in values],
+         f"requestReferral → subscription at {lat['rate_per_s']:.0f}/s (target p99 ≤ 100 ms)")  # fmt: skip
+    axes[0][2].axhline(100, color=red, linestyle="--", linewidth=1)
+    growth = results["growth"]
+    sizes = [k for k in growth if k.isdigit()]
+    labels = [f"{int(n):,} survivors" for n in sizes]
+    values = [growth[n]["pathway"]["gateway"]["p99_ms"] for n in sizes]
+    bars(axes[1][0], labels, values, [blue] * len(sizes), [f"p99 {v:,.0f} ms" for v in values],
+         f"Growth: pathway p99, largest / smallest = {growth['p99_large_to_small']:.2f} (target ≤ 1.2)")  # fmt: skip
+    rp = results["replay"]
+    bars(axes[1][1], ["replay", "target"], [rp["events_per_s"], 20_000], [blue, grey],
+         [f"{rp['events_per_s']:,.0f} events/s", "20,000/s"],
+         f"Rebuilding the read model from {rp['events_replayed']:,} events")  # fmt: skip
+    memory = results["pipeline"]["peak_rss_mb"]
+    names = [
+        n.removeprefix("services.").removesuffix(".app").replace(".deadline_worker", "\ndeadlines") for n in memory
+    ]
+    bars(axes[1][2], names, list(memory.values()), [blue] * len(memory), [f"{v:.0f}" for v in memory.values()],
+         "Peak RSS per process, MB (target ≤ 150)")  # fmt: skip
+    axes[1][2].axhline(150, color=red, linestyle="--", linewidth=1)
+    plt.setp(axes[1][2].get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from gateway.app import GatewaySettings  # graphql/ is on sys.path for make bench
+
     started = time.time()
+    port = GatewaySettings().gateway_port
     results: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     results["kafka_ceiling"] = await kafka_ceiling.measure(args.events, size=args.message_bytes)
     results["relay"] = await relay.measure(args.events)
     results["gateway"] = await gateway.measure(
-        survivors=args.survivors, clients=args.clients, seconds=args.seconds, port=args.port
+        survivors=args.survivors, clients=args.clients, seconds=args.seconds, port=port + 100
     )
+    results["pipeline"] = await pipeline.measure(
+        loops=args.loops, seconds=args.pipeline_seconds, rate=args.rate, latency_seconds=args.latency_seconds, port=port
+    )
+    closed = results["pipeline"]["pipeline"]
+    closed["events_to_raw_ratio"] = round(closed["events_per_s"] / results["kafka_ceiling"]["messages_per_s"], 4)
+    results["growth"] = await growth.measure(
+        sizes=tuple(args.growth), clients=args.clients, seconds=args.growth_seconds, loops=args.loops,
+        pipeline_seconds=args.growth_seconds, port=port + 200,
+    )  # fmt: skip
+    # Last: it publishes a million events that every service would otherwise have to consume.
     results["replay"] = await replay.measure(args.replay_events)
     results["seconds"] = round(time.time() - started, 1)
     return results
@@ -78,15 +115,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=50_000, help="for the Kafka ceiling and the relay")
     parser.add_argument("--message-bytes", type=int, default=420, help="about one referral.requested event")
-    parser.add_argument("--survivors", type=int, default=200)
+    parser.add_argument("--survivors", type=int, default=200, help="for the gateway stage")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--port", type=int, default=28100)
-    parser.add_argument("--replay-events", type=int, default=50_000, help="referral events to publish, then replay")
+    parser.add_argument("--seconds", type=float, default=20, help="for the gateway stage")
+    parser.add_argument("--loops", type=int, default=48, help="concurrent closed loops in the pipeline")
+    parser.add_argument("--pipeline-seconds", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=100, help="referrals per second for the latency stage")
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--growth", type=int, nargs="+", default=[10_000, 1_000_000], help="population sizes")
+    parser.add_argument("--growth-seconds", type=float, default=15)
+    parser.add_argument("--replay-events", type=int, default=1_000_000, help="referral events to publish, then replay")
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    results = uvloop.run(run(args))
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(results, indent=2) + "\n"
     (RESULTS / "latest.json").write_text(text)

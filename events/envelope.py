@@ -138,6 +138,36 @@ def from_kafka(value: bytes | None, headers: Headers | None) -> Envelope:
         version = int(h.get("ce_schemaversion", "1"))
     except ValueError:
         raise UndecodableEvent("bad_header", "ce_schemaversion is not an integer") from None
+    if version == model.version:
+        # The common case: JSON parsed and validated in one pass by pydantic-core (half the time of
+        # json.loads + model_validate; replaying a million events is mostly this).
+        try:
+            data = model.model_validate_json(value or b"")
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise UndecodableEvent("bad_json", f"value is not JSON: {_summarise(exc)}") from None
+            if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+                raise UndecodableEvent("schema_invalid", "value is not a JSON object") from None
+            raise UndecodableEvent("schema_invalid", _summarise(exc)) from None
+    else:
+        data = _upcast_and_validate(model, event_type, version, value)
+    try:
+        event_id = UUID(_required(h, "ce_id"))
+    except ValueError:
+        raise UndecodableEvent("schema_invalid", "ce_id: not a UUID") from None
+    try:
+        at = datetime.fromisoformat(_required(h, "ce_time"))
+    except ValueError:
+        raise UndecodableEvent("schema_invalid", "ce_time: not an RFC 3339 time") from None
+    if at.tzinfo is None:
+        raise UndecodableEvent("schema_invalid", "ce_time: the time has no offset")
+    # Every field is validated above: constructing without a second validation pass is safe here.
+    source, subject = _required(h, "ce_source"), _required(h, "ce_subject")
+    return Envelope.model_construct(id=event_id, source=source, type=event_type, time=at, subject=subject,
+                                    schemaversion=model.version, data=data)  # fmt: skip
+
+
+def _upcast_and_validate(model: type[EventData], event_type: str, version: int, value: bytes | None) -> EventData:
     try:
         raw: Any = json.loads(value or b"")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -149,16 +179,7 @@ def from_kafka(value: bytes | None, headers: Headers | None) -> Envelope:
     except LookupError as exc:
         raise UndecodableEvent("unsupported_version", str(exc)) from None
     try:
-        data = model.model_validate(raw)
-        return Envelope(
-            id=_required(h, "ce_id"),  # pydantic parses the UUID
-            source=_required(h, "ce_source"),
-            type=event_type,
-            time=_required(h, "ce_time"),  # pydantic parses RFC 3339
-            subject=_required(h, "ce_subject"),
-            schemaversion=model.version,
-            data=data,
-        )
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise UndecodableEvent("schema_invalid", _summarise(exc)) from None
 

@@ -85,11 +85,11 @@ async def replay(settings: GatewaySettings) -> int:
                 await conn.execute(f"TRUNCATE gateway.{table}")
             await conn.execute("DELETE FROM gateway.inbox WHERE consumer = 'gateway'")
         topics = [t.name for t in TOPICS if not t.name.endswith(".commands")]
-        reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", topics, max_records=2000)
+        reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", topics, max_records=10_000)
         # Same inbox name as the live projection: whichever sees an event first, it takes effect once.
         projector = IdempotentConsumer(
             name="gateway", pool=pool, consumer=reader, dead_letters=kafka.producer(settings),
-            handlers=projection.handlers(),
+            handlers=projection.handlers(), batch_handlers=projection.batch_handlers(),
         )  # fmt: skip
         stop = asyncio.Event()
         task = asyncio.create_task(projector.run(stop))

@@ -56,6 +56,8 @@ class UnitOfWork:
 
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
+"""Applies a run of consecutive events in one go (set-based SQL); it must do what the per-event handler does."""
 
 
 @dataclass
@@ -97,12 +99,16 @@ class IdempotentConsumer:
         dead_letters: AIOKafkaProducer,
         handlers: Mapping[str, Handler],
         max_backoff: float = 30.0,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
         self._consumer = consumer
         self._dlq = dead_letters
         self._handlers = dict(handlers)
+        # Runs of consecutive events of these types go to one call, without a span per event (a replay
+        # wants throughput); a permanent failure among them falls back to the per-event handlers.
+        self._batch_handlers = dict(batch_handlers or {})
         self._max_backoff = max_backoff
         self.stats = ConsumerStats()
 
@@ -162,11 +168,22 @@ class IdempotentConsumer:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._record_in_inbox(conn, mine)
             uow = UnitOfWork(conn)
+            run: list[Envelope] = []
+            run_handler: BatchHandler | None = None
             for message, event in mine:
                 if event.id not in fresh:
                     duplicates += 1
                     continue
                 fresh.discard(event.id)  # the same event twice in one batch takes effect once
+                batch = None if isolate else self._batch_handlers.get(event.type)
+                if run and batch is not run_handler:
+                    await self._apply_run(run_handler, run, uow)
+                    run = []
+                if batch is not None:
+                    run_handler = batch
+                    run.append(event)
+                    handled += 1
+                    continue
                 traceparent = header_map(message.headers).get("traceparent")
                 with telemetry.consuming(event, traceparent, self.name):
                     if not isolate:
@@ -186,9 +203,19 @@ class IdempotentConsumer:
                             failed.append(_Dead(message, exc.code, exc.detail))
                             continue
                 handled += 1
+            if run:
+                await self._apply_run(run_handler, run, uow)
         self.stats.handled += handled
         self.stats.duplicates += duplicates
         dead.extend(failed)
+
+    @staticmethod
+    async def _apply_run(handler: BatchHandler | None, run: list[Envelope], uow: UnitOfWork) -> None:
+        assert handler is not None
+        try:
+            await handler(run, uow)
+        except PermanentFailure:
+            raise _BatchNeedsIsolation() from None
 
     async def _record_in_inbox(self, conn: Connection, mine: list[tuple[Any, Envelope]]) -> set[Any]:
         rows = await conn.fetch(

@@ -108,15 +108,20 @@ class Keyring:
         """The survivor's key, created now if it does not exist yet; refuses an erased survivor."""
         if await conn.fetchval("SELECT 1 FROM keyring.erased WHERE survivor_id = $1", survivor_id):
             raise SurvivorKeyMissing(survivor_id, erased=True)
-        key, kid = AESGCM.generate_key(bit_length=256), f"k-{secrets.token_hex(8)}"
+        key, wrapped = self.mint(survivor_id)
         await conn.execute(
             "INSERT INTO keyring.data_keys (survivor_id, kid, wrapped_key) VALUES ($1, $2, $3)"
             " ON CONFLICT (survivor_id) DO NOTHING",
             survivor_id,
-            kid,
-            self._wrap(survivor_id, key),
+            key.kid,
+            wrapped,
         )
         return await self.get(conn, survivor_id)
+
+    def mint(self, survivor_id: UUID) -> tuple[DataKey, bytes]:
+        """A new key and its wrapped form, not stored: ``create`` stores it; a bulk load COPYs many."""
+        key, kid = AESGCM.generate_key(bit_length=256), f"k-{secrets.token_hex(8)}"
+        return DataKey(survivor_id, kid, key), self._wrap(survivor_id, key)
 
     async def get(self, conn: Connection, survivor_id: UUID) -> DataKey:
         row = await conn.fetchrow("SELECT kid, wrapped_key FROM keyring.data_keys WHERE survivor_id = $1", survivor_id)
