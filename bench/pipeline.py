@@ -395,12 +395,16 @@ async def running(port: int) -> AsyncIterator[Stack]:
         await stop(stack)
 
 
-async def measure(*, loops: int, seconds: float, rate: float, latency_seconds: float, port: int) -> dict[str, Any]:
+async def measure(
+    *, loops: int, seconds: float, rate: float, quiet_rate: float, latency_seconds: float, port: int
+) -> dict[str, Any]:
     async with running(port) as stack:
         closed = await pipeline(stack, loops=loops, seconds=seconds)
+        # The quiet rate first: the target rate may leave a queue behind it.
+        quiet = await latency(stack, rate=quiet_rate, seconds=latency_seconds)
         waits = await latency(stack, rate=rate, seconds=latency_seconds)
         memory = peak_rss(stack)
-    return {"pipeline": closed, "latency": waits, "peak_rss_mb": memory}
+    return {"pipeline": closed, "latency": waits, "latency_quiet": quiet, "peak_rss_mb": memory}
 
 
 async def measure_pipeline_only(*, loops: int, seconds: float, port: int) -> dict[str, Any]:
