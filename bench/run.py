@@ -102,8 +102,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         survivors=args.survivors, clients=args.clients, seconds=args.seconds, port=port + 100
     )
     results["pipeline"] = await pipeline.measure(
-        loops=args.loops, seconds=args.pipeline_seconds, rate=args.rate, quiet_rate=args.quiet_rate,
-        latency_seconds=args.latency_seconds, port=port
+        loops=args.loops,
+        seconds=args.pipeline_seconds,
+        rate=args.rate,
+        quiet_rate=args.quiet_rate,
+        latency_seconds=args.latency_seconds,
+        port=port,
     )
     closed = results["pipeline"]["pipeline"]
     closed["events_to_raw_ratio"] = round(closed["events_per_s"] / results["kafka_ceiling"]["messages_per_s"], 4)
