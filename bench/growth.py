@@ -60,9 +60,15 @@ async def populate(pool: Pool, ring: Keyring, have: int, upto: int, label: str) 
     if writing is not None:
         await writing
     async with pool.acquire() as conn:
-        for table in ("keyring.data_keys", "gateway.survivors", "gateway.consent_directives", "gateway.referrals",
-                      "gateway.transitions"):  # fmt: skip
-            await conn.execute(f"ANALYZE {table}")  # what autovacuum would do after such a load
+        tables = ("keyring.data_keys", "gateway.survivors", "gateway.consent_directives", "gateway.referrals",
+                  "gateway.transitions")  # fmt: skip
+        for done, table in enumerate(tables):
+            progress(done, len(tables), f"vacuum and analyze after the load: {table}")
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+        progress(len(tables), len(tables), "vacuum and analyze after the load")
+        # Settled, as an operator leaves a database after a bulk load: otherwise the query is measured
+        # while autovacuum and the checkpoint the load set off are still writing.
+        await conn.execute("CHECKPOINT")
     return ids
 
 
