@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import sys
 import time
 from typing import Any
 from uuid import uuid4
+
+import uvloop
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from events.catalog import TOPICS
 from events.consent import OrgType
@@ -76,16 +82,71 @@ async def seed_demo(settings: GatewaySettings) -> list[tuple[str, str, str]]:
     return keys
 
 
-async def replay(settings: GatewaySettings) -> int:
-    """Rebuild the read model from the beginning of every topic; return how many events were projected."""
+async def replay(settings: GatewaySettings, workers: int = os.cpu_count() or 1) -> int:
+    """Rebuild the read model from the beginning of every topic; return how many events were projected.
+
+    ``workers`` processes share the partitions: worker ``i`` takes partition ``p`` of every topic where
+    ``p % workers == i``, so each partition, and every topic's partition for one key, stays in one process
+    and in order, as the live projection's consumer group keeps it.
+    """
     pool = await _pool(settings)
     try:
         async with pool.acquire() as conn, conn.transaction():
             for table in ("survivors", "consent_directives", "referrals", "transitions", "service_records"):
                 await conn.execute(f"TRUNCATE gateway.{table}")
             await conn.execute("DELETE FROM gateway.inbox WHERE consumer = 'gateway'")
-        topics = [t.name for t in TOPICS if not t.name.endswith(".commands")]
-        reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", topics, max_records=10_000)
+    finally:
+        await pool.close()
+    ends = await _end_offsets(settings)
+    shares = [{tp: end for tp, end in ends.items() if tp.partition % workers == i} for i in range(workers)]
+    shares = [share for share in shares if share]
+    total, started = sum(ends.values()), time.monotonic()
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or sockets inherited
+    done, handled = spawn.Array("q", len(shares)), spawn.Array("q", len(shares))
+    processes = [spawn.Process(target=_replay_worker, args=(share, i, done, handled), name=f"replay-{i}")
+                 for i, share in enumerate(shares)]  # fmt: skip
+    for process in processes:
+        process.start()
+    while any(p.is_alive() for p in processes):
+        print(f"\rreplaying: {sum(done[:])}/{total} messages", end="", file=sys.stderr, flush=True)
+        await asyncio.sleep(0.2)
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"replay worker(s) {', '.join(failed)} failed; the read model is incomplete, run it again")
+    print(f"\rreplayed {total} messages in {time.monotonic() - started:.1f}s with {len(processes)} worker(s)",
+          file=sys.stderr)  # fmt: skip
+    return sum(handled[:])
+
+
+async def _end_offsets(settings: GatewaySettings) -> dict[TopicPartition, int]:
+    """Where every partition of every event topic ends now: what a replay must reach."""
+    names = [t.name for t in TOPICS if not t.name.endswith(".commands")]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", [])
+    await admin.start()
+    await reader.start()
+    try:
+        described = await admin.describe_topics(names)
+        partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+        ends: dict[TopicPartition, int] = await reader.end_offsets(partitions)
+        return ends
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
+def _replay_worker(share: dict[TopicPartition, int], slot: int, done: Any, handled: Any) -> None:
+    """One replay process: project ``share``'s partitions from their beginning to their ends."""
+    uvloop.run(_replay_share(GatewaySettings(), share, slot, done, handled))
+
+
+async def _replay_share(
+    settings: GatewaySettings, share: dict[TopicPartition, int], slot: int, done: Any, handled: Any
+) -> None:
+    pool = await create_pool(settings, schema="gateway")
+    try:
+        reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", [], max_records=10_000)
+        reader.assign(list(share))
         # Same inbox name as the live projection: whichever sees an event first, it takes effect once.
         projector = IdempotentConsumer(
             name="gateway", pool=pool, consumer=reader, dead_letters=kafka.producer(settings),
@@ -93,23 +154,22 @@ async def replay(settings: GatewaySettings) -> int:
         )  # fmt: skip
         stop = asyncio.Event()
         task = asyncio.create_task(projector.run(stop))
-        started = time.monotonic()
-        while not reader.assignment():  # noqa: ASYNC110  # aiokafka offers no event for "partitions assigned"
-            await asyncio.sleep(0.05)
-        ends: dict[Any, int] = await reader.end_offsets(list(reader.assignment()))
-        total = sum(ends.values())
-        while (done := await _replayed(reader, ends)) < total:
-            print(f"\rreplaying: {done}/{total} messages", end="", file=sys.stderr, flush=True)
-            await asyncio.sleep(0.2)
-        stop.set()
+        started = asyncio.create_task(projector.started.wait())
+        await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        while not task.done():
+            done[slot] = await _replayed(reader, share)
+            if done[slot] >= sum(share.values()):
+                stop.set()  # the batch in hand is finished before run() returns
+                break
+            await asyncio.sleep(0.1)
         await task
-        print(f"\rreplayed {total} messages in {time.monotonic() - started:.1f}s", file=sys.stderr)
-        return projector.stats.handled
+        handled[slot] = projector.stats.handled
     finally:
         await pool.close()
 
 
-async def _replayed(reader: Any, ends: dict[Any, int]) -> int:
+async def _replayed(reader: Any, ends: dict[TopicPartition, int]) -> int:
     return sum([min(int(await reader.position(tp)), end) for tp, end in ends.items()])
 
 
@@ -122,7 +182,7 @@ async def _run(args: Any) -> int:
             print(f"  {org_id:<22} {role:<11} {key}")
         return 0
     if args.command == "replay":
-        await replay(settings)
+        await replay(settings, args.workers)
         return 0
     pool = await _pool(settings)
     try:
@@ -166,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     key_create.add_argument("role", choices=[r.value for r in Role])
     key_create.add_argument("--label")
     sub.add_parser("seed-demo", help="demo partners and a key for each")
-    sub.add_parser("replay", help="rebuild the read model from the topics")
+    replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
+    replaying.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes sharing the partitions")
     sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True).add_parser("verify")
     return asyncio.run(_run(parser.parse_args(argv)))
 

@@ -111,11 +111,13 @@ class IdempotentConsumer:
         self._batch_handlers = dict(batch_handlers or {})
         self._max_backoff = max_backoff
         self.stats = ConsumerStats()
+        self.started = asyncio.Event()  # set once the Kafka consumer is up: positions can be asked for
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; finishes the batch in hand, then closes its clients."""
         await self._dlq.start()
         await self._consumer.start()
+        self.started.set()
         backoff = 0.1
         try:
             while not stop.is_set():
