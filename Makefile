@@ -7,12 +7,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# The test stack runs beside a `make run` stack: other ports, another run directory.
-TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=39092 HAVEN_KAFKA_CONTROLLER_PORT=39093 HAVEN_PG_PORT=35432 \
-            HAVEN_GATEWAY_PORT=38000
+# The test stack runs beside a `make run` stack: other ports, another run directory. Every port is below
+# Linux's ephemeral range (32768-60999), so no outgoing connection can be holding one when a server binds it.
+TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=19092 HAVEN_KAFKA_CONTROLLER_PORT=19093 HAVEN_PG_PORT=15432 \
+            HAVEN_GATEWAY_PORT=18000
 # The benchmark gets a fresh stack of its own each run: every figure starts from empty topics and tables.
-BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=46092 HAVEN_KAFKA_CONTROLLER_PORT=46093 HAVEN_PG_PORT=46432 \
-             HAVEN_GATEWAY_PORT=46000
+BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=26092 HAVEN_KAFKA_CONTROLLER_PORT=26093 HAVEN_PG_PORT=26432 \
+             HAVEN_GATEWAY_PORT=26000
 
 .PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 

@@ -10,10 +10,10 @@ import pytest
 # `pytest` alone targets the test stack (`make test` sets the same), never a `make run` stack.
 for _name, _value in {
     "HAVEN_RUN_DIR": ".run/test",
-    "HAVEN_KAFKA_PORT": "39092",
-    "HAVEN_KAFKA_CONTROLLER_PORT": "39093",
-    "HAVEN_PG_PORT": "35432",
-    "HAVEN_GATEWAY_PORT": "38000",
+    "HAVEN_KAFKA_PORT": "19092",
+    "HAVEN_KAFKA_CONTROLLER_PORT": "19093",
+    "HAVEN_PG_PORT": "15432",
+    "HAVEN_GATEWAY_PORT": "18000",
 }.items():
     os.environ.setdefault(_name, _value)
 

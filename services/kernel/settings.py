@@ -14,8 +14,8 @@ class Settings(BaseSettings):
     Local ports default to the ``make run`` stack; ``make test`` sets other ports and
     another run directory so that both can run side by side.
 
-    >>> Settings(kafka_port=39092).kafka_bootstrap_servers
-    '127.0.0.1:39092'
+    >>> Settings(kafka_port=19092).kafka_bootstrap_servers
+    '127.0.0.1:19092'
     """
 
     model_config = SettingsConfigDict(env_prefix="HAVEN_", frozen=True, extra="ignore")

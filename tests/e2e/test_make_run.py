@@ -23,10 +23,10 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "HAVEN_RUN_DIR": str(tmp_path / "run"),
-        "HAVEN_KAFKA_PORT": "49092",
-        "HAVEN_KAFKA_CONTROLLER_PORT": "49093",
-        "HAVEN_PG_PORT": "45432",
-        "HAVEN_GATEWAY_PORT": "48000",
+        "HAVEN_KAFKA_PORT": "22092",
+        "HAVEN_KAFKA_CONTROLLER_PORT": "22093",
+        "HAVEN_PG_PORT": "22432",
+        "HAVEN_GATEWAY_PORT": "22000",
     }
     yield env
     subprocess.run(["make", "--no-print-directory", "clean-stack"], cwd=ROOT, env=env, capture_output=True)
@@ -77,8 +77,8 @@ def stack_pids(env: dict[str, str]) -> list[int]:
 
 def test_make_run_then_infra_down_then_a_second_run_downloads_nothing(env: dict[str, str]) -> None:
     first = make_run_until_ready(env)
-    assert "Kafka up on 127.0.0.1:49092" in first
-    assert "PostgreSQL up on 127.0.0.1:45432" in first
+    assert "Kafka up on 127.0.0.1:22092" in first
+    assert "PostgreSQL up on 127.0.0.1:22432" in first
     pids = stack_pids(env)
     assert all(alive(p) for p in pids), "Ctrl-C stops the services, not Kafka and PostgreSQL"
 
