@@ -89,6 +89,8 @@ async def replay(settings: GatewaySettings, workers: int = os.cpu_count() or 1) 
     ``p % workers == i``, so each partition, and every topic's partition for one key, stays in one process
     and in order, as the live projection's consumer group keeps it.
     """
+    if workers < 1:
+        raise ValueError(f"a replay needs at least one worker, not {workers}")
     pool = await _pool(settings)
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -103,7 +105,8 @@ async def replay(settings: GatewaySettings, workers: int = os.cpu_count() or 1) 
     total, started = sum(ends.values()), time.monotonic()
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or sockets inherited
     done, handled = spawn.Array("q", len(shares)), spawn.Array("q", len(shares))
-    processes = [spawn.Process(target=_replay_worker, args=(share, i, done, handled), name=f"replay-{i}")
+    # Daemons: a replay that is interrupted takes its workers with it.
+    processes = [spawn.Process(target=_replay_worker, args=(share, i, done, handled), name=f"replay-{i}", daemon=True)
                  for i, share in enumerate(shares)]  # fmt: skip
     for process in processes:
         process.start()
@@ -208,6 +211,12 @@ async def _run(args: Any) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="haven", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     key_create.add_argument("--label")
     sub.add_parser("seed-demo", help="demo partners and a key for each")
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
-    replaying.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes sharing the partitions")
+    replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
+                           help="processes sharing the partitions (default: one per core)")  # fmt: skip
     sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True).add_parser("verify")
     return asyncio.run(_run(parser.parse_args(argv)))
 
