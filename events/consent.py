@@ -56,6 +56,7 @@ class OrgType(StrEnum):
     LABOUR_INSPECTORATE = "labour_inspectorate"
     BORDER_AGENCY = "border_agency"
     LAW_ENFORCEMENT = "law_enforcement"
+    OVERSIGHT_BODY = "oversight_body"
 
 
 class Effect(StrEnum):
@@ -85,6 +86,26 @@ class Grantee(BaseModel):
 
 
 Approver = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+"""A BCP 47 language tag, e.g. ``es``, ``tl``, ``pt-BR``."""
+
+
+class ConsentMethod(StrEnum):
+    WRITTEN = "written"
+    VERBAL_WITNESSED = "verbal_witnessed"
+    ELECTRONIC = "electronic"
+
+
+class HowObtained(BaseModel):
+    """How the survivor's consent was obtained: the method, the language it was explained in,
+    whether an interpreter helped, and where the signed form is kept (if there is one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: ConsentMethod
+    language: LanguageTag
+    interpreter: bool = False
+    form_reference: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
 class Directive(BaseModel):
@@ -104,7 +125,12 @@ class Directive(BaseModel):
     justification: ShortText | None = None
     recorded_by: OrgId
     approvers: tuple[Approver, ...] = Field(default=(), max_length=5)
-    subject_is_minor: bool = False
+    subject_is_minor: bool = Field(
+        default=False, description="Set by the consent service from the survivor's recorded age, never by a request."
+    )
+    obtained: HowObtained | None = Field(
+        default=None, description="Required for every new directive; absent only in directives recorded before it was."
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Directive:

@@ -2,12 +2,14 @@
 
 The lifecycle follows HL7 FHIR Task: ``FHIR_TASK`` maps every state one-to-one onto a Task
 ``status`` plus, where FHIR has one status for several of ours, a ``businessStatus`` code.
-Minimum necessary: ``REQUIRED_CATEGORIES`` names what each referral type may ask to see.
+Minimum necessary: ``SHARED_AT_MOST`` names what each referral type may ever share; a referral shares
+what of that the survivor permits, says what is not shared, and goes ahead either way.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
@@ -15,7 +17,7 @@ from pydantic import AwareDatetime, Field
 
 from events.base import EventData
 from events.catalog import REFERRALS, REFERRALS_COMMANDS
-from events.consent import Category, Purpose
+from events.consent import Category, ConsentRecord, Party, Purpose, decide
 from events.needs import ReferralType, Urgency
 from events.types import Code, OrgId, ReferralId, ShortText, SurvivorId
 
@@ -58,7 +60,7 @@ OPEN = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED, ReferralSta
 AWAITING_ANSWER = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED})
 """While a referral waits for the provider's answer, its deadline runs."""
 
-REQUIRED_CATEGORIES: dict[ReferralType, frozenset[Category]] = {
+SHARED_AT_MOST: dict[ReferralType, frozenset[Category]] = {
     ReferralType.EMERGENCY_SHELTER: frozenset({C.IDENTITY, C.CONTACT, C.CASE_STATUS}),
     ReferralType.TRANSITIONAL_HOUSING: frozenset({C.IDENTITY, C.CONTACT, C.CASE_STATUS}),
     ReferralType.MEDICAL: frozenset({C.IDENTITY, C.CONTACT, C.HEALTH, C.CASE_STATUS}),
@@ -71,7 +73,27 @@ REQUIRED_CATEGORIES: dict[ReferralType, frozenset[Category]] = {
     ReferralType.EMPLOYMENT: frozenset({C.IDENTITY, C.CONTACT, C.EMPLOYMENT, C.CASE_STATUS}),
     ReferralType.INTERPRETATION: frozenset({C.CONTACT, C.CASE_STATUS}),
 }
-"""Minimum necessary: the categories a referral of each type needs consent for, and no more."""
+"""Minimum necessary: the most a referral of each type shares. Refusing consent never blocks a referral:
+the recipient sees what of this the survivor permits, and decides whether that is enough."""
+
+
+def sharing(
+    records: Iterable[ConsentRecord], party: Party, at_most: Iterable[Category], purpose: Purpose, at: datetime
+) -> tuple[frozenset[Category], frozenset[Category]]:
+    """What a referral to ``party`` shares of ``at_most`` (what consent permits now) and what it withholds.
+
+    Refusing consent never blocks a referral: with nothing permitted it shares nothing and goes ahead.
+
+    >>> from datetime import UTC
+    >>> from events.consent import OrgType
+    >>> sharing([], Party("harbour-shelter", OrgType.SHELTER), [Category.CONTACT],
+    ...         Purpose.SERVICE_DELIVERY, datetime.now(UTC))
+    (frozenset(), frozenset({<Category.CONTACT: 'contact'>}))
+    """
+    records = list(records)
+    withheld = frozenset(c for c in at_most if not decide(records, party, c, purpose, at).permitted)
+    return frozenset(at_most) - withheld, withheld
+
 
 RESPONSE_TIME: dict[Urgency, timedelta] = {
     Urgency.EMERGENCY: timedelta(hours=4),
@@ -85,6 +107,7 @@ class RejectionReason(StrEnum):
     NO_CAPACITY = "no_capacity"
     INELIGIBLE = "ineligible"
     UNREACHABLE = "unreachable"
+    INSUFFICIENT_INFORMATION = "insufficient_information"
     OTHER = "other"
 
 
@@ -247,7 +270,10 @@ class ReferralRequested(ReferralEvent):
     referral_type: ReferralType
     urgency: Urgency
     purpose: Purpose
-    categories: frozenset[Category] = Field(description="The minimum categories this referral type needs.")
+    categories: frozenset[Category] = Field(description="What the survivor's consent shares with the recipient.")
+    withheld: frozenset[Category] = Field(
+        default=frozenset(), description="What the referral type could share but the survivor's consent does not."
+    )
     deadline: AwareDatetime
     allow_reroute: bool = False
     parent_referral_id: ReferralId | None = None

@@ -10,6 +10,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,16 +23,18 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from events.catalog import TOPICS
 from gateway import projection
 from gateway.audit import AuditWriter
-from gateway.auth import OidcVerifier, authenticate
+from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
+from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
 from services.kernel import kafka
 from services.kernel.consumer import IdempotentConsumer
@@ -53,6 +56,13 @@ class GatewaySettings(Settings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     rate_per_second: float = Field(default=50.0, gt=0, description="Sustained requests per API key.")
     rate_burst: int = Field(default=100, ge=1)
+    address_rate_per_second: float = Field(
+        default=200.0, gt=0, description="Sustained requests per client address, before authentication."
+    )
+    address_burst: int = Field(default=400, ge=1)
+    key_recheck_seconds: float = Field(
+        default=30.0, gt=0, le=30, description="How often an open subscription re-checks that its key still holds."
+    )
     oidc_issuer: str = Field(default="", description="Accept OIDC bearer JWTs from this issuer (with the two below).")
     oidc_audience: str = ""
     oidc_jwks_url: str = ""
@@ -61,9 +71,25 @@ class GatewaySettings(Settings):
     )
 
 
-def _bearer(headers: Any) -> str | None:
-    value: str = headers.get("authorization", "")
-    return value.removeprefix("Bearer ").strip() or None
+class KeyWatch:
+    """Whether a credential still holds, asked by long-lived subscriptions: at most one query per
+    credential per ``interval`` seconds, however many subscriptions ask."""
+
+    def __init__(self, pool: Pool, oidc: OidcVerifier | None, interval: float) -> None:
+        self.pool, self.oidc, self.interval = pool, oidc, interval
+        self._checked: dict[str, tuple[bool, float]] = {}
+
+    async def valid(self, token: str) -> bool:
+        now = time.monotonic()
+        known = self._checked.get(token)
+        if known is not None and now - known[1] < self.interval:
+            return known[0]
+        async with self.pool.acquire() as conn:
+            ok = await authenticate(conn, token, self.oidc) is not None
+        # Forget what nobody asked about lately: the table holds only credentials in use.
+        self._checked = {t: v for t, v in self._checked.items() if now - v[1] < 2 * self.interval}
+        self._checked[token] = (ok, now)
+        return ok
 
 
 class Wakeup:
@@ -91,18 +117,20 @@ class Wakeup:
 
 class HavenGraphQL(GraphQL[dict[str, Any], None]):
     def __init__(
-        self, pool: Pool, keyring: Keyring, wakeup: Wakeup, oidc: OidcVerifier | None = None, **kwargs: Any
-    ) -> None:
+        self, pool: Pool, keyring: Keyring, wakeup: Wakeup, key_watch: KeyWatch, care_grace: timedelta,
+        oidc: OidcVerifier | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.pool = pool
         self.keyring = keyring
         self.oidc = oidc
         self.audit = AuditWriter(pool)
         self.wakeup = wakeup
+        self.key_watch = key_watch
+        self.care_grace = care_grace
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            who = await authenticate(conn, _bearer(request.headers), self.oidc)
+        who: Principal | None = request.scope.get(PRINCIPAL)  # the guard authenticated the request
         pool, keyring = self.pool, self.keyring
 
         async def load_keys(ids: list[UUID]) -> Sequence[DataKey | None]:
@@ -129,10 +157,13 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
         return {
             "request": request,
             "principal": who,
+            "token": request.scope.get(TOKEN),
             "pool": pool,
             "keyring": keyring,
             "audit": self.audit,
             "wakeup": self.wakeup,
+            "key_watch": self.key_watch,
+            "care_grace": self.care_grace,
             "consent": ConsentScope(pool, who) if who else None,
             "keys": DataLoader(load_keys),
             "records": grouped(
@@ -141,89 +172,19 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             ),
         }
 
-
-class Guard:
-    """Before GraphQL sees a request: a body size limit and a token-bucket rate limit per API key."""
-
-    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
-        self.app = app
-        self.settings = settings
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.allowed: dict[str, str] | None = None
-        if settings.persisted_queries is not None:
-            self.allowed = json.loads(settings.persisted_queries.read_text())
-
-    def _allow(self, key: str) -> bool:
-        now = time.monotonic()
-        tokens, stamp = self.buckets.get(key, (float(self.settings.rate_burst), now))
-        tokens = min(float(self.settings.rate_burst), tokens + (now - stamp) * self.settings.rate_per_second)
-        if tokens < 1:
-            self.buckets[key] = (tokens, now)
-            return False
-        self.buckets[key] = (tokens - 1, now)
-        return True
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        if int(headers.get("content-length") or 0) > self.settings.max_body_bytes:
-            await self._refuse(scope, receive, send, 413, "REQUEST_TOO_LARGE",
-                               f"the body is over {self.settings.max_body_bytes} bytes")  # fmt: skip
-            return
-        if not self._allow(_bearer(headers) or scope["client"][0]):
-            await self._refuse(scope, receive, send, 429, "RATE_LIMITED", "too many requests for this key; slow down")
-            return
-        # Read the (bounded) body first: a chunked body may not say its length, and a batch must be seen.
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.settings.max_body_bytes:
-                await self._refuse(scope, receive, send, 413, "REQUEST_TOO_LARGE",
-                                   f"the body is over {self.settings.max_body_bytes} bytes")  # fmt: skip
-                return
-        if body.lstrip().startswith(b"["):
-            await self._refuse(scope, receive, send, 400, "BATCH_NOT_ALLOWED", "send one operation per request")
-            return
-        if self.allowed is not None and scope["method"] == "POST":
-            swapped = self._persisted(body)
-            if swapped is None:
-                hint = "only persisted queries are served: send extensions.persistedQuery.sha256Hash"
-                await self._refuse(scope, receive, send, 400, "PERSISTED_QUERY_REQUIRED", hint)
-                return
-            body = swapped
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    def _persisted(self, body: bytes) -> bytes | None:
-        """The request with its persisted query swapped in, or None if it names none we know."""
-        assert self.allowed is not None
-        try:
-            request = json.loads(body)
-            digest = request.get("extensions", {}).get("persistedQuery", {}).get("sha256Hash")
-        except (ValueError, AttributeError):
-            return None
-        query = self.allowed.get(digest or "")
-        if query is None or request.get("query") not in (None, query):
-            return None
-        return json.dumps({**request, "query": query}).encode()
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
-        body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-        await JSONResponse(body, status_code=status)(scope, receive, send)
+    async def on_ws_connect(self, context: dict[str, Any]) -> UnsetType | dict[str, object] | None:
+        """A browser cannot set headers on a websocket: it may send its key in ``connection_init``
+        as ``{"authorization": "Bearer <key>"}`` (or ``{"apiKey": "<key>"}``)."""
+        params = context.get("connection_params") or {}
+        token = params.get("apiKey") or bearer({"authorization": params.get("authorization", "")})
+        if context["principal"] is None and isinstance(token, str) and token:
+            async with self.pool.acquire() as conn:
+                who = await authenticate(conn, token, self.oidc)
+            if who is None:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            context.update(principal=who, token=token, consent=ConsentScope(self.pool, who))
+        unset: UnsetType = UNSET
+        return unset
 
 
 def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: Wakeup) -> Starlette:
@@ -231,17 +192,23 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
     if settings.oidc_issuer:
         oidc = OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
     graphql = HavenGraphQL(
-        pool, keyring, wakeup, oidc, schema=build_schema(production=settings.production),
-        graphql_ide=None if settings.production else "graphiql",
+        pool, keyring, wakeup, KeyWatch(pool, oidc, settings.key_recheck_seconds), settings.care_grace, oidc,
+        schema=build_schema(production=settings.production), graphql_ide=None if settings.production else "graphiql",
     )  # fmt: skip
+    allowed = json.loads(settings.persisted_queries.read_text()) if settings.persisted_queries else None
 
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    guard = Middleware(
+        Guard, pool=pool, oidc=oidc, max_bytes=settings.max_body_bytes, key_rate=settings.rate_per_second,
+        key_burst=settings.rate_burst, address_rate=settings.address_rate_per_second,
+        address_burst=settings.address_burst, allowed=allowed,
+    )  # fmt: skip
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql),
                 Route("/healthz", health)],
-        middleware=[Middleware(Guard, settings=settings)],
+        middleware=[guard],
     )  # fmt: skip
 
 

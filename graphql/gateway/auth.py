@@ -20,6 +20,20 @@ class Role(StrEnum):
     CASEWORKER = "caseworker"
     ORG_ADMIN = "org_admin"
     AUDITOR = "auditor"
+    OVERSIGHT = "oversight"
+
+
+OVERSIGHT_ORG_TYPES = frozenset({OrgType.OVERSIGHT_BODY})
+"""Only an organisation registered as an oversight body may hold the oversight role."""
+
+
+class RoleNotAllowed(ValueError):
+    """The organisation may not hold this role (oversight is for oversight bodies only)."""
+
+
+def check_role(org_type: OrgType, role: Role) -> None:
+    if role is Role.OVERSIGHT and org_type not in OVERSIGHT_ORG_TYPES:
+        raise RoleNotAllowed(f"the oversight role is held only by an oversight body, not a {org_type}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,10 @@ def hash_key(key: str) -> str:
 
 async def create_key(conn: Connection, org_id: str, role: Role, label: str | None = None) -> str:
     """A new API key for ``org_id`` in ``role``; only its hash is stored, so show it once."""
+    org_type = await conn.fetchval("SELECT org_type FROM gateway.organisations WHERE org_id = $1", org_id)
+    if org_type is None:
+        raise LookupError(f"{org_id} is not an organisation the gateway knows")
+    check_role(OrgType(org_type), role)
     key = f"hvn_{secrets.token_urlsafe(32)}"
     await conn.execute(
         "INSERT INTO gateway.api_keys (key_hash, org_id, role, label) VALUES ($1, $2, $3, $4)",
@@ -88,13 +106,22 @@ async def authenticate(conn: Connection, key: str | None, oidc: OidcVerifier | N
                                        claims.get("haven_org"))  # fmt: skip
         if org_type is None or claims.get("haven_role") not in Role.__members__.values():
             return None
-        return Principal(claims["haven_org"], OrgType(org_type), Role(claims["haven_role"]))
+        return _principal(claims["haven_org"], org_type, claims["haven_role"])
     row = await conn.fetchrow(
         "SELECT k.org_id, k.role, o.org_type FROM gateway.api_keys k JOIN gateway.organisations o USING (org_id)"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         hash_key(key),
     )
-    return Principal(row["org_id"], OrgType(row["org_type"]), Role(row["role"])) if row else None
+    return _principal(row["org_id"], row["org_type"], row["role"]) if row else None
+
+
+def _principal(org_id: str, org_type: str, role: str) -> Principal | None:
+    """The principal, unless its organisation may not hold the role (checked again at every request)."""
+    try:
+        check_role(OrgType(org_type), Role(role))
+    except RoleNotAllowed:
+        return None
+    return Principal(org_id, OrgType(org_type), Role(role))
 
 
 async def create_organisation(conn: Connection, org_id: str, name: str, org_type: OrgType) -> None:

@@ -30,7 +30,7 @@ from events.needs import ReferralType
 from events.shelter import ConfigureShelter, UnitType
 from gateway import audit, projection
 from gateway.app import MIGRATIONS, GatewaySettings
-from gateway.auth import Role, create_key, create_organisation
+from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
 from services.kernel import kafka, outbox
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.db import Pool, create_pool
@@ -198,7 +198,11 @@ async def _run(args: Any) -> int:
                 await register(pool, org)
                 print(f"organisation {org.org_id} created")
             elif args.command == "key":
-                print(await create_key(conn, args.org_id, Role(args.role), args.label))
+                try:
+                    print(await create_key(conn, args.org_id, Role(args.role), args.label))
+                except (LookupError, RoleNotAllowed) as exc:
+                    print(f"haven: {exc}", file=sys.stderr)
+                    return 2
             elif args.command == "audit":
                 verdict = await audit.verify(conn)
                 if verdict.broken_at is None:

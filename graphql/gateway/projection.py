@@ -79,16 +79,19 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
         await uow.conn.execute(
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
-                                   status, deadline, parent_referral_id, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9) ON CONFLICT (referral_id) DO NOTHING
+                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld)
+            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9, $10, $11)
+            ON CONFLICT (referral_id) DO NOTHING
             """,
             data.referral_id, data.survivor_id, data.referrer_org, data.recipient_org, data.referral_type,
-            data.urgency, data.deadline, data.parent_referral_id, event.time,
+            data.urgency, data.deadline, data.parent_referral_id, event.time, sorted(data.categories),
+            sorted(data.withheld),
         )  # fmt: skip
         await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
     else:
         await uow.conn.execute(
-            "UPDATE referrals SET status = $2, updated_at = $3 WHERE referral_id = $1",
+            "UPDATE referrals SET status = $2, updated_at = $3, accepted_ever = accepted_ever OR $2 = 'accepted'"
+            " WHERE referral_id = $1",
             data.referral_id, status, event.time,
         )  # fmt: skip
     await uow.conn.execute(
@@ -106,24 +109,30 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
     """
     new: list[tuple[Any, ...]] = []
     last: dict[Any, tuple[str, Any]] = {}
+    accepted: set[Any] = set()
     moves: list[tuple[Any, ...]] = []
     for e in events:  # one pass, exact type checks: this loop runs once per event of a long history
         d: Any = e.data
         status = EVENT_STATUS[type(d)]
         if type(d) is ReferralRequested:
             new.append((d.referral_id, d.survivor_id, d.referrer_org, d.recipient_org, d.referral_type, d.urgency,
-                        d.deadline, d.parent_referral_id, e.time))  # fmt: skip
+                        d.deadline, d.parent_referral_id, e.time, sorted(d.categories),
+                        sorted(d.withheld)))  # fmt: skip
         else:
             last[d.referral_id] = (status, e.time)
+            if status == "accepted":
+                accepted.add(d.referral_id)
         moves.append((e.id, d.referral_id, d.survivor_id, status, d.actor_org, d.reason, e.time))
     if new:
         await uow.conn.execute(
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
-                                   status, deadline, parent_referral_id, created_at, updated_at)
-            SELECT r, s, rf, rc, t, u, 'requested', d, p, at, at
+                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld)
+            SELECT r, s, rf, rc, t, u, 'requested', d, p, at, at,
+                   ARRAY(SELECT jsonb_array_elements_text(sh)), ARRAY(SELECT jsonb_array_elements_text(wh))
               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                          $7::timestamptz[], $8::uuid[], $9::timestamptz[]) AS x(r, s, rf, rc, t, u, d, p, at)
+                          $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+                   AS x(r, s, rf, rc, t, u, d, p, at, sh, wh)
             ON CONFLICT (referral_id) DO NOTHING
             """,
             *map(list, zip(*new, strict=True)),
@@ -131,9 +140,9 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
         await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
     if last:
         await uow.conn.execute(
-            "UPDATE referrals r SET status = x.st, updated_at = x.at"
+            "UPDATE referrals r SET status = x.st, updated_at = x.at, accepted_ever = r.accepted_ever OR x.id = ANY($4)"
             " FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS x(id, st, at) WHERE r.referral_id = x.id",
-            list(last), [st for st, _ in last.values()], [at for _, at in last.values()],
+            list(last), [st for st, _ in last.values()], [at for _, at in last.values()], list(accepted),
         )  # fmt: skip
     await uow.conn.execute(
         "INSERT INTO transitions (event_id, referral_id, survivor_id, status, actor_org, reason, at)"

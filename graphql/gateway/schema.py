@@ -9,11 +9,12 @@ import asyncio
 import base64
 import contextlib
 import sys
+import time
 from collections.abc import AsyncGenerator, Iterator
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID, uuid4
 
 import strawberry
@@ -35,7 +36,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from events.base import EventData
-from events.consent import Category, Directive, GrantConsent, RevokeConsent
+from events.care import NOT_IN_CARE_TEAM
+from events.consent import Category, ConsentRecord, Directive, GrantConsent, OrgType, Party, RevokeConsent, decide
 from events.consent import Purpose as PurposeEnum
 from events.employment import Enrol, RecordEmploymentOutcome
 from events.envelope import Envelope
@@ -45,7 +47,9 @@ from events.identification import Identity as IdentityModel
 from events.identification import Narrative as NarrativeModel
 from events.identification import ScreeningIntake, SealedProfile
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
+from events.needs import ReferralType
 from events.referrals import (
+    SHARED_AT_MOST,
     AcceptReferral,
     CancelReferral,
     CompleteReferral,
@@ -58,11 +62,14 @@ from events.referrals import (
     RequestReferral,
     ResumeReferral,
     StartReferral,
+    sharing,
 )
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
 from events.types import Sealed
+from gateway import audit
 from gateway.audit import AuditReads
 from gateway.auth import Principal, Role
+from gateway.care import is_member
 from gateway.consent import Consent, ConsentScope
 from graphql import ExecutionResult, GraphQLError
 from services.kernel import outbox
@@ -86,6 +93,35 @@ def principal(info: Info, *roles: Role) -> Principal:
     if roles and who.role not in roles:
         raise fail("FORBIDDEN", f"the {who.role} role may not do this; it needs {' or '.join(roles)}")
     return who
+
+
+def survivor_uuid(value: object, field: str) -> UUID:
+    """A survivor or directive id from input; anything else is BAD_INPUT naming the field."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise fail("BAD_INPUT", f"{field}: not an id this API gave out", field=field) from None
+
+
+def not_in_care_team(who: Principal) -> GraphQLError:
+    """The one answer for a survivor that does not exist and for one whose care team the caller is not in."""
+    return fail(
+        "FORBIDDEN",
+        f"{who.org_id} is not in the care team of a survivor with this id",
+        reason=NOT_IN_CARE_TEAM,
+    )
+
+
+async def require_member(info: Info, survivor_id: UUID) -> Principal:
+    """The caller, once shown to be in the survivor's care team (the owning service checks again)."""
+    who = principal(info)
+    if not await is_member(info.context["pool"], survivor_id, who.org_id, info.context["care_grace"]):
+        raise not_in_care_team(who)
+    return who
+
+
+HEALTH_REFERRALS = frozenset(t for t, shared in SHARED_AT_MOST.items() if Category.HEALTH in shared)
+"""Referral types whose very name says something about the survivor's health."""
 
 
 # ---------------------------------------------------------------- types
@@ -169,6 +205,13 @@ class Referral:
     created_at: datetime
     updated_at: datetime
     transitions: list[Transition] = strawberry.field(description="Every move: who, when, and the coded reason.")
+    shared_categories: list[str] = strawberry.field(
+        description="What the survivor's consent shares with the recipient through this referral."
+    )
+    withheld_categories: list[str] = strawberry.field(
+        description="What this type of referral could share but the survivor's consent does not: the recipient "
+        "accepts without it (the survivor presents in person) or rejects with insufficient_information."
+    )
 
     @strawberry.field(description="The referral this one re-routes or refers on from, if you may see it.")
     async def parent(self, info: Info) -> Referral | None:
@@ -177,19 +220,18 @@ class Referral:
         row = await info.context["pool"].fetchrow(
             f"{REFERRALS} WHERE r.referral_id = $1", UUID(str(self.parent_referral_id))
         )
-        if row is None:
-            return None
         scope: ConsentScope | None = info.context["consent"]
-        if scope is None:
+        if row is None or scope is None:
             return None
-        party = scope.principal.org_id in (row["referrer_org"], row["recipient_org"])
-        if (
-            not party
-            and not (
-                await scope.decide(row["survivor_id"], Category.CASE_STATUS, PurposeEnum.SERVICE_DELIVERY)
-            ).permitted
-        ):
-            return None
+        if scope.principal.org_id in (row["referrer_org"], row["recipient_org"]):
+            return Referral.of(row)
+        # Someone else's referral is survivor data: shown under case_status consent (health under health), audited.
+        purpose = PurposeEnum.SERVICE_DELIVERY
+        needed = [Category.CASE_STATUS] + ([Category.HEALTH] if row["referral_type"] in HEALTH_REFERRALS else [])
+        for category in needed:
+            if not (await scope.decide(row["survivor_id"], category, purpose)).permitted:
+                return None
+        scope.shown[(row["survivor_id"], purpose)].update(needed)
         return Referral.of(row)
 
     @classmethod
@@ -201,6 +243,7 @@ class Referral:
             parent_referral_id=strawberry.ID(str(r["parent_referral_id"])) if r["parent_referral_id"] else None,
             created_at=r["created_at"], updated_at=r["updated_at"],
             transitions=[Transition(status=m[0], actor_org=m[1], reason=m[2], at=m[3]) for m in r["moves"] or []],
+            shared_categories=list(r["shared"]), withheld_categories=list(r["withheld"]),
         )  # fmt: skip
 
 
@@ -239,11 +282,16 @@ class Placement:
 @strawberry.type
 class HealthEngagement:
     provider_org: str
-    service: str
     engaged: bool
     survivor_id: strawberry.Private[UUID]
     purpose: strawberry.Private[PurposeEnum]
     sealed_detail: strawberry.Private[dict[str, Any] | None]
+    service_type: strawberry.Private[str]
+
+    @strawberry.field(description="The kind of care (e.g. mental_health): category health.",
+                      extensions=[Consent(Category.HEALTH)])  # fmt: skip
+    async def service(self) -> str | None:
+        return self.service_type
 
     @strawberry.field(description="Clinical detail: category health.", extensions=[Consent(Category.HEALTH)])
     async def clinical_detail(self, info: Info) -> str | None:
@@ -329,9 +377,18 @@ class Survivor:
         rows = await info.context["pool"].fetch(f"{REFERRALS} WHERE r.survivor_id = $1 ORDER BY r.created_at",
                                                 self.survivor_id)  # fmt: skip
         status_allowed = (await scope.decide(self.survivor_id, Category.CASE_STATUS, self.purpose)).permitted
-        if status_allowed:
-            scope.shown[(self.survivor_id, self.purpose)].add(Category.CASE_STATUS)
-        return [Referral.of(r) for r in rows if status_allowed or mine in (r["referrer_org"], r["recipient_org"])]
+        health_allowed = (await scope.decide(self.survivor_id, Category.HEALTH, self.purpose)).permitted
+        shown = []
+        for r in rows:
+            if mine in (r["referrer_org"], r["recipient_org"]):
+                shown.append(Referral.of(r))
+            elif status_allowed and (health_allowed or r["referral_type"] not in HEALTH_REFERRALS):
+                seen = scope.shown[(self.survivor_id, self.purpose)]
+                seen.add(Category.CASE_STATUS)
+                if r["referral_type"] in HEALTH_REFERRALS:
+                    seen.add(Category.HEALTH)
+                shown.append(Referral.of(r))
+        return shown
 
     async def _records(self, info: Info, kind: str) -> list[Any]:
         rows: list[Any] = await info.context["records"].load(self.survivor_id)
@@ -351,7 +408,7 @@ class Survivor:
     @strawberry.field(description="Engagement in care (case_status); clinical detail needs health consent.",
                       extensions=[Consent(Category.CASE_STATUS)])  # fmt: skip
     async def health(self, info: Info) -> list[HealthEngagement] | None:
-        return [HealthEngagement(provider_org=r["org_id"], service=r["state"].get("service"),
+        return [HealthEngagement(provider_org=r["org_id"], service_type=r["state"].get("service"),
                                  engaged=bool(r["state"].get("engaged")), survivor_id=self.survivor_id,
                                  purpose=self.purpose, sealed_detail=r["state"].get("clinical_detail"))
                 for r in await self._records(info, "health")]  # fmt: skip
@@ -392,6 +449,20 @@ class AccessRecord:
 
 
 @strawberry.type
+class AuditChain:
+    records: int
+    intact: bool
+    broken_at: int | None
+    problem: str | None
+
+
+@strawberry.type
+class Sharing:
+    shared: list[str]
+    withheld: list[str]
+
+
+@strawberry.type
 class Me:
     org_id: str
     org_type: str
@@ -406,9 +477,12 @@ def _after(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("seq:"))
+        seq = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("seq:"))
     except ValueError:
-        raise fail("BAD_CURSOR", "after: not a cursor this API gave out") from None
+        seq = -1
+    if not 0 <= seq < 2**63:
+        raise fail("BAD_CURSOR", "after: not a cursor this API gave out", field="after")
+    return seq
 
 
 async def _page(info: Info, column: str, org: str, first: int, after: str | None) -> ReferralPage:
@@ -432,16 +506,19 @@ class Query:
 
     @strawberry.field(description="A survivor's pathway; every read is recorded with its purpose.")
     async def survivor(self, info: Info, id: strawberry.ID, purpose: Purpose) -> Survivor | None:  # type: ignore[valid-type]
-        principal(info, Role.CASEWORKER, Role.INTAKE)
-        try:
-            survivor_id = UUID(str(id))
-        except ValueError:
-            raise fail("BAD_INPUT", "id: not a survivor id", field="id") from None
+        who = principal(info, Role.CASEWORKER, Role.INTAKE)
+        survivor_id = survivor_uuid(id, "id")
         row = await info.context["pool"].fetchrow(SURVIVOR, survivor_id)
         if row is None:
-            return None
-        if info.context["consent"] is not None:
-            info.context["consent"].know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True))
+            raise not_in_care_team(who)
+        scope: ConsentScope = info.context["consent"]
+        scope.know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True))
+        # Anyone outside the care team whom the survivor shares nothing with hears what a random id gets.
+        if not await is_member(info.context["pool"], survivor_id, who.org_id, info.context["care_grace"]):
+            records = await scope.records(survivor_id)
+            purpose_ = PurposeEnum(purpose)
+            if not any(decide(records, who.party, c, purpose_, scope.at).permitted for c in Category):
+                raise not_in_care_team(who)
         key = row["wrapped_key"] and info.context["keyring"].unwrap(survivor_id, row["kid"], row["wrapped_key"])
         info.context["keys"].prime(survivor_id, key)
         return Survivor(id=id, survivor_id=survivor_id, purpose=PurposeEnum(purpose), row=row)
@@ -465,21 +542,58 @@ class Query:
         )
         return [Offer(org_id=r["org_id"], name=r["name"], org_type=r["org_type"], capacity=r["capacity"]) for r in rows]
 
-    @strawberry.field(description="Who saw what of this survivor, and when: for the survivor's caseworker.")
+    @strawberry.field(
+        description="Who saw what of this survivor, and when. The survivor's care team sees every read; an "
+        "auditor sees the reads its own organisation made; an oversight body sees every read."
+    )
     async def access_ledger(self, info: Info, survivor_id: strawberry.ID) -> list[AccessRecord]:
-        who = principal(info, Role.CASEWORKER, Role.AUDITOR)
-        sid = UUID(str(survivor_id))
+        who = principal(info, Role.CASEWORKER, Role.INTAKE, Role.AUDITOR, Role.OVERSIGHT)
+        sid = survivor_uuid(survivor_id, "survivorId")
         pool = info.context["pool"]
-        involved = await pool.fetchval(
-            "SELECT 1 FROM gateway.referrals WHERE survivor_id = $1 AND $2 IN (referrer_org, recipient_org)"
-            " UNION SELECT 1 FROM gateway.survivors WHERE survivor_id = $1 AND screener_org = $2",
-            sid, who.org_id,
-        )  # fmt: skip
-        if not involved and who.role is not Role.AUDITOR:
-            raise fail("FORBIDDEN", "only a caseworker of an organisation working with this survivor sees the ledger")
-        rows = await pool.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", sid)
+        if who.role is Role.AUDITOR:
+            rows = await pool.fetch(
+                "SELECT * FROM gateway.audit_log WHERE survivor_id = $1 AND org_id = $2 ORDER BY seq", sid, who.org_id
+            )
+        else:
+            if who.role is not Role.OVERSIGHT:
+                await require_member(info, sid)
+            rows = await pool.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", sid)
         return [AccessRecord(org_id=r["org_id"], role=r["role"], categories=list(r["categories"]),
                              purpose=r["purpose"], at=r["at"]) for r in rows]  # fmt: skip
+
+    @strawberry.field(description="Whether the access audit's hash chain is intact (oversight bodies only).")
+    async def audit_chain(self, info: Info) -> AuditChain:
+        principal(info, Role.OVERSIGHT)
+        async with info.context["pool"].acquire() as conn:
+            verdict = await audit.verify(conn)
+        return AuditChain(records=verdict.rows, intact=verdict.broken_at is None, broken_at=verdict.broken_at,
+                          problem=verdict.problem)  # fmt: skip
+
+    @strawberry.field(
+        description="Before referring: what a referral of this type to this organisation would share, and what "
+        "the survivor's consent withholds (the referral goes ahead either way; the recipient decides)."
+    )
+    async def referral_sharing(
+        self, info: Info, survivor_id: strawberry.ID, recipient_org: str, referral_type: str,
+        purpose: Purpose = PurposeEnum.SERVICE_DELIVERY,  # type: ignore[valid-type]
+    ) -> Sharing:  # fmt: skip
+        principal(info, Role.INTAKE, Role.CASEWORKER)
+        sid = survivor_uuid(survivor_id, "survivorId")
+        await require_member(info, sid)
+        try:
+            kind = ReferralType(referral_type)
+        except ValueError:
+            raise fail("BAD_INPUT", f"referralType: one of {', '.join(ReferralType)}", field="referralType") from None
+        org_type = await info.context["pool"].fetchval(
+            "SELECT org_type FROM gateway.organisations WHERE org_id = $1", recipient_org
+        )
+        if org_type is None:
+            raise fail("BAD_INPUT", "recipientOrg: not in the directory", field="recipientOrg")
+        scope: ConsentScope = info.context["consent"]
+        records: list[ConsentRecord] = await scope.records(sid)
+        shared, withheld = sharing(records, Party(recipient_org, OrgType(org_type)), SHARED_AT_MOST[kind],
+                                   PurposeEnum(purpose), scope.at)  # fmt: skip
+        return Sharing(shared=sorted(shared), withheld=sorted(withheld))
 
 
 # ---------------------------------------------------------------- mutations
@@ -514,6 +628,10 @@ PROVIDER_COMMANDS: dict[str, type[EventData]] = {
               CloseMatter, RecordEngagement, DischargeFromCare, Enrol, RecordEmploymentOutcome)
 }  # fmt: skip
 """Provider actions a partner may send through the gateway; the actor is always the caller's organisation."""
+
+
+SET_BY_HAVEN = frozenset({"recorded_by", "version", "subject_is_minor"})
+"""Directive fields a caller never sets: who recorded it (the caller), its version, and the child rule's input."""
 
 
 def _object(value: JSON) -> dict[str, Any]:
@@ -574,17 +692,43 @@ class Mutation:
             await outbox.write(conn, envelope)
         return _accepted(envelope)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Record consent as your organisation (a member of the survivor's care team). Give directiveId "
+        "to record the next version of an existing directive; Haven sets recordedBy and the version."
+    )
     async def grant_consent(self, info: Info, survivor_id: strawberry.ID, directive: JSON) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
-        fields = {"directive_id": str(uuid4()), "version": 1, "recorded_by": who.org_id, **_object(directive)}
-        command = validated(GrantConsent, {"survivor_id": survivor_id, "directive": validated(Directive, fields)})
+        sid = survivor_uuid(survivor_id, "survivorId")
+        given = _object(directive)
+        if set_by_haven := sorted(SET_BY_HAVEN & given.keys()):
+            problems = [{"field": f, "message": "set by Haven, not by the caller"} for f in set_by_haven]
+            raise fail("VALIDATION_FAILED", f"invalid input — {', '.join(set_by_haven)}: set by Haven",
+                       problems=problems)  # fmt: skip
+        if "obtained" not in given:
+            problems = [
+                {"field": "obtained", "message": "say how consent was obtained (method, language, interpreter)"}
+            ]
+            raise fail("VALIDATION_FAILED", "invalid input — obtained: required", problems=problems)
+        await require_member(info, sid)
+        version = 1
+        if "directive_id" in given:
+            latest = await info.context["pool"].fetchval(
+                "SELECT max(version) FROM gateway.consent_directives WHERE directive_id = $1 AND survivor_id = $2",
+                survivor_uuid(given["directive_id"], "directive.directive_id"), sid,
+            )  # fmt: skip
+            if latest is None:
+                raise fail("BAD_INPUT", "directive_id: no such directive for this survivor", field="directive_id")
+            version = latest + 1
+        fields = {"directive_id": str(uuid4()), **given, "version": version, "recorded_by": who.org_id}
+        command = validated(GrantConsent, {"survivor_id": sid, "directive": validated(Directive, fields)})
         return _accepted((await _send(info, command))[0])
 
     @strawberry.mutation(description="Revoke at once: the very next query no longer sees what it covered.")
     async def revoke_consent(self, info: Info, survivor_id: strawberry.ID, directive_id: strawberry.ID) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
-        command = validated(RevokeConsent, {"survivor_id": survivor_id, "directive_id": directive_id,
+        sid = survivor_uuid(survivor_id, "survivorId")
+        await require_member(info, sid)
+        command = validated(RevokeConsent, {"survivor_id": sid, "directive_id": directive_id,
                                             "revoked_by": who.org_id})  # fmt: skip
         envelope = Envelope.new(command, source=SOURCE)
         async with info.context["pool"].acquire() as conn, conn.transaction():
@@ -597,12 +741,16 @@ class Mutation:
             await outbox.write(conn, envelope)
         return _accepted(envelope)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Refer a survivor in your care team. Consent decides what the referral shares, not whether it "
+        "is made: see referralSharing first, and withheldCategories on the referral."
+    )
     async def request_referral(self, info: Info, referral: JSON) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
-        command = validated(
+        command: RequestReferral = validated(
             RequestReferral, {"referral_id": str(uuid4()), **_object(referral), "referrer_org": who.org_id}
         )
+        await require_member(info, command.survivor_id)
         return _accepted((await _send(info, command))[0])
 
     @strawberry.mutation(description="Move a referral on (accept, start, complete, cancel …).")
@@ -633,29 +781,37 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="New referrals addressed to my organisation, as they arrive.")
-    async def inbox(
-        self,
-        info: Info,
-        poll_interval: Annotated[
-            float, strawberry.argument(description="Seconds between checks when no new-referral notification arrives.")
-        ] = 1.0,
-    ) -> AsyncGenerator[Referral, None]:
+    @strawberry.subscription(
+        description="New referrals addressed to my organisation, as they arrive: woken by the read model, never "
+        "polled. The key is checked again at least every 30 s; a revoked key closes the connection (4403)."
+    )
+    async def inbox(self, info: Info) -> AsyncGenerator[Referral, None]:
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
-        pool, wakeup = info.context["pool"], info.context.get("wakeup")
+        pool, wakeup, watch = info.context["pool"], info.context["wakeup"], info.context["key_watch"]
+        token: str = info.context["token"]
+        query = f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq"
         last = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1",
                                    who.org_id)  # fmt: skip
+        woken = wakeup.armed()  # armed before looking: a notification during the query still wakes the wait
+        rows: list[Any] = []
+        recheck = time.monotonic() + watch.interval
         while True:
-            # Armed before the query: a notification that lands while it runs still wakes the wait below.
-            woken = wakeup.armed() if wakeup is not None else asyncio.Event()
-            rows = await pool.fetch(
-                f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq", who.org_id, last
-            )
             for r in rows:
                 last = r["seq"]
+                # Each push is decided on its own: consent as it stands now, not when the subscription began.
+                info.context["consent"] = ConsentScope(pool, who)
                 yield Referral.of(r)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), max(poll_interval, 0.02))
+                await asyncio.wait_for(woken.wait(), max(recheck - time.monotonic(), 0.0))
+            if time.monotonic() >= recheck:
+                if not await watch.valid(token):
+                    await info.context["request"].close(code=4403, reason="the API key was revoked")
+                    return
+                recheck = time.monotonic() + watch.interval
+            rows = []
+            if woken.is_set():
+                woken = wakeup.armed()
+                rows = await pool.fetch(query, who.org_id, last)
 
 
 class OperationSpan(SchemaExtension):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from events.catalog import CONSENT_COMMANDS, IDENTIFICATION
+from events.catalog import CONSENT_COMMANDS, IDENTIFICATION, REFERRALS
 from events.consent import GrantConsent, RevokeConsent
 from events.identification import SurvivorErased, SurvivorIdentified
+from events.referrals import EVENT_STATUS
 from services.consent import handlers
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
@@ -16,11 +18,12 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="consent",
         migrations=Path(__file__).with_name("migrations"),
-        topics=[CONSENT_COMMANDS.name, IDENTIFICATION.name],
+        topics=[CONSENT_COMMANDS.name, IDENTIFICATION.name, REFERRALS.name],
         handlers=dict(
             [
-                on(GrantConsent, handlers.grant_consent),
-                on(RevokeConsent, handlers.revoke_consent),
+                on(GrantConsent, functools.partial(handlers.grant_consent, grace=settings.care_grace)),
+                on(RevokeConsent, functools.partial(handlers.revoke_consent, grace=settings.care_grace)),
+                *(on(event, handlers.follow_referral) for event in EVENT_STATUS),
                 on(SurvivorIdentified, handlers.note_survivor),
                 on(SurvivorErased, handlers.purge_survivor),
             ]

@@ -11,22 +11,30 @@ from events.errors import DomainError
 def check_grant(
     directive: Directive, *, latest_version: int | None, survivor_is_minor: bool, now: datetime
 ) -> Directive:
-    """The directive to record (marked for a minor where we know the survivor is one), or a ``DomainError``.
+    """The directive to record, marked for a minor from the survivor's recorded age, or a ``DomainError``.
 
     Refusing consent never blocks a service, so nothing here requires a permit; it only keeps
-    the directives coherent: a newer version each time, a period not already over, and for a
-    child a guardian or best-interest basis, a written justification and a second approver.
+    the directives coherent: each version the next one, a period not already over, a record of how
+    consent was obtained, and for a child a guardian or best-interest basis, a written
+    justification and a second approver. Whether the survivor is a child comes from the age
+    identification recorded, never from the request (``directive.subject_is_minor`` is overwritten).
     """
-    if latest_version is not None and directive.version <= latest_version:
+    expected = (latest_version or 0) + 1
+    if directive.version != expected:
         raise DomainError(
             "stale_version",
-            f"version {directive.version} is not newer than the recorded version {latest_version}",
+            f"version {directive.version} is not the next version of this directive ({expected})",
             field="directive.version",
         )
     if directive.valid_until <= now:
         raise DomainError("already_expired", "valid_until has already passed", field="directive.valid_until")
-    minor = survivor_is_minor or directive.subject_is_minor
-    if minor:
+    if directive.obtained is None:
+        raise DomainError(
+            "consent_method_required",
+            "say how consent was obtained: method, the language it was explained in, and whether an interpreter helped",
+            field="directive.obtained",
+        )
+    if survivor_is_minor:
         if directive.basis is Basis.CONSENT:
             raise DomainError(
                 "child_basis_required",
@@ -43,4 +51,4 @@ def check_grant(
                 "second_approver_required", "a child's directive needs two distinct approvers",
                 field="directive.approvers",
             )  # fmt: skip
-    return directive.model_copy(update={"subject_is_minor": minor})
+    return directive.model_copy(update={"subject_is_minor": survivor_is_minor})

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from events.care import CARE_GRACE, require_member
 from events.consent import (
     ConsentExpired,
     ConsentGranted,
@@ -18,9 +20,10 @@ from events.consent import (
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased, SurvivorIdentified
+from events.referrals import ReferralEvent
 from services.consent import domain, repository
 from services.kernel import outbox
-from services.kernel.consumer import UnitOfWork
+from services.kernel.consumer import UnitOfWork, WaitForSurvivor
 from services.kernel.db import Pool
 from services.kernel.lifecycle import wait_any
 
@@ -34,8 +37,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def grant_consent(command: GrantConsent, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
-    """Record a directive (or a new version of one) and publish ``consent.granted``."""
+async def _member(
+    uow: UnitOfWork, survivor_id: Any, org_id: str, now: datetime, grace: timedelta, *, field: str
+) -> Any:
+    """The survivor's row, once ``org_id`` is shown to be in their care team; waits for an unknown survivor."""
+    survivor = await repository.survivor(uow.conn, survivor_id)
+    if survivor is None:
+        raise WaitForSurvivor(survivor_id)
+    links = await repository.care_links(uow.conn, survivor_id)
+    require_member(org_id, survivor["screener_org"], links, now, grace, field=field)
+    return survivor
+
+
+async def grant_consent(
+    command: GrantConsent, uow: UnitOfWork, *, clock: Clock = utcnow, grace: timedelta = CARE_GRACE
+) -> None:
+    """Record a directive (or its next version) from a care team member; publish ``consent.granted``."""
+    now = clock()
+    survivor = await _member(uow, command.survivor_id, command.directive.recorded_by, now, grace,
+                             field="directive.recorded_by")  # fmt: skip
     latest = await repository.latest_version(uow.conn, command.directive.directive_id)
     if latest is not None and latest["survivor_id"] != command.survivor_id:
         raise DomainError(
@@ -45,22 +65,25 @@ async def grant_consent(command: GrantConsent, uow: UnitOfWork, *, clock: Clock 
     directive = domain.check_grant(
         command.directive,
         latest_version=latest["version"] if latest is not None else None,
-        survivor_is_minor=await repository.survivor_is_minor(uow.conn, command.survivor_id),
-        now=clock(),
+        survivor_is_minor=survivor["is_minor"],
+        now=now,
     )
     await repository.add(uow.conn, command.survivor_id, directive)
     await uow.conn.execute(f"NOTIFY {GRANTS_CHANNEL}")  # wakes the expiry task at commit: it may fall due sooner
     await uow.emit(Envelope.new(ConsentGranted(survivor_id=command.survivor_id, directive=directive), source=SOURCE))
 
 
-async def revoke_consent(command: RevokeConsent, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
-    """Revoke a directive from now on and publish ``consent.revoked``; revoking twice changes nothing."""
+async def revoke_consent(
+    command: RevokeConsent, uow: UnitOfWork, *, clock: Clock = utcnow, grace: timedelta = CARE_GRACE
+) -> None:
+    """Revoke a directive from now on, for any care team member; revoking twice changes nothing."""
+    at = clock()
+    await _member(uow, command.survivor_id, command.revoked_by, at, grace, field="revoked_by")
     latest = await repository.latest_version(uow.conn, command.directive_id)
     if latest is None or latest["survivor_id"] != command.survivor_id:
         raise DomainError("unknown_directive", "no such directive for this survivor", field="directive_id")
     if latest["revoked_at"] is not None:
         return
-    at = clock()
     await repository.revoke(uow.conn, command.directive_id, command.revoked_by, at)
     directive = Directive.model_validate(latest["directive"])
     await uow.emit(
@@ -77,8 +100,14 @@ async def revoke_consent(command: RevokeConsent, uow: UnitOfWork, *, clock: Cloc
     )
 
 
+async def follow_referral(event: ReferralEvent, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
+    """Referrals make their parties members of the survivor's care team (for a while after they close)."""
+    await repository.follow_referral(uow.conn, event, clock())
+
+
 async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
-    await repository.remember_survivor(uow.conn, event.survivor_id, event.is_minor)
+    """Remember the recorded age and the screening organisation; the kernel then runs the grants that waited."""
+    await repository.remember_survivor(uow.conn, event.survivor_id, event.is_minor, event.screener_org)
 
 
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from events.care import CareLink
 from events.consent import ConsentRecord, Directive
+from events.referrals import OPEN, ReferralEvent, ReferralRequested, ReferralStatus
 from services.kernel.db import Connection
 
 
@@ -76,19 +78,49 @@ async def next_due(conn: Connection) -> datetime | None:
     return due
 
 
-async def remember_survivor(conn: Connection, survivor_id: UUID, is_minor: bool) -> None:
+async def remember_survivor(conn: Connection, survivor_id: UUID, is_minor: bool, screener_org: str) -> None:
     await conn.execute(
-        "INSERT INTO survivors (survivor_id, is_minor) VALUES ($1, $2)"
-        " ON CONFLICT (survivor_id) DO UPDATE SET is_minor = survivors.is_minor OR excluded.is_minor",
+        "INSERT INTO survivors (survivor_id, is_minor, screener_org) VALUES ($1, $2, $3)"
+        " ON CONFLICT (survivor_id) DO UPDATE SET is_minor = survivors.is_minor OR excluded.is_minor,"
+        " screener_org = coalesce(survivors.screener_org, excluded.screener_org)",
         survivor_id,
         is_minor,
+        screener_org,
     )
 
 
-async def survivor_is_minor(conn: Connection, survivor_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT is_minor FROM survivors WHERE survivor_id = $1", survivor_id))
+async def survivor(conn: Connection, survivor_id: UUID) -> Any:
+    """What consent rules need of the survivor (``is_minor``, ``screener_org``), or None if not known yet."""
+    return await conn.fetchrow("SELECT is_minor, screener_org FROM survivors WHERE survivor_id = $1", survivor_id)
+
+
+async def care_links(conn: Connection, survivor_id: UUID) -> list[CareLink]:
+    rows = await conn.fetch(
+        "SELECT referrer_org, recipient_org, open, accepted, closed_at FROM care_links WHERE survivor_id = $1",
+        survivor_id,
+    )
+    return [CareLink(r["referrer_org"], r["recipient_org"], r["open"], r["accepted"], r["closed_at"]) for r in rows]
+
+
+async def follow_referral(conn: Connection, event: ReferralEvent, at: datetime) -> None:
+    """Keep the care link of ``event``'s referral: open, accepted at some point, and when it closed."""
+    status = event.status
+    if isinstance(event, ReferralRequested):
+        await conn.execute(
+            "INSERT INTO care_links (referral_id, survivor_id, referrer_org, recipient_org, open)"
+            " VALUES ($1, $2, $3, $4, true) ON CONFLICT DO NOTHING",
+            event.referral_id, event.survivor_id, event.referrer_org, event.recipient_org,
+        )  # fmt: skip
+        return
+    is_open = status in OPEN
+    await conn.execute(
+        "UPDATE care_links SET open = $2, accepted = accepted OR $3,"
+        " closed_at = CASE WHEN $2 THEN NULL ELSE coalesce(closed_at, $4) END WHERE referral_id = $1",
+        event.referral_id, is_open, status is ReferralStatus.ACCEPTED, at,
+    )  # fmt: skip
 
 
 async def purge(conn: Connection, survivor_id: UUID) -> None:
     await conn.execute("DELETE FROM directives WHERE survivor_id = $1", survivor_id)
+    await conn.execute("DELETE FROM care_links WHERE survivor_id = $1", survivor_id)
     await conn.execute("DELETE FROM survivors WHERE survivor_id = $1", survivor_id)

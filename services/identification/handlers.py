@@ -17,6 +17,7 @@ from events.identification import (
     SurvivorIdentified,
 )
 from services.identification import domain, repository
+from services.kernel import erasure
 from services.kernel.consumer import UnitOfWork
 from services.kernel.crypto import Keyring, SealBroken, SurvivorKeyMissing
 
@@ -77,6 +78,7 @@ async def erase_survivor(command: EraseSurvivor, uow: UnitOfWork, *, keyring: Ke
     """Destroy the survivor's key, purge our rows, and tell every projection to purge theirs."""
     await keyring.destroy(uow.conn, command.survivor_id)
     await repository.purge(uow.conn, command.survivor_id)
+    await erasure.remember(uow.conn, command.survivor_id)
     await uow.emit(
         Envelope.new(
             SurvivorErased(survivor_id=command.survivor_id, requested_by=command.requested_by, reason=command.reason),

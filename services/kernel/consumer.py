@@ -15,6 +15,12 @@ many partitions that was most of a service's work (and of the broker's).
 A crash anywhere before 4 redelivers the batch; the inbox makes the effects happen once.
 A handler that raises ``PermanentFailure`` sends that one message to the dead-letter topic;
 any other exception rolls the batch back and retries it after a pause, so nothing is skipped.
+
+A command about a survivor this service does not know yet (its ``survivor.identified`` is still on
+the way, on another topic) raises ``WaitForSurvivor``: the message is parked in the ``parked``
+table, in the same transaction, and run again — in arrival order — right after the survivor's
+``survivor.identified`` or ``survivor.erased`` is handled. Retrying the batch instead could wait
+forever when the event it waits for came in the same fetch, behind it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,30 @@ class PermanentFailure(Exception):
         self.detail = detail
 
 
+class WaitForSurvivor(Exception):
+    """Raised by a handler for a command about a survivor this service has not heard of yet."""
+
+    def __init__(self, survivor_id: Any) -> None:
+        super().__init__(f"survivor {survivor_id} is not known here yet")
+        self.survivor_id = survivor_id
+
+
+UNPARKED_BY = frozenset({"survivor.identified", "survivor.erased"})
+"""After one of these is handled, the messages parked for its survivor run again."""
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A parked message, as it came from Kafka (what the dead-letter topic needs of it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
 class UnitOfWork:
     """The open transaction a handler writes its effects in; events it emits commit with them."""
 
@@ -65,6 +95,7 @@ class ConsumerStats:
     handled: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    parked: int = 0
     retries: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -186,30 +217,64 @@ class IdempotentConsumer:
                     run.append(event)
                     handled += 1
                     continue
-                traceparent = header_map(message.headers).get("traceparent")
-                with telemetry.consuming(event, traceparent, self.name):
-                    if not isolate:
-                        try:
-                            await self._handlers[event.type](event, uow)
-                        except PermanentFailure:
-                            raise _BatchNeedsIsolation() from None
-                    else:
-                        try:
-                            async with conn.transaction():
-                                await self._handlers[event.type](event, uow)
-                        except PermanentFailure as exc:
-                            # Not marked handled: if we crash before the dead-letter send, it is redone.
-                            await conn.execute(
-                                "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, event.id
-                            )
-                            failed.append(_Dead(message, exc.code, exc.detail))
-                            continue
-                handled += 1
+                if await self._handle_one(conn, uow, message, event, isolate=isolate, failed=failed):
+                    handled += 1
+                if event.type in UNPARKED_BY:
+                    handled += await self._unpark(conn, uow, event, isolate=isolate, failed=failed)
             if run:
                 await self._apply_run(run_handler, run, uow)
         self.stats.handled += handled
         self.stats.duplicates += duplicates
         dead.extend(failed)
+
+    async def _handle_one(
+        self, conn: Connection, uow: UnitOfWork, message: Any, event: Envelope, *, isolate: bool, failed: list[_Dead]
+    ) -> bool:
+        """Run one event's handler; False when it was dead-lettered or parked instead."""
+        traceparent = header_map(message.headers).get("traceparent")
+        with telemetry.consuming(event, traceparent, self.name):
+            if not isolate:
+                try:
+                    await self._handlers[event.type](event, uow)
+                except (PermanentFailure, WaitForSurvivor):
+                    raise _BatchNeedsIsolation() from None
+                return True
+            try:
+                async with conn.transaction():
+                    await self._handlers[event.type](event, uow)
+            except PermanentFailure as exc:
+                # Not marked handled: if we crash before the dead-letter send, it is redone.
+                await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, event.id)
+                failed.append(_Dead(message, exc.code, exc.detail))
+                return False
+            except WaitForSurvivor as wait:
+                await conn.execute(
+                    """INSERT INTO parked (consumer, event_id, survivor_id, topic, partition, "offset", key, headers,
+                                           value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING""",
+                    self.name, event.id, wait.survivor_id, message.topic, message.partition, message.offset,
+                    message.key, [[k, v.decode("latin-1")] for k, v in message.headers or ()], message.value,
+                )  # fmt: skip
+                self.stats.parked += 1
+                log.info("%s: %s parked until survivor %s is known", self.name, event.type, wait.survivor_id)
+                return False
+        return True
+
+    async def _unpark(
+        self, conn: Connection, uow: UnitOfWork, event: Envelope, *, isolate: bool, failed: list[_Dead]
+    ) -> int:
+        """Run again, in arrival order, what was parked for the survivor ``event`` is about."""
+        survivor_id = getattr(event.data, "survivor_id", None)
+        rows = await conn.fetch(
+            "DELETE FROM parked WHERE consumer = $1 AND survivor_id = $2 RETURNING *", self.name, survivor_id
+        )
+        handled = 0
+        for row in sorted(rows, key=lambda r: r["seq"]):
+            stored = _Stored(row["topic"], row["partition"], row["offset"], row["key"], row["value"],
+                             [(k, v.encode("latin-1")) for k, v in row["headers"]])  # fmt: skip
+            waiting = from_kafka(stored.value, stored.headers)  # it decoded once, before it was parked
+            if await self._handle_one(conn, uow, stored, waiting, isolate=isolate, failed=failed):
+                handled += 1
+        return handled
 
     @staticmethod
     async def _apply_run(handler: BatchHandler | None, run: list[Envelope], uow: UnitOfWork) -> None:

@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import uvloop
 
 from events.base import EventData
+from events.catalog import IDENTIFICATION
 from events.envelope import Envelope
 from events.errors import DomainError
-from services.kernel import kafka
+from events.identification import SurvivorErased
+from services.kernel import erasure, kafka
 from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
 from services.kernel.db import Pool, create_pool
 from services.kernel.lifecycle import run_until_stopped
@@ -35,20 +37,38 @@ Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
 def on(message: type[D], handler: Callable[[D, UnitOfWork], Awaitable[object]]) -> tuple[str, Handler]:
     """Register ``handler`` for ``message``'s type: it gets the payload; a ``DomainError`` dead-letters it.
 
+    A command (anything on a ``.commands`` topic) about an erased survivor is refused ``survivor_erased``
+    before its handler runs, in every service.
+
     >>> handlers = dict([on(ConsentRevoked, cancel_open_referrals)])  # doctest: +SKIP
     """
+    is_command = message.topic.endswith(".commands")
 
     async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
         data = envelope.data
         if not isinstance(data, message):
             raise PermanentFailure("wrong_type", f"{envelope.type} did not decode to {message.__name__}")
         try:
+            if is_command:
+                await erasure.refuse_if_erased(uow.conn, data)
             await handler(data, uow)
         except DomainError as exc:
             raise PermanentFailure(exc.code, f"{exc.field + ': ' if exc.field else ''}{exc.message}") from None
 
     functools.update_wrapper(handle, handler)
     return message.event_type, handle
+
+
+def remembering_erasures(handlers: Mapping[str, Handler]) -> dict[str, Handler]:
+    """``handlers``, with every ``survivor.erased`` also recorded in the kernel's tombstone table."""
+    purge = handlers.get(SurvivorErased.event_type)
+
+    async def erased(envelope: Envelope, uow: UnitOfWork) -> None:
+        await erasure.remember(uow.conn, envelope.data.survivor_id)  # type: ignore[attr-defined]
+        if purge is not None:
+            await purge(envelope, uow)
+
+    return {**handlers, SurvivorErased.event_type: erased}
 
 
 @dataclass(frozen=True)
@@ -76,7 +96,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
                 pool=pool,
                 consumer=kafka.consumer(settings, spec.name, spec.topics),
                 dead_letters=kafka.producer(settings),
-                handlers=spec.handlers,
+                handlers=remembering_erasures(spec.handlers) if IDENTIFICATION.name in spec.topics else spec.handlers,
             )
             components.append(consumer.run)
         components += [functools.partial(task, pool) for task in spec.background]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
     kafka_servers: str = Field(default="", description="Overrides the local broker, e.g. 'k1:9092,k2:9092'.")
     database_url: str = Field(default="", description="Overrides the local PostgreSQL DSN.")
     pg_pool_max: int = Field(default=10, ge=1)
+    care_grace_days: float = Field(
+        default=90,
+        ge=0,
+        description="How long the parties to an accepted referral stay in the care team after it closes.",
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Wraps every survivor's data key (base64url, 32 bytes)."
     )
@@ -50,6 +56,10 @@ class Settings(BaseSettings):
             raise RuntimeError(
                 f"no master key: set HAVEN_MASTER_KEY, or HAVEN_MASTER_KEY_FILE (looked for {path})"
             ) from None
+
+    @property
+    def care_grace(self) -> timedelta:
+        return timedelta(days=self.care_grace_days)
 
     @property
     def kafka_bootstrap_servers(self) -> str:

@@ -5,6 +5,7 @@ The deadline worker runs beside it as its own process: ``python -m services.refe
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from events.catalog import CONSENT, DIRECTORY, IDENTIFICATION, REFERRALS_COMMANDS
@@ -25,7 +26,7 @@ def build(settings: Settings) -> ServiceSpec:
         topics=[REFERRALS_COMMANDS.name, CONSENT.name, DIRECTORY.name, IDENTIFICATION.name],
         handlers=dict(
             [
-                on(RequestReferral, handlers.request_referral),
+                on(RequestReferral, functools.partial(handlers.request_referral, grace=settings.care_grace)),
                 *actions,
                 on(RegisterOrganisation, handlers.register_organisation),
                 on(OrganisationRegistered, handlers.note_organisation),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -148,9 +148,15 @@ def rank(offers: Iterable[Offer]) -> list[Offer]:
     return sorted(offers, key=lambda o: (_STATUS_RANK[o.status], -o.available, o.org_id))
 
 
-def reroute_target(offers: Sequence[Offer], tried: set[str]) -> Offer | None:
-    """The best provider with capacity that this referral's chain has not tried yet."""
-    for offer in rank(offers):
+def reroute_target(offers: Sequence[Offer], tried: set[str], withheld: Mapping[str, int] | None = None) -> Offer | None:
+    """The best provider with capacity that this referral's chain has not tried yet.
+
+    Providers the survivor's consent shares more with come first (``withheld``: org → categories not
+    shared); consent never rules one out, so a survivor's privacy choice never costs them the bed.
+    """
+    withheld = withheld or {}
+    ranked = sorted(rank(offers), key=lambda o: withheld.get(o.org_id, 0))  # stable: capacity order within a tier
+    for offer in ranked:
         if offer.status is CapacityStatus.CAPACITY and offer.available > 0 and offer.org_id not in tried:
             return offer
     return None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from events.care import CARE_GRACE, require_member
 from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked, Party
 from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
 from events.envelope import Envelope
@@ -15,7 +16,7 @@ from events.identification import SurvivorErased, SurvivorIdentified
 from events.referrals import (
     AWAITING_ANSWER,
     OPEN,
-    REQUIRED_CATEGORIES,
+    SHARED_AT_MOST,
     AcceptReferral,
     CancellationReason,
     CancelReferral,
@@ -48,8 +49,9 @@ from events.referrals import (
     RequestReferral,
     ResumeReferral,
     StartReferral,
+    sharing,
 )
-from services.kernel.consumer import UnitOfWork
+from services.kernel.consumer import UnitOfWork, WaitForSurvivor
 from services.referrals import domain, repository
 from services.referrals.domain import SYSTEM_ORG, Parties, Seeker
 
@@ -84,9 +86,20 @@ def _event(envelope_data: ReferralEvent | ReferralEscalated) -> Envelope:
     return Envelope.new(envelope_data, source=SOURCE)
 
 
-async def request_referral(command: RequestReferral, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
-    """Refer a survivor: the recipient must offer the service and consent must permit what it needs."""
+async def request_referral(
+    command: RequestReferral, uow: UnitOfWork, *, clock: Clock = utcnow, grace: timedelta = CARE_GRACE
+) -> None:
+    """Refer a survivor: the referrer is in their care team and the recipient offers the service.
+
+    Consent decides what the referral shares, not whether it happens: the categories the type could
+    share that the survivor does not permit travel as ``withheld``, and the recipient decides.
+    """
     conn, now = uow.conn, clock()
+    survivor = await repository.survivor(conn, command.survivor_id)
+    if survivor is None:
+        raise WaitForSurvivor(command.survivor_id)
+    links = await repository.care_links(conn, command.survivor_id)
+    require_member(command.referrer_org, survivor["screener_org"], links, now, grace, field="referrer_org")
     if await conn.fetchval("SELECT 1 FROM referrals WHERE referral_id = $1", command.referral_id):
         raise DomainError("duplicate_referral", "a referral with this id exists already", field="referral_id")
     if command.recipient_org == command.referrer_org:
@@ -110,21 +123,14 @@ async def request_referral(command: RequestReferral, uow: UnitOfWork, *, clock: 
             raise DomainError("not_a_party", "only the recipient of an open referral refers onward",
                               field="parent_referral_id")  # fmt: skip
         root = parent["root_referral_id"]
-    needed = REQUIRED_CATEGORIES[command.referral_type]
     records = await repository.consent_records(conn, command.survivor_id)
-    missing = domain.missing_consent(records, Party(recipient.org_id, recipient.org_type), needed, command.purpose, now)
-    if missing:
-        raise DomainError(
-            "consent_required",
-            f"the survivor's consent does not permit {', '.join(missing)} for {recipient.org_id} "
-            f"({command.purpose}); a {command.referral_type} referral needs {', '.join(sorted(needed))}",
-            field="recipient_org",
-        )
+    shared, withheld = sharing(records, Party(recipient.org_id, recipient.org_type),
+                                      SHARED_AT_MOST[command.referral_type], command.purpose, now)  # fmt: skip
     event = ReferralRequested(
         referral_id=command.referral_id, survivor_id=command.survivor_id, actor_org=command.referrer_org,
         referrer_org=command.referrer_org, recipient_org=command.recipient_org,
         referral_type=command.referral_type, urgency=command.urgency, purpose=command.purpose,
-        categories=needed, deadline=domain.deadline(command.urgency, now, command.respond_by),
+        categories=shared, withheld=withheld, deadline=domain.deadline(command.urgency, now, command.respond_by),
         allow_reroute=command.allow_reroute, parent_referral_id=command.parent_referral_id, note=command.note,
     )  # fmt: skip
     await _create(uow, event, root, now)
@@ -165,10 +171,15 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
             recipient_org=row["recipient_org"], reason="deadline_missed", rerouted_to=child,
         )))  # fmt: skip
     if target is not None and child is not None:
+        records = await repository.consent_records(uow.conn, row["survivor_id"])
+        recipient = await repository.organisation(uow.conn, target)
+        assert recipient is not None  # chosen from the directory a moment ago, in this transaction
+        shared, withheld = sharing(records, Party(target, recipient.org_type),
+                                          SHARED_AT_MOST[row["referral_type"]], row["purpose"], now)  # fmt: skip
         rerouted = ReferralRequested(
             referral_id=child, survivor_id=row["survivor_id"], actor_org=SYSTEM_ORG,
             referrer_org=row["referrer_org"], recipient_org=target, referral_type=row["referral_type"],
-            urgency=row["urgency"], purpose=row["purpose"], categories=frozenset(row["categories"]),
+            urgency=row["urgency"], purpose=row["purpose"], categories=shared, withheld=withheld,
             deadline=domain.deadline(row["urgency"], now, None), allow_reroute=True,
             parent_referral_id=row["referral_id"], reason="rerouted",
         )  # fmt: skip
@@ -183,19 +194,21 @@ def _fields(row: Any, actor: str, reason: str | None, note: str | None) -> dict[
 
 
 async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> str | None:
-    """The next eligible provider with capacity, consent permitting, that the chain has not tried."""
+    """The next eligible provider with capacity that the chain has not tried (consent shapes what it shares)."""
     conn = uow.conn
     known = await repository.survivor(conn, row["survivor_id"])
     seeker = Seeker(age_band=known["age_band"], gender=known["gender"]) if known else Seeker()
-    records = await repository.consent_records(conn, row["survivor_id"])
     tried = await repository.tried_in_chain(conn, row["root_referral_id"])
-    candidates = [
-        offer
-        for org, offer in await repository.offers(conn, row["referral_type"], None)
-        if domain.serves(org, seeker)
-        and not domain.missing_consent(records, Party(org.org_id, org.org_type), row["categories"], row["purpose"], now)
-    ]
-    choice = domain.reroute_target(candidates, tried)
+    records = await repository.consent_records(conn, row["survivor_id"])
+    at_most = SHARED_AT_MOST[row["referral_type"]]
+    candidates, withheld = [], {}
+    for org, offer in await repository.offers(conn, row["referral_type"], None):
+        if domain.serves(org, seeker):
+            candidates.append(offer)
+            withheld[org.org_id] = len(
+                sharing(records, Party(org.org_id, org.org_type), at_most, row["purpose"], now)[1]
+            )
+    choice = domain.reroute_target(candidates, tried, withheld)
     return choice.org_id if choice else None
 
 
@@ -247,7 +260,8 @@ async def note_capacity(event: CapacityChanged, uow: UnitOfWork) -> None:
 
 
 async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
-    await repository.save_survivor(uow.conn, event.survivor_id, event.statistics.age_band, event.statistics.gender)
+    await repository.save_survivor(uow.conn, event.survivor_id, event.statistics.age_band, event.statistics.gender,
+                                   event.screener_org)  # fmt: skip
 
 
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:

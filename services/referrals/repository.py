@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from events.care import CareLink
 from events.consent import ConsentRecord, Directive
 from events.directory import CapacityChanged, CapacityStatus, Organisation
 from events.needs import ReferralType
-from events.referrals import ReferralRequested, ReferralStatus
+from events.referrals import OPEN, ReferralRequested, ReferralStatus
 from services.kernel.db import Connection
 from services.referrals.domain import Offer
 
@@ -18,13 +19,13 @@ async def insert(conn: Connection, event: ReferralRequested, root: UUID) -> None
     await conn.execute(
         """
         INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
-                               purpose, categories, status, deadline, allow_reroute, parent_referral_id,
+                               purpose, categories, withheld, status, deadline, allow_reroute, parent_referral_id,
                                root_referral_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, $10, $11, $12)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $13)
         """,
         event.referral_id, event.survivor_id, event.referrer_org, event.recipient_org, event.referral_type,
-        event.urgency, event.purpose, sorted(event.categories), event.deadline, event.allow_reroute,
-        event.parent_referral_id, root,
+        event.urgency, event.purpose, sorted(event.categories), sorted(event.withheld), event.deadline,
+        event.allow_reroute, event.parent_referral_id, root,
     )  # fmt: skip
 
 
@@ -44,8 +45,10 @@ async def record_transition(
     at: datetime,
 ) -> None:
     await conn.execute(
-        "UPDATE referrals SET status = $2, updated_at = $3 WHERE referral_id = $1", referral_id, status, at
-    )
+        "UPDATE referrals SET status = $2, updated_at = $3, accepted_ever = accepted_ever OR $2 = 'accepted'"
+        " WHERE referral_id = $1",
+        referral_id, status, at,
+    )  # fmt: skip
     await conn.execute(
         """
         INSERT INTO transitions (referral_id, seq, from_status, to_status, actor_org, reason, note, at)
@@ -143,16 +146,33 @@ async def revoke_directive(conn: Connection, directive_id: UUID, at: datetime) -
     )
 
 
-async def save_survivor(conn: Connection, survivor_id: UUID, age_band: str, gender: str) -> None:
+async def save_survivor(conn: Connection, survivor_id: UUID, age_band: str, gender: str, screener_org: str) -> None:
     await conn.execute(
-        "INSERT INTO survivors VALUES ($1, $2, $3)"
-        " ON CONFLICT (survivor_id) DO UPDATE SET age_band = excluded.age_band, gender = excluded.gender",
-        survivor_id, age_band, gender,
+        "INSERT INTO survivors (survivor_id, age_band, gender, screener_org) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (survivor_id) DO UPDATE SET age_band = excluded.age_band, gender = excluded.gender,"
+        " screener_org = coalesce(survivors.screener_org, excluded.screener_org)",
+        survivor_id, age_band, gender, screener_org,
     )  # fmt: skip
 
 
 async def survivor(conn: Connection, survivor_id: UUID) -> Any:
-    return await conn.fetchrow("SELECT age_band, gender FROM survivors WHERE survivor_id = $1", survivor_id)
+    """The coded facts re-routing matches on, and who screened the survivor; None if not known yet."""
+    return await conn.fetchrow(
+        "SELECT age_band, gender, screener_org FROM survivors WHERE survivor_id = $1", survivor_id
+    )
+
+
+async def care_links(conn: Connection, survivor_id: UUID) -> list[CareLink]:
+    """The survivor's referrals as the care-team rule sees them (a closed referral closed at its last move)."""
+    rows = await conn.fetch(
+        "SELECT referrer_org, recipient_org, status, accepted_ever, updated_at FROM referrals WHERE survivor_id = $1",
+        survivor_id,
+    )
+    return [
+        CareLink(r["referrer_org"], r["recipient_org"], open=r["status"] in OPEN, accepted=r["accepted_ever"],
+                 closed_at=None if r["status"] in OPEN else r["updated_at"])
+        for r in rows
+    ]  # fmt: skip
 
 
 async def purge(conn: Connection, survivor_id: UUID) -> None:

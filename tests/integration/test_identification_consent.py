@@ -34,9 +34,10 @@ from services.kernel.crypto import Keyring, SurvivorKeyMissing, decode_master_ke
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
-from tests.support.intakes import intake_data, seal_intake, send
-from tests.support.observe import eventually, read_topic, wait_for_events
+from tests.support.intakes import identified, intake_data, seal_intake, send
+from tests.support.observe import eventually, read_to_end, wait_for_events
 from tests.support.processes import ServiceProcess
+from tests.support.referrals import dead_letters_for
 
 SHELTER = Party("harbour-shelter", OrgType.SHELTER)
 
@@ -69,18 +70,19 @@ async def test_intake_identified_needs_assessed_consent_granted_then_revoked(
     survivor = str(command.survivor_id)
     await send(producer, command)
 
-    identified = await wait_for_events(settings, IDENTIFICATION.name, subject=survivor,
-                                       types=["survivor.identified", "needs.assessed"])  # fmt: skip
-    assert [e.type for e in identified] == ["survivor.identified", "needs.assessed"]
-    needs = {n["referral_type"]: n["urgency"] for n in identified[1].data.model_dump(mode="json")["needs"]}
+    screened = await wait_for_events(settings, IDENTIFICATION.name, subject=survivor,
+                                     types=["survivor.identified", "needs.assessed"])  # fmt: skip
+    assert [e.type for e in screened] == ["survivor.identified", "needs.assessed"]
+    needs = {n["referral_type"]: n["urgency"] for n in screened[1].data.model_dump(mode="json")["needs"]}
     assert needs["emergency_shelter"] == "emergency", "no safe accommodation tonight"
     assert needs["legal_aid"] == "routine", "withheld wages open a labour claim"
-    event = identified[0].data
+    event = screened[0].data
     assert isinstance(event, SurvivorIdentified)
     async with db.acquire() as conn:
         key = await keyring.get(conn, command.survivor_id)
     assert key.open_model("identity", event.profile.identity, Identity).family_name == "Santos"
-    raw = await read_topic(settings, IDENTIFICATION.name, expect=0, timeout=1)
+    raw = await read_to_end(settings, IDENTIFICATION.name)
+    assert any(m.key == survivor.encode() for m in raw), "the scan reached this survivor's events"
     assert not any(b"Santos" in (m.value or b"") for m in raw), "no plaintext personal data in Kafka"
 
     directive = shelter_directive()
@@ -139,15 +141,21 @@ async def test_invalid_commands_are_dead_lettered_with_their_reason_and_nothing_
     headers = to_kafka(Envelope.new(good, source="haven/tests")).headers
     await producer.send_and_wait(IDENTIFICATION_COMMANDS.name, value=json.dumps(forged).encode(),
                                  key=str(good.survivor_id).encode(), headers=headers)  # fmt: skip
-    child = shelter_directive(subject_is_minor=True, basis="guardian", justification="guardian present",
-                              approvers=("ana",))  # fmt: skip
-    await send(producer, GrantConsent(survivor_id=good.survivor_id, directive=child))
+    # Sent before identification says the survivor is a child: it waits, and is then decided on the child rule
+    # (the directive itself does not say it is a child's: that comes from the recorded age, never the request).
+    child = shelter_directive(basis="guardian", justification="guardian present", approvers=("ana",))
+    complete = shelter_directive(basis="guardian", justification="guardian present", approvers=("ana", "ben"))
+    await send(producer, GrantConsent(survivor_id=good.survivor_id, directive=child),
+               GrantConsent(survivor_id=good.survivor_id, directive=complete))  # fmt: skip
+    await asyncio.sleep(1)
+    assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE survivor_id = $1", good.survivor_id)
+    await identified(producer, good.survivor_id, "city-hotline", is_minor=True, age_band="age_12_17")
 
     dead: list[Any] = []
 
     async def dead_letters() -> bool:
         nonlocal dead
-        dead = await read_topic(settings, f"{IDENTIFICATION_COMMANDS.name}.dlq", expect=0, timeout=0.5)
+        dead = await read_to_end(settings, f"{IDENTIFICATION_COMMANDS.name}.dlq")
         reasons = {header_map(m.headers).get("ce_id"): header_map(m.headers)["haven_dlq_reason"] for m in dead}
         return reasons.get(str(sent_unkeyed.id)) == "survivor_key_missing" and "schema_invalid" in reasons.values()
 
@@ -159,7 +167,7 @@ async def test_invalid_commands_are_dead_lettered_with_their_reason_and_nothing_
 
     async def child_refused() -> bool:
         nonlocal consent_dead
-        consent_dead = await read_topic(settings, f"{CONSENT_COMMANDS.name}.dlq", expect=0, timeout=0.5)
+        consent_dead = await read_to_end(settings, f"{CONSENT_COMMANDS.name}.dlq")
         return any(m.key == str(good.survivor_id).encode() for m in consent_dead)
 
     await eventually(child_refused)
@@ -167,6 +175,9 @@ async def test_invalid_commands_are_dead_lettered_with_their_reason_and_nothing_
     assert header_map(refusal.headers)["haven_dlq_reason"] == "second_approver_required"
     assert "directive.approvers" in header_map(refusal.headers)["haven_dlq_detail"]
     assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE directive_id = $1", child.directive_id)
+    recorded = await db.fetchval("SELECT directive FROM consent.directives WHERE directive_id = $1",
+                                 complete.directive_id)  # fmt: skip
+    assert recorded["subject_is_minor"], "recorded as a child's directive, from the recorded age"
     assert not await db.fetchval("SELECT 1 FROM identification.survivors WHERE survivor_id = $1", unkeyed.survivor_id)
 
 
@@ -197,6 +208,9 @@ async def test_erasure_leaves_the_survivors_name_nowhere(
     async with db.acquire() as conn:
         with pytest.raises(SurvivorKeyMissing, match="was erased"):
             await keyring.get(conn, command.survivor_id)
+    late = await send(producer, GrantConsent(survivor_id=command.survivor_id, directive=shelter_directive()))
+    refused = await dead_letters_for(settings, late, topic=CONSENT_COMMANDS.name)
+    assert refused[late[0].id][0] == "survivor_erased", "nothing more is accepted about an erased survivor"
 
     dump = await asyncio.to_thread(pg_dump, settings)
     assert marker.encode() not in dump, "not in the database"
@@ -220,6 +234,7 @@ async def test_consent_expires_at_its_deadline_and_after_a_restart_exactly_once(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
     survivor = uuid4()
+    await identified(producer, survivor, "city-hotline")
     soon = datetime.now(UTC) + timedelta(seconds=2)
     while_running = shelter_directive(valid_until=soon)
     during_downtime = shelter_directive(valid_until=soon + timedelta(seconds=3))

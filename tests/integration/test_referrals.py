@@ -22,6 +22,8 @@ from events.referrals import (
     CompleteReferral,
     ReceiveReferral,
     ReferralRequested,
+    RejectionReason,
+    RejectReferral,
     StartReferral,
 )
 from services.kernel.consumer import UnitOfWork
@@ -29,7 +31,7 @@ from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from services.referrals import handlers, queries
 from services.referrals.domain import Seeker
-from tests.support.intakes import send
+from tests.support.intakes import identified, send
 from tests.support.observe import eventually, wait_for_events
 from tests.support.partners import announce_capacity, organisation, register
 from tests.support.processes import ServiceProcess
@@ -59,8 +61,9 @@ async def hotline_and_shelter(
     shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
     await register(producer, db, hotline, shelter)
     survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
     grantee = Grantee(org_type=OrgType.SHELTER) if consent_by_type else Grantee(org_id=shelter.org_id)
-    directive = await consent_to(producer, db, survivor, grantee)
+    directive = await consent_to(producer, db, survivor, grantee, recorded_by=hotline.org_id)
     return hotline, shelter, survivor, directive
 
 
@@ -99,8 +102,9 @@ async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_wo
     await register(producer, db, hotline, silent, spare)
     await announce_capacity(producer, spare, ReferralType.EMERGENCY_SHELTER, CapacityStatus.CAPACITY, 3)
     survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
     for shelter in (silent, spare):  # only these two: shelters of other tests must not take the place
-        await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
+        await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id), recorded_by=hotline.org_id)
     due = datetime.now(UTC) + timedelta(seconds=12)
     ask = request(survivor, hotline.org_id, silent.org_id, respond_by=due, allow_reroute=True)
     await send(producer, ask)
@@ -178,7 +182,8 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
     hotline, shelter, survivor, _ = await hotline_and_shelter(producer, db)
-    unconsented = uuid4()
+    stranger = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    await register(producer, db, stranger)
     ok = request(survivor, hotline.org_id, shelter.org_id)
     await send(producer, ok)
     await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
@@ -186,7 +191,7 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
     bad = [
         CompleteReferral(referral_id=ok.referral_id, survivor_id=survivor, actor_org=shelter.org_id, outcome="x"),
         AcceptReferral(referral_id=ok.referral_id, survivor_id=survivor, actor_org=hotline.org_id),
-        request(unconsented, hotline.org_id, shelter.org_id),
+        request(survivor, stranger.org_id, shelter.org_id),
         request(survivor, hotline.org_id, "nowhere-shelter"),
         request(survivor, hotline.org_id, shelter.org_id, respond_by=datetime.now(UTC) + timedelta(days=3)),
         request(survivor, hotline.org_id, shelter.org_id, referral_type=ReferralType.LEGAL_AID),
@@ -195,13 +200,37 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
 
     refused = await dead_letters_for(settings, sent)
     reasons = [refused[e.id][0] for e in sent]
-    assert reasons == ["illegal_transition", "not_a_party", "consent_required", "unknown_recipient",
+    assert reasons == ["illegal_transition", "not_a_party", "not_in_care_team", "unknown_recipient",
                        "respond_by_out_of_range", "service_not_offered"]  # fmt: skip
     assert "requested cannot become completed" in refused[sent[0].id][1]
-    assert "identity" in refused[sent[2].id][1], "says which consent is missing"
     events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
     assert types_of(events, ok.referral_id) == ["referral.requested"], "nothing published for the refusals"
-    assert not await db.fetchval("SELECT 1 FROM referrals.referrals WHERE survivor_id = $1", unconsented)
+    assert {getattr(e.data, "referrer_org", None) for e in events} == {hotline.org_id}, "the stranger referred nobody"
+
+
+async def test_a_referral_without_consent_goes_ahead_sharing_nothing_and_the_recipient_decides(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id), frozenset({Category.CASE_STATUS}),
+                     recorded_by=hotline.org_id)  # fmt: skip
+    ask = request(survivor, hotline.org_id, shelter.org_id)
+    await send(producer, ask)
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    requested = next(e.data for e in events if e.type == "referral.requested")
+    assert isinstance(requested, ReferralRequested)
+    assert requested.categories == {Category.CASE_STATUS}, "what the survivor permits is shared"
+    assert requested.withheld == {Category.IDENTITY, Category.CONTACT}, "and the rest is named as not shared"
+
+    await send(producer, RejectReferral(referral_id=ask.referral_id, survivor_id=survivor, actor_org=shelter.org_id,
+                                        reason=RejectionReason.INSUFFICIENT_INFORMATION))  # fmt: skip
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.rejected"])
+    rejected = next(e.data for e in events if e.type == "referral.rejected")
+    assert rejected.reason == "insufficient_information"  # type: ignore[attr-defined]
 
 
 async def test_an_anonymous_capacity_query_lists_eligible_providers_best_first(
@@ -241,8 +270,10 @@ async def test_an_onward_referral_stays_visible_to_the_original_referrer_as_far_
     clinic = organisation(OrgType.HEALTH_PROVIDER, ReferralType.MEDICAL)
     await register(producer, db, hotline, shelter, clinic)
     survivor = uuid4()
-    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id))
-    await consent_to(producer, db, survivor, Grantee(org_id=clinic.org_id), SHELTER_NEEDS | {Category.HEALTH})
+    await identified(producer, survivor, hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id), recorded_by=hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=clinic.org_id), SHELTER_NEEDS | {Category.HEALTH},
+                     recorded_by=hotline.org_id)  # fmt: skip
     first = request(survivor, hotline.org_id, shelter.org_id)
     onward = request(survivor, shelter.org_id, clinic.org_id, referral_type=ReferralType.MEDICAL,
                      urgency=Urgency.URGENT, parent_referral_id=first.referral_id)  # fmt: skip
@@ -259,5 +290,6 @@ async def test_an_onward_referral_stays_visible_to_the_original_referrer_as_far_
 
     hotline_party = Party(hotline.org_id, OrgType.HOTLINE)
     assert await chain_for(hotline_party) == ([first.referral_id], 1), "the clinic link is not the hotline's to see"
-    await consent_to(producer, db, survivor, Grantee(org_id=hotline.org_id), frozenset({Category.CASE_STATUS}))
+    await consent_to(producer, db, survivor, Grantee(org_id=hotline.org_id), frozenset({Category.CASE_STATUS}),
+                     recorded_by=hotline.org_id)  # fmt: skip
     assert await chain_for(hotline_party) == ([first.referral_id, onward.referral_id], 0)

@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from events.consent import Category, Directive, Grantee, Purpose
+from events.consent import Category, ConsentMethod, Directive, Grantee, HowObtained, Purpose
+
+HOW_OBTAINED = HowObtained(method=ConsentMethod.WRITTEN, language="tl", interpreter=True, form_reference="CF-2026-0113")
+"""A signed form, explained in Tagalog through an interpreter."""
 
 
 def shelter_directive(now: datetime | None = None, **changes: Any) -> Directive:
@@ -20,5 +23,6 @@ def shelter_directive(now: datetime | None = None, **changes: Any) -> Directive:
         "valid_from": now - timedelta(minutes=1),
         "valid_until": now + timedelta(days=90),
         "recorded_by": "city-hotline",
+        "obtained": HOW_OBTAINED,
     }
     return Directive.model_validate({**fields, **changes})

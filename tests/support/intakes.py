@@ -8,7 +8,17 @@ from uuid import UUID, uuid4
 from aiokafka import AIOKafkaProducer
 
 from events.envelope import Envelope, to_kafka
-from events.identification import RecordScreening, ScreeningIntake, SealedProfile
+from events.identification import (
+    DeciderRole,
+    RecordScreening,
+    ScreenerType,
+    ScreeningIntake,
+    ScreeningOutcome,
+    SealedProfile,
+    Statistics,
+    SurvivorIdentified,
+)
+from events.types import Sealed
 from services.kernel.crypto import Keyring
 from services.kernel.db import Pool
 
@@ -69,3 +79,25 @@ async def send(producer: AIOKafkaProducer, *commands: Any, source: str = "haven/
         await producer.send_and_wait(record.topic, value=record.value, key=record.key, headers=record.headers)
         sent.append(envelope)
     return sent
+
+
+def _sealed_stand_in() -> Sealed:
+    """Ciphertext nobody opens: services that only route on a survivor never look inside."""
+    return Sealed(kid="test", nonce="AAAAAAAAAAAAAAAA", ciphertext="AAAA")
+
+
+async def identified(
+    producer: AIOKafkaProducer, survivor_id: UUID, screener_org: str, *, is_minor: bool = False, **statistics: Any
+) -> None:
+    """Announce ``survivor_id`` as identification would, screened by ``screener_org`` (its first care team)."""
+    profile = SealedProfile(identity=_sealed_stand_in(), narrative=_sealed_stand_in())
+    await send(
+        producer,
+        SurvivorIdentified(
+            survivor_id=survivor_id, screening_id=uuid4(), screener_org=screener_org,
+            screener_type=ScreenerType.HOTLINE, outcome=ScreeningOutcome.PROBABLE_VICTIM, decided_by=screener_org,
+            decided_by_role=DeciderRole.SCREENER, is_minor=is_minor, statistics=Statistics(**statistics),
+            profile=profile,
+        ),
+        source="haven/identification",
+    )  # fmt: skip

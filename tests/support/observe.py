@@ -36,6 +36,40 @@ async def read_until(settings: Settings, topic: str, done: Callable[[list[Any]],
     return messages
 
 
+async def read_to_end(settings: Settings, topic: str, *, timeout: float = 30.0) -> list[Any]:
+    """Every message on every partition of ``topic``, up to the end offsets taken when it starts.
+
+    For tests of absence: it fails unless it reached each partition's end, so an empty answer means
+    the topic held nothing, not that the reader gave up early.
+    """
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+                              enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
+    await reader.start()
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not reader.assignment():  # without a group, every partition is assigned once metadata arrives
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: no partitions assigned within {timeout}s; does it exist?")
+            await asyncio.sleep(0.05)
+        partitions = sorted(reader.assignment(), key=lambda tp: tp.partition)
+        ends = await reader.end_offsets(partitions)
+
+        async def behind() -> dict[int, tuple[int, int]]:
+            """Partitions not yet read to their end offset: partition → (position, end)."""
+            positions = {tp: await reader.position(tp) for tp in partitions}
+            return {tp.partition: (positions[tp], end) for tp, end in ends.items() if positions[tp] < end}
+
+        while short := await behind():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: did not reach the end offsets within {timeout}s: {short}")
+            for tp, batch in (await reader.getmany(*partitions, timeout_ms=200)).items():
+                messages.extend(m for m in batch if m.offset < ends[tp])
+    finally:
+        await reader.stop()
+    return messages
+
+
 async def read_topic(settings: Settings, topic: str, *, expect: int, timeout: float = 60.0) -> list[Any]:
     """Every message on ``topic``, once ``expect`` have arrived (or the timeout)."""
     return await read_until(settings, topic, lambda messages: len(messages) >= expect, timeout=timeout)

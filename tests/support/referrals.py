@@ -22,9 +22,9 @@ SHELTER_NEEDS = frozenset({Category.IDENTITY, Category.CONTACT, Category.CASE_ST
 
 
 async def consent_to(producer: AIOKafkaProducer, db: Pool, survivor: UUID, grantee: Grantee,
-                     categories: frozenset[Category] = SHELTER_NEEDS) -> UUID:  # fmt: skip
-    """The survivor consents; returns once the referrals service knows it."""
-    directive = shelter_directive(grantee=grantee, categories=categories)
+                     categories: frozenset[Category] = SHELTER_NEEDS, *, recorded_by: str) -> UUID:  # fmt: skip
+    """The survivor consents, recorded by a member of their care team; returns once the referrals service knows it."""
+    directive = shelter_directive(grantee=grantee, categories=categories, recorded_by=recorded_by)
     await send(producer, GrantConsent(survivor_id=survivor, directive=directive))
 
     async def projected() -> bool:

@@ -30,9 +30,26 @@ def test_an_adults_consent_is_recorded_as_given() -> None:
     assert check_grant(d, latest_version=None, survivor_is_minor=False, now=NOW) == d
 
 
-def test_a_version_must_be_newer_than_the_recorded_one() -> None:
-    error = refused(directive(version=2), latest=2)
+@pytest.mark.parametrize(("version", "latest"), [(2, 2), (1, 2), (4, 2), (2, None)])
+def test_each_version_must_be_the_next_one(version: int, latest: int | None) -> None:
+    error = refused(directive(version=version), latest=latest)
     assert (error.code, error.field) == ("stale_version", "directive.version")
+
+
+def test_the_next_version_is_recorded() -> None:
+    assert check_grant(directive(version=3), latest_version=2, survivor_is_minor=False, now=NOW).version == 3
+
+
+def test_how_consent_was_obtained_is_required() -> None:
+    error = refused(directive(obtained=None))
+    assert (error.code, error.field) == ("consent_method_required", "directive.obtained")
+
+
+def test_the_child_rule_follows_the_recorded_age_not_the_request() -> None:
+    claimed_adult = directive(subject_is_minor=False)
+    assert refused(claimed_adult, minor=True).code == "child_basis_required"
+    claimed_child = check_grant(directive(subject_is_minor=True), latest_version=None, survivor_is_minor=False, now=NOW)
+    assert not claimed_child.subject_is_minor, "a flag in the request does not make an adult's directive a child's"
 
 
 def test_a_period_already_over_is_refused() -> None:

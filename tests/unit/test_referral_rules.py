@@ -12,7 +12,7 @@ from events.directory import CapacityStatus, Eligibility, Organisation
 from events.errors import DomainError
 from events.identification import AgeBand, Gender
 from events.needs import ReferralType, Urgency
-from events.referrals import FHIR_TASK, REQUIRED_CATEGORIES, CancellationReason, ReferralStatus
+from events.referrals import FHIR_TASK, SHARED_AT_MOST, CancellationReason, ReferralStatus
 from services.referrals.domain import (
     NEXT,
     SYSTEM_ORG,
@@ -100,10 +100,10 @@ def test_an_emergency_is_answered_within_hours_and_a_routine_need_within_days() 
 
 
 def test_a_shelter_placement_does_not_ask_for_the_narrative() -> None:
-    assert set(REQUIRED_CATEGORIES) == set(ReferralType)
-    assert Category.NARRATIVE not in REQUIRED_CATEGORIES[ReferralType.EMERGENCY_SHELTER]
-    assert Category.HEALTH not in REQUIRED_CATEGORIES[ReferralType.LEGAL_AID]
-    assert all(Category.CASE_STATUS in needed for needed in REQUIRED_CATEGORIES.values())
+    assert set(SHARED_AT_MOST) == set(ReferralType)
+    assert Category.NARRATIVE not in SHARED_AT_MOST[ReferralType.EMERGENCY_SHELTER]
+    assert Category.HEALTH not in SHARED_AT_MOST[ReferralType.LEGAL_AID]
+    assert all(Category.CASE_STATUS in needed for needed in SHARED_AT_MOST.values())
 
 
 def shelter(**eligibility: object) -> Organisation:
@@ -133,3 +133,10 @@ def test_reroute_goes_to_the_best_untried_provider_with_capacity() -> None:
     assert reroute_target(offers, tried=set()) == offers[1]
     assert reroute_target(offers, tried={"b"}) == offers[0]
     assert reroute_target(offers, tried={"a", "b"}) is None, "a waitlist is not a place"
+
+
+def test_reroute_prefers_providers_the_survivor_shares_more_with_but_never_requires_consent() -> None:
+    offers = [Offer("roomy", "R", CapacityStatus.CAPACITY, 9), Offer("trusted", "T", CapacityStatus.CAPACITY, 1)]
+    withheld = {"roomy": 3, "trusted": 0}
+    assert reroute_target(offers, tried=set(), withheld=withheld) == offers[1], "consent shares more with it"
+    assert reroute_target(offers, tried={"trusted"}, withheld=withheld) == offers[0], "nothing shared still gets a bed"
