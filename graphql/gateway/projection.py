@@ -116,8 +116,8 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
         status = EVENT_STATUS[type(d)]
         if type(d) is ReferralRequested:
             new.append((d.referral_id, d.survivor_id, d.referrer_org, d.recipient_org, d.referral_type, d.urgency,
-                        d.deadline, d.parent_referral_id, e.time, sorted(d.categories),
-                        sorted(d.withheld)))  # fmt: skip
+                        d.deadline, d.parent_referral_id, e.time, json.dumps(sorted(d.categories)),
+                        json.dumps(sorted(d.withheld))))  # fmt: skip
         else:
             last[d.referral_id] = (status, e.time)
             if status == "accepted":
@@ -129,9 +129,10 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
                                    status, deadline, parent_referral_id, created_at, updated_at, shared, withheld)
             SELECT r, s, rf, rc, t, u, 'requested', d, p, at, at,
-                   ARRAY(SELECT jsonb_array_elements_text(sh)), ARRAY(SELECT jsonb_array_elements_text(wh))
+                   ARRAY(SELECT jsonb_array_elements_text(sh::jsonb)),
+                   ARRAY(SELECT jsonb_array_elements_text(wh::jsonb))
               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                          $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+                          $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::text[], $11::text[])
                    AS x(r, s, rf, rc, t, u, d, p, at, sh, wh)
             ON CONFLICT (referral_id) DO NOTHING
             """,

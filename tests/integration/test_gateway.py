@@ -129,6 +129,7 @@ def window(**extra: Any) -> dict[str, Any]:
         "valid_from": (now - timedelta(minutes=5)).isoformat(),
         "valid_until": (now + timedelta(days=30)).isoformat(),
         "purposes": ["service_delivery"],
+        "obtained": {"method": "written", "language": "tl", "interpreter": True},
         **extra,
     }
 
@@ -257,7 +258,14 @@ async def test_two_organisations_never_see_each_others_inbox_or_referrals(
     assert theirs["data"]["inbox"]["items"] == [], "nothing addressed to another organisation"
     pathway = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { referrals { recipientOrg } } }"
     _, outsider = await call(settings, keys[second.org_id], pathway, {"id": str(survivor)})
-    assert outsider["data"]["survivor"]["referrals"] == [], "another organisation's referral stays hidden"
+    _, nobody = await call(settings, keys[second.org_id], pathway, {"id": str(uuid4())})
+    assert outsider["data"] == nobody["data"] == {"survivor": None}, "another organisation's survivor stays hidden"
+    assert (
+        [e["extensions"] for e in outsider["errors"]]
+        == [e["extensions"] for e in nobody["errors"]]
+        == [{"code": "FORBIDDEN", "reason": "not_in_care_team"}]
+    ), "and is answered exactly as a survivor who does not exist"
+    assert outsider["errors"][0]["message"] == nobody["errors"][0]["message"]
 
 
 @st.composite
@@ -306,7 +314,10 @@ def world(services: dict[str, ServiceProcess]) -> World:
             w.survivor = await screened(settings, pool, intake)
             w.org_id = shelter.org_id
             async with pool.acquire() as conn:
-                w.keys = {role: await create_key(conn, shelter.org_id, role) for role in Role}
+                w.keys = {
+                    role: await create_key(conn, shelter.org_id, role) for role in Role if role is not Role.OVERSIGHT
+                }
+            w.keys[Role.OVERSIGHT] = await partner(pool, organisation(OrgType.OVERSIGHT_BODY), Role.OVERSIGHT)
             return w
         finally:
             await pool.close()
@@ -347,6 +358,11 @@ def test_the_gateway_returns_a_field_if_and_only_if_decide_permits_it(world: Wor
         party = Party(world.org_id, OrgType.SHELTER)
         shown = body["data"]["survivor"]
         now = datetime.now(UTC)
+        if not any(decide(records, party, c, purpose, now).permitted for c in Category):
+            # Not in the care team and shares nothing with it: answered as if the survivor did not exist.
+            assert shown is None
+            assert [e["extensions"].get("reason") for e in body["errors"]] == ["not_in_care_team"]
+            return
         for field, category in FIELD_CATEGORY.items():
             permitted = decide(records, party, category, purpose, now).permitted
             assert (shown[field] is not None) == permitted, (field, category, purpose, directives)

@@ -43,6 +43,7 @@ def history(referrals: int, seed: int) -> list[Envelope]:
             **common, actor_org="city-hotline", referral_type=ReferralType.EMERGENCY_SHELTER,
             urgency=Urgency.EMERGENCY, purpose="service_delivery", categories=frozenset({"case_status"}),
             deadline=now + timedelta(hours=4),
+            withheld=frozenset(rng.sample(["identity", "contact"], rng.randint(0, 2))),
         )  # fmt: skip
         moves = [move(**common, actor_org=common["recipient_org"], reason="no_capacity" if move is ReferralRejected
                       else None) for move in rng.choice(PATHS)]  # fmt: skip
@@ -74,7 +75,8 @@ async def projected(settings: Settings, events: list[Envelope], *, set_based: bo
                     await handlers[event.type](event, uow)
             referrals = await conn.fetch(
                 "SELECT referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency, status,"
-                " deadline, created_at, updated_at FROM referrals WHERE referral_id = ANY($1) ORDER BY referral_id",
+                " deadline, created_at, updated_at, accepted_ever, shared, withheld"
+                " FROM referrals WHERE referral_id = ANY($1) ORDER BY referral_id",
                 ids,
             )
             transitions = await conn.fetch(
@@ -96,4 +98,6 @@ async def test_the_set_based_replay_ends_where_projecting_event_by_event_does(se
     assert len(one_by_one["transitions"]) == len(events)
     statuses = {r["status"] for r in one_by_one["referrals"]}
     assert {"completed", "rejected", "cancelled", "requested"} <= statuses, "every path was exercised"
+    assert any(r["accepted_ever"] for r in one_by_one["referrals"]), "acceptances count for the care team"
+    assert any(r["withheld"] for r in one_by_one["referrals"]), "what consent withheld is kept"
     assert set_based == one_by_one

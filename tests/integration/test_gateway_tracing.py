@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 from gateway.auth import Principal, Role
 from gateway.consent import ConsentScope
 from gateway.schema import build_schema
@@ -14,25 +12,27 @@ from events.envelope import header_map
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.db import create_pool
 from services.kernel.settings import Settings
+from tests.support.intakes import intake_data
 
 
 async def test_a_mutation_and_the_event_it_writes_share_one_trace(
     settings: Settings, spans: InMemorySpanExporter
 ) -> None:
     db = await create_pool(settings, schema="gateway")  # as the gateway's own pool: its outbox
-    survivor, directive = uuid4(), uuid4()
     who = Principal("city-hotline", OrgType.HOTLINE, Role.INTAKE)
     context = {"principal": who, "pool": db, "consent": ConsentScope(db, who),
                "keyring": Keyring(decode_master_key(settings.master_key_text()))}  # fmt: skip
+    screening = intake_data()
+    screening.pop("screener_org")
 
     result = await build_schema().execute(
-        "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }",
-        variable_values={"s": str(survivor), "d": str(directive)},
+        "mutation($s: JSON!) { recordScreening(screening: $s) { commandId } }",
+        variable_values={"s": screening},
         context_value=context,
     )
 
     assert result.errors is None, result.errors
-    command_id = result.data["revokeConsent"]["commandId"] if result.data else None
+    command_id = result.data["recordScreening"]["commandId"] if result.data else None
     row = await db.fetchrow("DELETE FROM gateway.outbox WHERE event_id = $1 RETURNING headers", command_id)
     assert row is not None, "the command went to the gateway's outbox"
     traceparent = header_map([(k, v.encode()) for k, v in row["headers"]])["traceparent"]
