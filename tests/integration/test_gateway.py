@@ -26,7 +26,7 @@ from events.directory import Organisation
 from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
-from tests.support.gateway import call, codes, partner, url
+from tests.support.gateway import call, codes, grant, partner, screened, url, window
 from tests.support.intakes import intake_data
 from tests.support.observe import eventually
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
@@ -77,61 +77,6 @@ def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) ->
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
-
-
-async def screened(settings: Settings, db: Pool, key: str, **changes: Any) -> UUID:
-    """A screening recorded through the gateway; returns the survivor id once the gateway projected it."""
-    data = intake_data(**changes)
-    data.pop("screener_org")
-    status, body = await call(
-        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": data}
-    )
-    assert status == 200
-    assert not body.get("errors"), body
-    survivor = UUID(body["data"]["recordScreening"]["subjectId"])
-
-    async def projected() -> bool:
-        return bool(await db.fetchval("SELECT 1 FROM gateway.survivors WHERE survivor_id = $1", survivor))
-
-    await eventually(projected)
-    return survivor
-
-
-async def grant(settings: Settings, db: Pool, key: str, survivor: UUID, **directive: Any) -> str:
-    """Consent through the gateway; returns the directive id once the gateway's read model has it."""
-    # Counted before sending: a projection faster than this query would otherwise never be seen.
-    before = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
-    _status, body = await call(
-        settings,
-        key,
-        "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }",
-        {"s": str(survivor), "d": directive},
-    )
-    assert not body.get("errors"), body
-
-    async def projected() -> bool:
-        now = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
-        return bool(now > before)
-
-    await eventually(projected)
-    return str(
-        await db.fetchval(
-            "SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1"
-            " ORDER BY directive->>'valid_from' DESC LIMIT 1",
-            survivor,
-        )
-    )
-
-
-def window(**extra: Any) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "valid_from": (now - timedelta(minutes=5)).isoformat(),
-        "valid_until": (now + timedelta(days=30)).isoformat(),
-        "purposes": ["service_delivery"],
-        "obtained": {"method": "written", "language": "tl", "interpreter": True},
-        **extra,
-    }
 
 
 async def referrable(settings: Settings, db: Pool, intake: str, recipient: Organisation, *known: Organisation) -> UUID:
@@ -476,7 +421,7 @@ async def test_a_new_referral_reaches_the_recipients_subscription(
         _, sent = await call(
             settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }", {"r": ask}
         )
-        # Far longer than the 1 s fallback poll: this arrives by the projection's NOTIFY, and how fast
+        # Nothing polls: this arrives by the projection's NOTIFY, and how fast
         # is measured by `make bench` (latency stage), never here.
         message = await ws.receive_json(timeout=30)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import aiohttp
 from gateway.auth import Role, create_key
@@ -13,6 +15,8 @@ from gateway.cli import register
 from events.directory import Organisation
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
+from tests.support.intakes import intake_data
+from tests.support.observe import eventually
 
 
 def url(settings: Settings, scheme: str = "http") -> str:
@@ -50,3 +54,58 @@ async def call(
 
 def codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code", "") for e in body.get("errors") or []]
+
+
+async def screened(settings: Settings, db: Pool, key: str, **changes: Any) -> UUID:
+    """A screening recorded through the gateway; returns the survivor id once the gateway projected it."""
+    data = intake_data(**changes)
+    data.pop("screener_org")
+    status, body = await call(
+        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": data}
+    )
+    assert status == 200
+    assert not body.get("errors"), body
+    survivor = UUID(body["data"]["recordScreening"]["subjectId"])
+
+    async def projected() -> bool:
+        return bool(await db.fetchval("SELECT 1 FROM gateway.survivors WHERE survivor_id = $1", survivor))
+
+    await eventually(projected)
+    return survivor
+
+
+async def grant(settings: Settings, db: Pool, key: str, survivor: UUID, **directive: Any) -> str:
+    """Consent through the gateway; returns the directive id once the gateway's read model has it."""
+    # Counted before sending: a projection faster than this query would otherwise never be seen.
+    before = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
+    _status, body = await call(
+        settings,
+        key,
+        "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }",
+        {"s": str(survivor), "d": directive},
+    )
+    assert not body.get("errors"), body
+
+    async def projected() -> bool:
+        now = await db.fetchval("SELECT count(*) FROM gateway.consent_directives WHERE survivor_id = $1", survivor)
+        return bool(now > before)
+
+    await eventually(projected)
+    return str(
+        await db.fetchval(
+            "SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1"
+            " ORDER BY directive->>'valid_from' DESC LIMIT 1",
+            survivor,
+        )
+    )
+
+
+def window(**extra: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "valid_from": (now - timedelta(minutes=5)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(),
+        "purposes": ["service_delivery"],
+        "obtained": {"method": "written", "language": "tl", "interpreter": True},
+        **extra,
+    }

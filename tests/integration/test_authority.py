@@ -1,0 +1,410 @@
+"""Authority on the write side, on the real stack: only a survivor's care team records consent, revokes it,
+refers, or reads the ledger — through the gateway and through commands sent straight to Kafka alike."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from gateway.auth import Role, create_key
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from events.catalog import CONSENT_COMMANDS, REFERRALS_COMMANDS
+from events.consent import GrantConsent, Grantee, OrgType, RevokeConsent
+from events.directory import Organisation
+from events.envelope import from_kafka
+from events.needs import ReferralType
+from events.referrals import AcceptReferral, CancelReferral, RejectionReason, RejectReferral, RequestReferral
+from services.kernel.db import Pool, create_pool
+from services.kernel.settings import Settings
+from tests.support.consent import shelter_directive
+from tests.support.gateway import call, grant, partner, screened, window
+from tests.support.intakes import send
+from tests.support.observe import eventually, read_to_end
+from tests.support.partners import organisation
+from tests.support.processes import ServiceProcess
+from tests.support.referrals import dead_letters_for
+
+GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
+REVOKE = "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }"
+REFER = "mutation($r: JSON!) { requestReferral(referral: $r) { commandId referralId } }"
+LEDGER = "query($s: ID!) { accessLedger(survivorId: $s) { orgId categories } }"
+CONTACT = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { contact { phone } } }"
+WRITERS = (Role.INTAKE, Role.CASEWORKER)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    logs = tmp_path_factory.mktemp("service-logs")
+    gateway = {"HAVEN_KEY_RECHECK_SECONDS": "5", "HAVEN_ADDRESS_BURST": "5000", "HAVEN_RATE_BURST": "200"}
+    running = {
+        n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None).start()
+        for n in ("identification", "consent", "referrals", "gateway")
+    }
+    yield running
+    for process in running.values():
+        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+
+
+def refusal(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The code and reason of a refused call's one error."""
+    (error,) = body["errors"]
+    return error["extensions"]["code"], error["extensions"].get("reason")
+
+
+NOT_IN_CARE_TEAM = ("FORBIDDEN", "not_in_care_team")
+
+
+async def commands_from(settings: Settings, topic: str, org: str) -> list[Any]:
+    """Every command on ``topic`` (read to its end) that ``org`` sent as the actor."""
+    found = []
+    for m in await read_to_end(settings, topic):
+        data = from_kafka(m.value, m.headers).data.model_dump(mode="json")
+        actor = data.get("referrer_org") or data.get("revoked_by") or data.get("directive", {}).get("recorded_by")
+        if actor == org:
+            found.append(data)
+    return found
+
+
+async def test_each_write_side_attack_is_refused_with_its_code_and_nothing_is_sent(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    stranger = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    outsider = await partner(db, stranger, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    directive = await grant(settings, db, intake, survivor, grantee={"org_id": shelter.org_id},
+                            categories=["contact", "case_status"], **window())  # fmt: skip
+    sid = str(survivor)
+
+    # A stranger grants itself consent and reads: refused, and told nothing about the survivor.
+    _, self_grant = await call(
+        settings,
+        outsider,
+        GRANT,
+        {"s": sid, "d": window(grantee={"org_id": stranger.org_id}, categories=["identity", "narrative"])},
+    )
+    _, read = await call(settings, outsider, CONTACT, {"id": sid})
+    assert refusal(self_grant) == refusal(read) == NOT_IN_CARE_TEAM
+    # A member cannot dictate who recorded it, its version, or the child rule.
+    for forged in ({"recorded_by": shelter.org_id}, {"version": 7}, {"subject_is_minor": False}):
+        _, body = await call(
+            settings,
+            intake,
+            GRANT,
+            {"s": sid, "d": window(grantee={"org_id": hotline.org_id}, categories=["identity"], **forged)},
+        )
+        assert refusal(body)[0] == "VALIDATION_FAILED"
+        assert body["errors"][0]["extensions"]["problems"][0]["field"] == next(iter(forged))
+    _, unknown = await call(
+        settings,
+        intake,
+        GRANT,
+        {"s": sid, "d": window(grantee={"org_id": hotline.org_id}, categories=["identity"], directive_id=str(uuid4()))},
+    )
+    assert refusal(unknown)[0] == "BAD_INPUT", "a directive id must name this survivor's directive"
+    # A stranger revokes another organisation's directive, refers the survivor, reads the ledger.
+    _, revoked = await call(settings, outsider, REVOKE, {"s": sid, "d": directive})
+    _, referred = await call(
+        settings,
+        outsider,
+        REFER,
+        {
+            "r": {
+                "survivor_id": sid,
+                "recipient_org": shelter.org_id,
+                "referral_type": "emergency_shelter",
+                "urgency": "emergency",
+            }
+        },
+    )
+    _, ledger = await call(settings, outsider, LEDGER, {"s": sid})
+    assert refusal(revoked) == refusal(referred) == refusal(ledger) == NOT_IN_CARE_TEAM
+    _, still = await call(settings, shelter_key, CONTACT, {"id": sid})
+    assert still["data"]["survivor"]["contact"]["phone"], "the shelter still sees what the survivor shared with it"
+
+    assert await db.fetchval(
+        "SELECT revoked_at FROM gateway.consent_directives WHERE directive_id = $1", UUID(directive)
+    ) is None  # fmt: skip
+    assert await commands_from(settings, CONSENT_COMMANDS.name, stranger.org_id) == [], "no grant or revoke sent"
+    assert await commands_from(settings, REFERRALS_COMMANDS.name, stranger.org_id) == [], "no referral sent"
+
+
+async def test_ledgers_by_role_auditors_their_own_reads_oversight_every_read(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    elsewhere = organisation(OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID)
+    watchdog = organisation(OrgType.OVERSIGHT_BODY)
+    intake = await partner(db, hotline, Role.INTAKE)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    other_auditor = await partner(db, elsewhere, Role.AUDITOR)
+    oversight = await partner(db, watchdog, Role.OVERSIGHT)
+    async with db.acquire() as conn:
+        shelter_auditor = await create_key(conn, shelter.org_id, Role.AUDITOR)
+        with pytest.raises(ValueError, match="oversight body"):
+            await create_key(conn, shelter.org_id, Role.OVERSIGHT)
+    survivor = await screened(settings, db, intake)
+    await grant(settings, db, intake, survivor, grantee={"org_type": "shelter"}, categories=["contact"], **window())
+    await grant(settings, db, intake, survivor, grantee={"org_id": hotline.org_id}, categories=["contact"], **window())
+    for key in (intake, shelter_key):
+        _, body = await call(settings, key, CONTACT, {"id": str(survivor)})
+        assert body["data"]["survivor"]["contact"]["phone"]
+
+    async def ledger(key: str) -> list[str]:
+        _, body = await call(settings, key, LEDGER, {"s": str(survivor)})
+        assert not body.get("errors"), body
+        return sorted(r["orgId"] for r in body["data"]["accessLedger"])
+
+    assert await ledger(intake) == sorted([hotline.org_id, shelter.org_id]), "the care team sees every read"
+    assert await ledger(shelter_auditor) == [shelter.org_id], "an auditor sees its own organisation's reads"
+    assert await ledger(other_auditor) == [], "and nothing of anyone else's"
+    assert await ledger(oversight) == sorted([hotline.org_id, shelter.org_id]), "oversight sees every read"
+    _, chain = await call(settings, oversight, "{ auditChain { intact records } }")
+    assert chain["data"]["auditChain"]["intact"]
+    assert chain["data"]["auditChain"]["records"] >= 2
+    _, data = await call(settings, oversight, CONTACT, {"id": str(survivor)})
+    assert refusal(data)[0] == "FORBIDDEN", "oversight never reads survivor data"
+
+
+# ---------------------------------------------------------------- the care-team property
+
+
+@dataclass
+class Partners:
+    """One hotline that screens, providers that may join a care team, and a stranger; a key per role each."""
+
+    hotline: Organisation
+    providers: list[Organisation]
+    stranger: Organisation
+    sink: Organisation  # receives the referrals the callers make, so no caller joins a care team mid-test
+    keys: dict[tuple[str, Role], str] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> list[Organisation]:
+        return [self.hotline, *self.providers, self.stranger]
+
+
+FATES = ("open", "accepted_then_cancelled", "rejected")
+"""What happens to a referral: it stays open, it was accepted and closed (members for the grace period),
+or it was rejected without ever being accepted (not members)."""
+
+
+@pytest.fixture(scope="module")
+def partners(services: dict[str, ServiceProcess]) -> Partners:
+    async def setup() -> Partners:
+        pool = await create_pool(Settings())
+        try:
+            shelters = [organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(3)]
+            found = Partners(organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), shelters,
+                             organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER),
+                             organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER))  # fmt: skip
+            await partner(pool, found.sink, Role.CASEWORKER)
+            for org in found.everyone:
+                await partner(pool, org, Role.CASEWORKER)
+                async with pool.acquire() as conn:
+                    for role in (Role.INTAKE, Role.CASEWORKER, Role.ORG_ADMIN, Role.AUDITOR):
+                        found.keys[(org.org_id, role)] = await create_key(conn, org.org_id, role)
+
+            async def directory_complete() -> bool:
+                ids = [o.org_id for o in (*found.everyone, found.sink)]
+                n = await pool.fetchval("SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)", ids)
+                return bool(n == len(ids))
+
+            await eventually(directory_complete)
+            return found
+        finally:
+            await pool.close()
+
+    return asyncio.run(setup())
+
+
+@dataclass
+class Case:
+    survivor: UUID
+    fates: dict[str, str]  # provider → fate of the hotline's referral to it
+    revocable: str = ""  # a directive no referral depends on, for the revocations under test
+
+    def members(self, hotline: str) -> set[str]:
+        return {hotline} | {p for p, fate in self.fates.items() if fate != "rejected"}
+
+
+async def settled(settings: Settings, db: Pool, partners: Partners, rng: random.Random) -> Case:
+    """A survivor screened by the hotline, with referrals to a random set of providers, each to its fate."""
+    intake = partners.keys[(partners.hotline.org_id, Role.INTAKE)]
+    survivor = await screened(settings, db, intake)
+    case = Case(survivor, {p.org_id: rng.choice(FATES) for p in rng.sample(partners.providers, rng.randint(0, 3))})
+    await grant(settings, db, intake, survivor, grantee={"org_type": "shelter"}, categories=["case_status"],
+                **window())  # fmt: skip
+    case.revocable = await grant(settings, db, intake, survivor, grantee={"org_type": "hotline"},
+                                 categories=["employment"], **window())  # fmt: skip
+    for provider, fate in case.fates.items():
+        ask = {"survivor_id": str(survivor), "recipient_org": provider, "referral_type": "emergency_shelter",
+               "urgency": "emergency"}  # fmt: skip
+        _, made = await call(settings, intake, REFER, {"r": ask})
+        referral = UUID(made["data"]["requestReferral"]["referralId"])
+        await eventually(lambda r=referral: referral_known(db, r))
+        moves: list[Any] = []
+        if fate == "accepted_then_cancelled":
+            moves = [
+                AcceptReferral(referral_id=referral, survivor_id=survivor, actor_org=provider),
+                CancelReferral(referral_id=referral, survivor_id=survivor, actor_org=partners.hotline.org_id),
+            ]
+        elif fate == "rejected":
+            moves = [RejectReferral(referral_id=referral, survivor_id=survivor, actor_org=provider,
+                                    reason=RejectionReason.OTHER)]  # fmt: skip
+        final = {"open": "requested", "accepted_then_cancelled": "cancelled", "rejected": "rejected"}[fate]
+        for move in moves:
+            _, moved = await call(settings, partners.keys[(move.actor_org, Role.CASEWORKER)],
+                       "mutation($id: ID!, $s: ID!, $m: ReferralMove!, $r: String) { moveReferral(referralId: $id,"
+                       " survivorId: $s, move: $m, reason: $r) { commandId } }",
+                       {"id": str(referral), "s": str(survivor), "m": move.event_type.split(".")[1].upper(),
+                        "r": getattr(move, "reason", None)})  # fmt: skip
+            assert not moved.get("errors"), moved
+        try:
+            await eventually(lambda r=referral, f=final: everyone_knows(db, r, f))
+        except AssertionError:
+            seen = await db.fetchrow(
+                "SELECT (SELECT status FROM gateway.referrals WHERE referral_id = $1) AS gateway,"
+                " (SELECT status FROM referrals.referrals WHERE referral_id = $1) AS referrals,"
+                " (SELECT open FROM consent.care_links WHERE referral_id = $1) AS consent_open",
+                referral,
+            )
+            raise AssertionError(f"{fate}: wanted {final} everywhere, saw {dict(seen)}") from None
+    return case
+
+
+async def referral_known(db: Pool, referral: UUID) -> bool:
+    return bool(await db.fetchval("SELECT 1 FROM gateway.referrals WHERE referral_id = $1", referral))
+
+
+async def everyone_knows(db: Pool, referral: UUID, status: str) -> bool:
+    """The referral's state has reached each place that decides on the care team."""
+    return bool(await db.fetchval(
+        "SELECT (SELECT status FROM gateway.referrals WHERE referral_id = $1) = $2"
+        " AND (SELECT status FROM referrals.referrals WHERE referral_id = $1) = $2"
+        " AND (SELECT open = ($2 = 'requested') FROM consent.care_links WHERE referral_id = $1)",
+        referral, status,
+    ))  # fmt: skip
+
+
+@hypothesis_settings(
+    max_examples=2,
+    deadline=None,
+    phases=[Phase.generate],  # no shrinking: each example is a whole stack's work
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(rng=st.randoms(use_true_random=False))
+def test_write_and_ledger_succeed_exactly_for_the_care_team_through_the_gateway_and_kafka(
+    partners: Partners, rng: random.Random
+) -> None:
+    asyncio.run(_care_team_property(partners, rng))
+
+
+async def _care_team_property(partners: Partners, rng: random.Random) -> None:
+    settings = Settings()
+    db = await create_pool(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        cases = [await settled(settings, db, partners, rng) for _ in range(2)]
+        raw_sent: list[tuple[Case, str, Any]] = []
+        for case in cases:
+            members = case.members(partners.hotline.org_id)
+            for org in partners.everyone:
+                role = rng.choice([Role.INTAKE, Role.CASEWORKER, Role.ORG_ADMIN, Role.AUDITOR])
+                await _through_gateway(settings, partners, case, org, role, member=org.org_id in members)
+                raw_sent.append((case, org.org_id, await _straight_to_kafka(producer, partners, case, org)))
+        for case, org_id, sent in raw_sent:
+            member = org_id in case.members(partners.hotline.org_id)
+            await _decided_in_the_services(settings, db, org_id, sent, member=member)
+    finally:
+        await producer.stop()
+        await db.close()
+
+
+async def _through_gateway(
+    settings: Settings, partners: Partners, case: Case, org: Organisation, role: Role, *, member: bool
+) -> None:
+    key, sid, recipient = partners.keys[(org.org_id, role)], str(case.survivor), partners.sink.org_id
+    calls: dict[str, tuple[str, dict[str, Any]]] = {
+        "grant": (GRANT, {"s": sid, "d": window(grantee={"org_id": org.org_id}, categories=["case_status"])}),
+        "refer": (REFER, {"r": {"survivor_id": sid, "recipient_org": recipient, "referral_type": "emergency_shelter",
+                                "urgency": "routine"}}),
+        "ledger": (LEDGER, {"s": sid}),
+    }  # fmt: skip
+    for action, (query, variables) in calls.items():
+        _, body = await call(settings, key, query, variables)
+        may = role is Role.AUDITOR if action == "ledger" else False
+        may = may or (role in WRITERS and member)
+        if may:
+            assert not body.get("errors"), (action, org.org_id, role, case.fates, body)
+        else:
+            assert refusal(body)[0] == "FORBIDDEN", (action, org.org_id, role, case.fates, body)
+            if role in WRITERS:
+                assert refusal(body) == NOT_IN_CARE_TEAM, (action, org.org_id, role, case.fates, body)
+
+
+async def _straight_to_kafka(producer: AIOKafkaProducer, partners: Partners, case: Case, org: Organisation) -> Any:
+    """The same commands sent as a rogue process would, naming ``org`` as the actor."""
+    recipient = partners.sink.org_id
+    directive = shelter_directive(grantee=Grantee(org_id=org.org_id), recorded_by=org.org_id)
+    return await send(
+        producer,
+        GrantConsent(survivor_id=case.survivor, directive=directive),
+        RequestReferral(referral_id=uuid4(), survivor_id=case.survivor, referrer_org=org.org_id,
+                        recipient_org=recipient, referral_type=ReferralType.EMERGENCY_SHELTER, urgency="routine"),
+        RevokeConsent(survivor_id=case.survivor, directive_id=UUID(case.revocable), revoked_by=org.org_id),
+    )  # fmt: skip
+
+
+async def _decided_in_the_services(settings: Settings, db: Pool, org: str, sent: Any, *, member: bool) -> None:
+    grant_, refer_, revoke_ = sent
+    if member:
+
+        async def applied() -> bool:
+            return bool(await db.fetchval(
+                "SELECT (SELECT count(*) FROM consent.directives WHERE directive_id = $1)"
+                " + (SELECT count(*) FROM referrals.referrals WHERE referral_id = $2 AND referrer_org = $4)"
+                " + (SELECT count(*) FROM consent.directives WHERE directive_id = $3 AND revoked_at IS NOT NULL) = 3",
+                grant_.data.directive.directive_id, refer_.data.referral_id, revoke_.data.directive_id, org,
+            ))  # fmt: skip
+
+        await eventually(applied)
+        return
+    consent_refusals = await dead_letters_for(settings, [grant_, revoke_], topic=CONSENT_COMMANDS.name)
+    referral_refusals = await dead_letters_for(settings, [refer_], topic=REFERRALS_COMMANDS.name)
+    assert {consent_refusals[grant_.id][0], consent_refusals[revoke_.id][0], referral_refusals[refer_.id][0]} == {
+        "not_in_care_team"
+    }, org
+    assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE directive_id = $1",
+                                 grant_.data.directive.directive_id)  # fmt: skip
+    assert not await db.fetchval("SELECT 1 FROM referrals.referrals WHERE referral_id = $1", refer_.data.referral_id)
+    assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE directive_id = $1 AND revoked_by = $2",
+                                 revoke_.data.directive_id, org)  # fmt: skip
+
+
+def test_a_care_team_lasts_the_grace_period_after_an_accepted_referral_closes() -> None:
+    """The rule the property above exercises, at its time boundary (pure: no stack needed)."""
+    from events.care import CareLink, in_care_team
+
+    closed = datetime(2026, 11, 1, tzinfo=UTC)
+    link = CareLink("city-hotline", "harbour-shelter", open=False, accepted=True, closed_at=closed)
+    grace = timedelta(days=30)
+    assert in_care_team("harbour-shelter", "city-hotline", [link], closed + grace - timedelta(seconds=1), grace)
+    assert not in_care_team("harbour-shelter", "city-hotline", [link], closed + grace, grace)
+    never_accepted = CareLink("city-hotline", "harbour-shelter", open=False, accepted=False, closed_at=closed)
+    assert not in_care_team("harbour-shelter", "city-hotline", [never_accepted], closed, grace)
