@@ -73,23 +73,25 @@ class GatewaySettings(Settings):
 
 class KeyWatch:
     """Whether a credential still holds, asked by long-lived subscriptions: at most one query per
-    credential per ``interval`` seconds, however many subscriptions ask."""
+    credential per ``interval`` seconds, however many subscriptions ask (they share the check in flight)."""
 
     def __init__(self, pool: Pool, oidc: OidcVerifier | None, interval: float) -> None:
         self.pool, self.oidc, self.interval = pool, oidc, interval
-        self._checked: dict[str, tuple[bool, float]] = {}
+        self._checks: dict[str, tuple[asyncio.Future[bool], float]] = {}
 
     async def valid(self, token: str) -> bool:
         now = time.monotonic()
-        known = self._checked.get(token)
-        if known is not None and now - known[1] < self.interval:
-            return known[0]
+        known = self._checks.get(token)
+        if known is None or now - known[1] >= self.interval:
+            # Forget what nobody asked about lately: the table holds only credentials in use.
+            self._checks = {t: c for t, c in self._checks.items() if now - c[1] < 2 * self.interval}
+            known = (asyncio.ensure_future(self._check(token)), now)
+            self._checks[token] = known
+        return await asyncio.shield(known[0])
+
+    async def _check(self, token: str) -> bool:
         async with self.pool.acquire() as conn:
-            ok = await authenticate(conn, token, self.oidc) is not None
-        # Forget what nobody asked about lately: the table holds only credentials in use.
-        self._checked = {t: v for t, v in self._checked.items() if now - v[1] < 2 * self.interval}
-        self._checked[token] = (ok, now)
-        return ok
+            return await authenticate(conn, token, self.oidc) is not None
 
 
 class Wakeup:

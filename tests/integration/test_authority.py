@@ -4,16 +4,22 @@ refers, or reads the ledger — through the gateway and through commands sent st
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import os
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from gateway.auth import Role, create_key
+from gateway.auth import Role, create_key, hash_key
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -27,7 +33,7 @@ from events.referrals import AcceptReferral, CancelReferral, RejectionReason, Re
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
-from tests.support.gateway import call, grant, partner, screened, window
+from tests.support.gateway import call, grant, partner, screened, url, window
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
@@ -283,7 +289,7 @@ async def settled(settings: Settings, db: Pool, partners: Partners, rng: random.
                 " (SELECT open FROM consent.care_links WHERE referral_id = $1) AS consent_open",
                 referral,
             )
-            raise AssertionError(f"{fate}: wanted {final} everywhere, saw {dict(seen)}") from None
+            raise AssertionError(f"{fate}: wanted {final} everywhere, saw {seen}") from None
     return case
 
 
@@ -408,3 +414,162 @@ def test_a_care_team_lasts_the_grace_period_after_an_accepted_referral_closes() 
     assert not in_care_team("harbour-shelter", "city-hotline", [link], closed + grace, grace)
     never_accepted = CareLink("city-hotline", "harbour-shelter", open=False, accepted=False, closed_at=closed)
     assert not in_care_team("harbour-shelter", "city-hotline", [never_accepted], closed, grace)
+
+
+# ---------------------------------------------------------------- websockets and the guard
+
+INBOX = {"query": "subscription { inbox { id } }"}
+
+
+async def subscribed(session: aiohttp.ClientSession, settings: Settings, *, key: str | None = None,
+                     init: dict[str, Any] | None = None) -> aiohttp.ClientWebSocketResponse:  # fmt: skip
+    """A graphql-transport-ws connection, acknowledged."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    ws = await session.ws_connect(url(settings, "ws"), protocols=["graphql-transport-ws"], headers=headers)
+    await ws.send_json({"type": "connection_init", **({"payload": init} if init is not None else {})})
+    answer = await ws.receive(timeout=10)
+    assert answer.type is aiohttp.WSMsgType.TEXT, answer
+    assert json.loads(answer.data)["type"] == "connection_ack"
+    return ws
+
+
+async def test_over_a_websocket_only_subscriptions_are_served_and_the_guard_holds(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    key = await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
+    async with aiohttp.ClientSession() as session:
+        ws = await subscribed(session, settings, key=key)
+        refused = {}
+        for n, query in enumerate(
+            ["{ me { orgId } }", 'mutation { providerAction(action: "x", input: {}) { commandId } }']
+        ):
+            await ws.send_json({"id": str(n), "type": "subscribe", "payload": {"query": query}})
+            refused[n] = await ws.receive_json(timeout=10)
+        await ws.send_json({"id": "p", "type": "subscribe",
+                            "payload": {"query": "subscription { inbox(pollInterval: 0.02) { id } }"}})  # fmt: skip
+        poll = await ws.receive_json(timeout=10)
+        await ws.send_json({"id": "big", "type": "subscribe", "payload": {"query": "#" + "x" * 70_000}})
+        closed = await ws.receive(timeout=10)
+        await ws.close()
+
+    assert [(m["type"], m["payload"][0]["extensions"]["code"]) for m in refused.values()] == [
+        ("error", "SUBSCRIPTIONS_ONLY")
+    ] * 2
+    assert poll["type"] == "error", "no client-chosen polling"
+    assert "pollInterval" in poll["payload"][0]["message"]
+    assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4413), "a message over the size limit closes it"
+
+
+async def test_a_key_in_connection_init_serves_a_browser_and_a_bad_one_is_refused(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    key = await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
+    async with aiohttp.ClientSession() as session:
+        ws = await subscribed(session, settings, init={"authorization": f"Bearer {key}"})
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": INBOX})
+        with pytest.raises(TimeoutError):
+            await ws.receive_json(timeout=1)  # subscribed and quiet: no error came back
+        await ws.close()
+        bad = await session.ws_connect(url(settings, "ws"), protocols=["graphql-transport-ws"])
+        await bad.send_json({"type": "connection_init", "payload": {"apiKey": "hvn_not-a-key"}})
+        refused = await bad.receive(timeout=10)
+    assert (refused.type, refused.data) == (aiohttp.WSMsgType.CLOSE, 4403)
+
+
+async def test_a_revoked_key_closes_its_open_subscription_within_30_seconds(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    key = await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
+    async with aiohttp.ClientSession() as session:
+        ws = await subscribed(session, settings, key=key)
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": INBOX})
+        await asyncio.sleep(0.5)
+        await db.execute("UPDATE gateway.api_keys SET revoked_at = now() WHERE key_hash = $1", hash_key(key))
+        started = time.monotonic()
+        closed = await ws.receive(timeout=30)
+        waited = time.monotonic() - started
+    assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4403), closed
+    assert waited < 30
+
+
+async def transactions(db: Pool) -> int:
+    """Committed transactions in the database so far (statistics flushed by every backend first)."""
+    total: int = await db.fetchval("SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = current_database()")
+    return total
+
+
+async def test_idle_subscriptions_hold_postgres_load_within_twice_none(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    keys = [await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
+            for _ in range(5)]  # fmt: skip
+    window_seconds = 12.0  # longer than PostgreSQL's 10 s idle flush of backend statistics
+
+    async def load() -> int:
+        before = await transactions(db)
+        await asyncio.sleep(window_seconds)
+        return await transactions(db) - before
+
+    await asyncio.sleep(window_seconds)  # let earlier tests' statistics settle
+    none = await load()
+    async with aiohttp.ClientSession() as session:
+        sockets = [await subscribed(session, settings, key=k) for k in keys]
+        for ws in sockets:
+            for n in range(100):
+                await ws.send_json({"id": str(n), "type": "subscribe", "payload": INBOX})
+        await asyncio.sleep(window_seconds)  # subscribing itself is not idle load
+        idle = await load()
+        for ws in sockets:
+            assert not ws.closed, "all 500 subscriptions were accepted"
+            await ws.close()
+    print(
+        f"idle PostgreSQL load over {window_seconds:.0f} s: {none} transactions with no subscriptions, {idle} with 500"
+    )
+    assert idle <= 2 * max(none, 1), f"{idle} transactions with 500 idle subscriptions against {none} with none"
+
+
+async def test_production_guard_on_get_and_websocket_and_random_tokens_limited_by_address(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, tmp_path: Path
+) -> None:
+    me, inbox = "{ me { orgId } }", "subscription { inbox { id } }"
+    digests = {hashlib.sha256(q.encode()).hexdigest(): q for q in (me, inbox)}
+    allowed = tmp_path / "persisted.json"
+    allowed.write_text(json.dumps(digests))
+    key = await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
+    port = int(os.environ["HAVEN_GATEWAY_PORT"]) + 2
+    env = {"HAVEN_GATEWAY_PORT": str(port), "HAVEN_PRODUCTION": "true", "HAVEN_PERSISTED_QUERIES": str(allowed),
+           "HAVEN_ADDRESS_BURST": "12", "HAVEN_ADDRESS_RATE_PER_SECOND": "0.01"}  # fmt: skip
+    strict = await asyncio.to_thread(ServiceProcess("gateway", tmp_path, env=env).start)
+    endpoint = f"http://127.0.0.1:{port}/graphql"
+
+    def persisted(query: str) -> dict[str, Any]:
+        return {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
+            async with session.get(endpoint, params={"query": "{ directory { orgId } }"}) as r:
+                free_get = await r.json()
+            async with session.get(endpoint, params={"extensions": json.dumps(persisted(me))}) as r:
+                served_get = await r.json()
+            ws = await session.ws_connect(f"ws://127.0.0.1:{port}/graphql", protocols=["graphql-transport-ws"])
+            await ws.send_json({"type": "connection_init"})
+            await ws.receive_json(timeout=10)
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "subscription { inbox { id } }"}})
+            free_ws = await ws.receive_json(timeout=10)
+            await ws.send_json({"id": "2", "type": "subscribe", "payload": {"extensions": persisted(inbox)}})
+            with pytest.raises(TimeoutError):
+                await ws.receive_json(timeout=1)  # the persisted subscription runs, quietly
+            await ws.close()
+        statuses = []
+        async with aiohttp.ClientSession() as anonymous:
+            for _ in range(12):
+                headers = {"Authorization": f"Bearer hvn_{uuid4().hex}"}  # a new random token each time
+                async with anonymous.post(endpoint, json={"extensions": persisted(me)}, headers=headers) as r:
+                    statuses.append(r.status)
+    finally:
+        await asyncio.to_thread(strict.stop)
+
+    assert free_get["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+    assert served_get["data"]["me"]["orgId"].startswith("shelter-")
+    assert (free_ws["type"], free_ws["payload"][0]["extensions"]["code"]) == ("error", "PERSISTED_QUERY_REQUIRED")
+    assert statuses[-1] == 429, f"random tokens are limited by the address they come from: {statuses}"
