@@ -573,3 +573,78 @@ async def test_production_guard_on_get_and_websocket_and_random_tokens_limited_b
     assert served_get["data"]["me"]["orgId"].startswith("shelter-")
     assert (free_ws["type"], free_ws["payload"][0]["extensions"]["code"]) == ("error", "PERSISTED_QUERY_REQUIRED")
     assert statuses[-1] == 429, f"random tokens are limited by the address they come from: {statuses}"
+
+
+# ---------------------------------------------------------------- every root field, every role, bad arguments
+
+OVERFLOWING_CURSOR = "c2VxOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="  # "seq:99999999999999999999999"
+ARGUMENTS: dict[str, list[Any]] = {
+    "ID": [str(uuid4()), "not-an-id", ""],
+    "String": ["emergency_shelter", "", "x" * 300],
+    "Int": [5, -1, 2_000_000_000],
+    "JSON": [{}, "not an object", [1, 2]],
+    "Purpose": ["SERVICE_DELIVERY", "LAW_ENFORCEMENT", "STATISTICS"],
+    "ReferralMove": ["ACCEPT", "CANCEL", "MARK_ENTERED_IN_ERROR"],
+}
+MASKED = "Unexpected error"
+
+
+def operations() -> list[tuple[str, str, dict[str, str]]]:
+    """Every root query and mutation field: (operation, field, argument → type name)."""
+    from gateway.schema import build_schema as haven_schema
+
+    from graphql import GraphQLNonNull, GraphQLObjectType
+
+    schema = haven_schema()._schema
+    found = []
+    for kind, root in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+        assert isinstance(root, GraphQLObjectType)
+        for name, definition in root.fields.items():
+            args = {}
+            for arg_name, arg in definition.args.items():
+                of = arg.type.of_type if isinstance(arg.type, GraphQLNonNull) else arg.type
+                args[arg_name] = f"{of.name}{'!' if isinstance(arg.type, GraphQLNonNull) else ''}"
+            found.append((kind, name, args))
+    return found
+
+
+async def test_every_root_field_and_mutation_answers_every_role_with_data_or_a_code_never_a_masked_error(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    keys: dict[str, str | None] = {"anonymous": None, "oversight": await partner(db, organisation(
+        OrgType.OVERSIGHT_BODY), Role.OVERSIGHT)}  # fmt: skip
+    await partner(db, shelter, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        for role in (Role.INTAKE, Role.CASEWORKER, Role.ORG_ADMIN, Role.AUDITOR):
+            keys[role.value] = await create_key(conn, shelter.org_id, role)
+    answered = 0
+    for kind, name, args in operations():
+        for variant in range(3):
+            values = {a: ARGUMENTS[t.rstrip("!")][variant] for a, t in args.items()}
+            if name in ("inbox", "myReferrals") and variant == 2:
+                values["after"] = OVERFLOWING_CURSOR
+            declared = ", ".join(f"${a}: {t}" for a, t in args.items())
+            passed = ", ".join(f"{a}: ${a}" for a in args)
+            query = f"{kind} Walk{f'({declared})' if declared else ''} {{ {name}{f'({passed})' if passed else ''}"
+            query += " { __typename } }"
+            for who, key in keys.items():
+                status, body = await call(settings, key, query, values)
+                errors = body.get("errors") or []
+                where = (kind, name, values, who, body)
+                assert status == 200, where
+                assert not any(MASKED in e["message"] for e in errors), where
+                assert body.get("data") is not None or errors, where
+                for error in errors:
+                    coded = "code" in error.get("extensions", {})
+                    assert coded or (body.get("data") is None and "$" in error["message"]), where
+                answered += 1
+    assert answered == len(operations()) * 3 * len(keys)
+
+    _, auditor_own = await call(settings, keys["auditor"], "{ myReferrals { items { id } } }")
+    assert auditor_own == {"data": {"myReferrals": {"items": []}}}, "an auditor may ask: empty, not refused"
+    _, bad_ledger = await call(settings, keys["caseworker"], LEDGER, {"s": "not-an-id"})
+    _, bad_cursor = await call(settings, keys["caseworker"], "query($a: String) { inbox(after: $a) { hasNextPage } }",
+                               {"a": OVERFLOWING_CURSOR})  # fmt: skip
+    assert refusal(bad_ledger)[0] == "BAD_INPUT"
+    assert refusal(bad_cursor)[0] == "BAD_CURSOR"
