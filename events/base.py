@@ -80,3 +80,13 @@ class EventRegistry:
 
 
 REGISTRY = EventRegistry()
+
+
+def drop_plain_text(*fields: str) -> Upcaster:
+    """An upcaster for a version that seals what the one before carried in clear: text that was never
+    sealed cannot be sealed here (no key), so it is not carried forward; sealed values pass unchanged."""
+
+    def upcast(data: JsonObject) -> JsonObject:
+        return {k: v for k, v in data.items() if not (k in fields and isinstance(v, str))}
+
+    return upcast

@@ -11,6 +11,8 @@ only by a directive that names the ``law_enforcement`` purpose.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,9 +22,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from events.base import EventData
+from events.base import REGISTRY, EventData, JsonObject
 from events.catalog import CONSENT, CONSENT_COMMANDS
-from events.types import OrgId, ShortText, SurvivorId
+from events.types import OrgId, Sealed, SurvivorId
 
 
 class Category(StrEnum):
@@ -37,6 +39,11 @@ class Category(StrEnum):
     LEGAL = "legal"
     EMPLOYMENT = "employment"
     CASE_STATUS = "case_status"
+    STATISTICS = "statistics"
+
+
+FREE_TEXT = Category.CASE_STATUS
+"""Free text about a case (a referral's note, a child directive's justification) travels sealed under this."""
 
 
 class Purpose(StrEnum):
@@ -85,7 +92,8 @@ class Grantee(BaseModel):
         return self
 
 
-Approver = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Approver = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+"""A staff member's identifier within their organisation (``cw-0147``), never a name: it travels in clear."""
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 """A BCP 47 language tag, e.g. ``es``, ``tl``, ``pt-BR``."""
 
@@ -105,7 +113,9 @@ class HowObtained(BaseModel):
     method: ConsentMethod
     language: LanguageTag
     interpreter: bool = False
-    form_reference: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    form_reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")] | None = Field(
+        default=None, description="Where the signed form is filed (an identifier such as CF-2026-0113, not text)."
+    )
 
 
 class Directive(BaseModel):
@@ -122,7 +132,9 @@ class Directive(BaseModel):
     valid_until: AwareDatetime
     effect: Effect = Effect.PERMIT
     basis: Basis = Basis.CONSENT
-    justification: ShortText | None = None
+    justification: Sealed | None = Field(
+        default=None, description="Why a child's directive rests on its basis: free text, sealed (FREE_TEXT)."
+    )
     recorded_by: OrgId
     approvers: tuple[Approver, ...] = Field(default=(), max_length=5)
     subject_is_minor: bool = Field(
@@ -239,9 +251,10 @@ def decide(
 
 
 class GrantConsent(EventData):
-    """Command: record a directive (a new one, or a new version of one)."""
+    """Command: record a directive (a new one, or a new version of one). Version 2: see ``Directive``."""
 
     event_type = "consent.grant"
+    version = 2
     topic = CONSENT_COMMANDS.name
 
     survivor_id: SurvivorId
@@ -263,7 +276,10 @@ class RevokeConsent(EventData):
 
 
 class ConsentGranted(EventData):
+    """Version 2: the justification is sealed, approvers are staff ids, how consent was obtained is kept."""
+
     event_type = "consent.granted"
+    version = 2
     topic = CONSENT.name
 
     survivor_id: SurvivorId
@@ -289,3 +305,23 @@ class ConsentExpired(EventData):
     directive_id: UUID
     grantee: Grantee
     expired_at: AwareDatetime
+
+
+LEGACY_JUSTIFICATION = {"alg": "A256GCM", "kid": "legacy-unsealed", "nonce": "AAAAAAAAAAAAAAAA", "ciphertext": ""}
+"""What a v1 directive's clear justification becomes: it was given (the child rule still holds), its text is not
+carried forward (there is no key here to seal it with)."""
+
+
+def _directive_v1_to_v2(data: JsonObject) -> JsonObject:
+    directive = dict(data["directive"])
+    if isinstance(directive.get("justification"), str):
+        directive["justification"] = LEGACY_JUSTIFICATION
+    directive["approvers"] = [
+        a if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", a) else f"legacy-{hashlib.sha256(a.encode()).hexdigest()[:16]}"
+        for a in directive.get("approvers", [])
+    ]  # distinct names stay distinct ids: the second-approver rule reads the same
+    return {**data, "directive": directive}
+
+
+for _model in (GrantConsent, ConsentGranted):
+    REGISTRY.upcaster(_model.event_type, 1)(_directive_v1_to_v2)

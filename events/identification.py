@@ -13,11 +13,14 @@ Vocabularies and their sources:
 
 Personal data travels only sealed (``events.types.Sealed``): identity, contact and the narrative
 (the Palermo elements, indicators, sector, places and the story) are each sealed with the
-survivor's own key before they leave the intake. Statistics and the outcome travel in clear.
+survivor's own key before they leave the intake, and so do the statistics (age band, gender,
+nationality, disability: together they can point at one person), under a category of their own.
+The outcome, who decided and whether the survivor is a child travel in clear, as codes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from enum import StrEnum
 from typing import Annotated
@@ -25,7 +28,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from events.base import EventData
+from events.base import REGISTRY, EventData, JsonObject
 from events.catalog import IDENTIFICATION, IDENTIFICATION_COMMANDS
 from events.consent import Category
 from events.needs import ReferralType, Urgency
@@ -165,7 +168,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class Statistics(_Frozen):
-    """Coded fields for statistics, kept apart from identity. Travel in clear."""
+    """Coded fields for statistics, kept apart from identity; sealed under ``statistics``."""
 
     age_band: AgeBand = AgeBand.UNKNOWN
     gender: Gender = Gender.UNDISCLOSED
@@ -248,26 +251,35 @@ class ScreeningIntake(_Frozen):
         parts: dict[str, BaseModel] = {
             Category.IDENTITY: self.identity,
             Category.NARRATIVE: self.narrative,
+            Category.STATISTICS: self.statistics,
         }
         if self.contact is not None:
             parts[Category.CONTACT] = self.contact
         return parts
 
     def to_command(self, survivor_id: SurvivorId, screening_id: UUID, sealed: SealedProfile) -> RecordScreening:
-        """The command that carries this intake, its personal parts sealed."""
+        """The command that carries this intake, its personal parts sealed and its idempotency key hashed."""
         return RecordScreening(
             survivor_id=survivor_id,
             screening_id=screening_id,
-            idempotency_key=self.idempotency_key,
+            idempotency_key=hash_idempotency_key(self.screener_org, self.idempotency_key),
             screener_org=self.screener_org,
             screener_type=self.screener_type,
             outcome=self.outcome,
             decided_by=self.decided_by,
             decided_by_role=self.decided_by_role,
             is_minor=self.is_minor,
-            statistics=self.statistics,
             profile=sealed,
         )
+
+
+def hash_idempotency_key(screener_org: str, key: str) -> str:
+    """What travels for a screener's idempotency key: a hash (the key is free text a screener chose).
+
+    >>> len(hash_idempotency_key("city-hotline", "intake-2026-0001"))
+    64
+    """
+    return hashlib.sha256(f"{screener_org}\n{key}".encode()).hexdigest()
 
 
 class SealedProfile(_Frozen):
@@ -276,6 +288,7 @@ class SealedProfile(_Frozen):
     identity: Sealed
     contact: Sealed | None = None
     narrative: Sealed
+    statistics: Sealed | None = None
 
 
 class Need(_Frozen):
@@ -288,9 +301,12 @@ class Need(_Frozen):
 
 
 class RecordScreening(EventData):
-    """Command: record a screening (personal parts sealed), issuing or reusing a survivor id."""
+    """Command: record a screening (personal parts sealed), issuing or reusing a survivor id.
+
+    Version 2 seals the statistics in the profile (version 1 carried them in clear)."""
 
     event_type = "identification.record_screening"
+    version = 2
     topic = IDENTIFICATION_COMMANDS.name
 
     survivor_id: SurvivorId
@@ -302,7 +318,6 @@ class RecordScreening(EventData):
     decided_by: OrgId
     decided_by_role: DeciderRole
     is_minor: bool
-    statistics: Statistics
     profile: SealedProfile
 
     @model_validator(mode="after")
@@ -326,7 +341,10 @@ class EraseSurvivor(EventData):
 
 
 class SurvivorIdentified(EventData):
+    """Version 2 seals the statistics in the profile (version 1 carried them in clear)."""
+
     event_type = "survivor.identified"
+    version = 2
     topic = IDENTIFICATION.name
 
     survivor_id: SurvivorId
@@ -337,7 +355,6 @@ class SurvivorIdentified(EventData):
     decided_by: OrgId
     decided_by_role: DeciderRole
     is_minor: bool
-    statistics: Statistics
     profile: SealedProfile
 
 
@@ -360,3 +377,13 @@ class SurvivorErased(EventData):
     survivor_id: SurvivorId
     requested_by: OrgId
     reason: ErasureReason
+
+
+def _statistics_no_longer_in_clear(data: JsonObject) -> JsonObject:
+    """v1 → v2: clear statistics are not carried forward (there is no key here to seal them with):
+    services that match on them treat the survivor's age band and gender as unknown."""
+    return {k: v for k, v in data.items() if k != "statistics"}
+
+
+for _model in (RecordScreening, SurvivorIdentified):
+    REGISTRY.upcaster(_model.event_type, 1)(_statistics_no_longer_in_clear)

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from pydantic import Field
 
-from events.base import EventData
+from events.base import REGISTRY, EventData, drop_plain_text
 from events.catalog import LEGAL_AID, LEGAL_AID_COMMANDS
-from events.types import OrgId, ReferralId, ShortText, SurvivorId
+from events.types import OrgId, ReferralId, Sealed, SurvivorId
 
 
 class MatterType(StrEnum):
@@ -69,6 +69,7 @@ class OpenMatter(EventData):
 
 class RecordMilestone(EventData):
     event_type = "legal_aid.record_milestone"
+    version = 2  # the note is sealed since version 2
     topic = LEGAL_AID_COMMANDS.name
 
     matter_id: UUID
@@ -76,7 +77,7 @@ class RecordMilestone(EventData):
     actor_org: OrgId
     milestone: Milestone
     hearing_date: date | None = None
-    note: ShortText | None = None
+    note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
 
 
 class CloseMatter(EventData):
@@ -118,3 +119,6 @@ class MatterClosed(MatterEvent):
     event_type = "legal.matter_closed"
 
     outcome: MatterOutcome
+
+
+REGISTRY.upcaster(RecordMilestone.event_type, 1)(drop_plain_text("note"))

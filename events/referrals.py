@@ -15,11 +15,11 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from events.base import EventData
+from events.base import REGISTRY, EventData, drop_plain_text
 from events.catalog import REFERRALS, REFERRALS_COMMANDS
 from events.consent import Category, ConsentRecord, Party, Purpose, decide
 from events.needs import ReferralType, Urgency
-from events.types import Code, OrgId, ReferralId, ShortText, SurvivorId
+from events.types import Code, OrgId, ReferralId, Sealed, SurvivorId
 
 C = Category
 
@@ -124,9 +124,12 @@ SYSTEM_ORG = "haven"
 
 
 class RequestReferral(EventData):
-    """Command: refer a survivor to a provider (or onward, or on re-route, with a parent)."""
+    """Command: refer a survivor to a provider (or onward, or on re-route, with a parent).
+
+    Version 2 seals the note (version 1 carried it in clear), as every referral command and event does."""
 
     event_type = "referrals.request"
+    version = 2
     topic = REFERRALS_COMMANDS.name
 
     referral_id: ReferralId
@@ -141,19 +144,20 @@ class RequestReferral(EventData):
         default=None, description="Sooner than the urgency's response time, if the referrer needs it sooner."
     )
     parent_referral_id: ReferralId | None = None
-    note: ShortText | None = None
+    note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
 
 
 class ReferralAction(EventData):
     """A command that moves an existing referral on; ``target`` is the state it leads to."""
 
+    version = 2
     topic = REFERRALS_COMMANDS.name
     target: ClassVar[ReferralStatus]
 
     referral_id: ReferralId
     survivor_id: SurvivorId
     actor_org: OrgId
-    note: ShortText | None = None
+    note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
 
     def reason_code(self) -> str | None:
         return None
@@ -251,6 +255,7 @@ class MarkReferralEnteredInError(ReferralAction):
 class ReferralEvent(EventData):
     """Fields every referral event carries: which referral, whose, who acted, and why."""
 
+    version = 2
     topic = REFERRALS.name
     status: ClassVar[ReferralStatus]
 
@@ -260,7 +265,7 @@ class ReferralEvent(EventData):
     referrer_org: OrgId
     recipient_org: OrgId
     reason: Code | None = None
-    note: ShortText | None = None
+    note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
 
 
 class ReferralRequested(ReferralEvent):
@@ -364,3 +369,8 @@ EVENT_STATUS: dict[type[ReferralEvent], ReferralStatus] = {
     )
 }  # fmt: skip
 """Each referral event and the state it puts the referral in."""
+
+
+_NOTED: tuple[type[EventData], ...] = (RequestReferral, *ReferralAction.__subclasses__(), *EVENT_STATUS)
+for _model in _NOTED:
+    REGISTRY.upcaster(_model.event_type, 1)(drop_plain_text("note"))

@@ -10,9 +10,9 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from events.base import EventData
+from events.base import REGISTRY, EventData, drop_plain_text
 from events.catalog import SHELTER, SHELTER_COMMANDS
-from events.types import OrgId, ReferralId, Sealed, ShortText, SurvivorId
+from events.types import OrgId, ReferralId, Sealed, SurvivorId
 
 
 class UnitType(StrEnum):
@@ -53,12 +53,13 @@ class ConfigureShelter(EventData):
 
 
 class ShelterAction(EventData):
+    version = 2  # the note is sealed since version 2
     topic = SHELTER_COMMANDS.name
 
     referral_id: ReferralId
     survivor_id: SurvivorId
     actor_org: OrgId
-    note: ShortText | None = None
+    note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
 
 
 class AcceptPlacement(ShelterAction):
@@ -109,3 +110,7 @@ class PlacementReleased(PlacementEvent):
     """The bed is free again: the referral ended before check-in (cancelled, declined, in error)."""
 
     event_type = "placement.released"
+
+
+for _model in ShelterAction.__subclasses__():
+    REGISTRY.upcaster(_model.event_type, 1)(drop_plain_text("note"))

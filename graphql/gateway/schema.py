@@ -37,7 +37,17 @@ from strawberry.types import Info
 
 from events.base import EventData
 from events.care import NOT_IN_CARE_TEAM
-from events.consent import Category, ConsentRecord, Directive, GrantConsent, OrgType, Party, RevokeConsent, decide
+from events.consent import (
+    FREE_TEXT,
+    Category,
+    ConsentRecord,
+    Directive,
+    GrantConsent,
+    OrgType,
+    Party,
+    RevokeConsent,
+    decide,
+)
 from events.consent import Purpose as PurposeEnum
 from events.employment import Enrol, RecordEmploymentOutcome
 from events.envelope import Envelope
@@ -73,7 +83,7 @@ from gateway.care import is_member
 from gateway.consent import Consent, ConsentScope
 from graphql import ExecutionResult, GraphQLError
 from services.kernel import outbox
-from services.kernel.crypto import DataKey
+from services.kernel.crypto import DataKey, SurvivorKeyMissing
 
 SDL = Path(__file__).parent.parent / "schema.graphql"
 SOURCE = "haven/gateway"
@@ -630,6 +640,27 @@ PROVIDER_COMMANDS: dict[str, type[EventData]] = {
 """Provider actions a partner may send through the gateway; the actor is always the caller's organisation."""
 
 
+async def sealed_text(info: Info, survivor_id: UUID, text: object, field: str) -> dict[str, Any]:
+    """Free text a partner typed, sealed with the survivor's key before it travels (category FREE_TEXT)."""
+    if not isinstance(text, str) or not 1 <= len(text) <= 500:
+        problems = [{"field": field, "message": "text of 1 to 500 characters"}]
+        raise fail("VALIDATION_FAILED", f"invalid input — {field}: text of 1 to 500 characters", problems=problems)
+    async with info.context["pool"].acquire() as conn:
+        try:
+            key: DataKey = await info.context["keyring"].get(conn, survivor_id)
+        except SurvivorKeyMissing:
+            raise fail("BAD_INPUT", f"{field}: no text can be recorded about this survivor", field=field) from None
+    return key.seal(FREE_TEXT, text.encode()).model_dump()
+
+
+async def sealing_note(info: Info, fields: dict[str, Any], survivor_field: str = "survivor_id") -> dict[str, Any]:
+    """``fields`` with a plain-text ``note`` sealed (the contract takes only the sealed form)."""
+    if fields.get("note") is None:
+        return fields
+    survivor_id = survivor_uuid(fields.get(survivor_field), survivor_field)
+    return {**fields, "note": await sealed_text(info, survivor_id, fields["note"], "note")}
+
+
 SET_BY_HAVEN = frozenset({"recorded_by", "version", "subject_is_minor"})
 """Directive fields a caller never sets: who recorded it (the caller), its version, and the child rule's input."""
 
@@ -719,6 +750,8 @@ class Mutation:
             if latest is None:
                 raise fail("BAD_INPUT", "directive_id: no such directive for this survivor", field="directive_id")
             version = latest + 1
+        if given.get("justification") is not None:
+            given = {**given, "justification": await sealed_text(info, sid, given["justification"], "justification")}
         fields = {"directive_id": str(uuid4()), **given, "version": version, "recorded_by": who.org_id}
         command = validated(GrantConsent, {"survivor_id": sid, "directive": validated(Directive, fields)})
         return _accepted((await _send(info, command))[0])
@@ -747,8 +780,9 @@ class Mutation:
     )
     async def request_referral(self, info: Info, referral: JSON) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        given = await sealing_note(info, _object(referral))
         command: RequestReferral = validated(
-            RequestReferral, {"referral_id": str(uuid4()), **_object(referral), "referrer_org": who.org_id}
+            RequestReferral, {"referral_id": str(uuid4()), **given, "referrer_org": who.org_id}
         )
         await require_member(info, command.survivor_id)
         return _accepted((await _send(info, command))[0])
@@ -764,7 +798,7 @@ class Mutation:
                                   "note": note}  # fmt: skip
         if reason is not None:
             fields["outcome" if model is CompleteReferral else "reason"] = reason
-        return _accepted((await _send(info, validated(model, fields)))[0])
+        return _accepted((await _send(info, validated(model, await sealing_note(info, fields))))[0])
 
     @strawberry.mutation(description="A provider action: shelter beds and placements, matters, care, enrolments.")
     async def provider_action(self, info: Info, action: str, input: JSON) -> Accepted:
@@ -773,7 +807,8 @@ class Mutation:
         if model is None:
             raise fail("BAD_INPUT", f"action: one of {', '.join(sorted(PROVIDER_COMMANDS))}", field="action")
         acting = {"org_id": who.org_id} if "org_id" in model.model_fields else {"actor_org": who.org_id}
-        return _accepted((await _send(info, validated(model, {**_object(input), **acting})))[0])
+        fields = await sealing_note(info, {**_object(input), **acting})
+        return _accepted((await _send(info, validated(model, fields)))[0])
 
 
 # ---------------------------------------------------------------- subscriptions

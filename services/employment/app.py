@@ -7,6 +7,7 @@ from pathlib import Path
 from events.catalog import EMPLOYMENT_COMMANDS, IDENTIFICATION, REFERRALS
 from events.employment import Enrol, RecordEmploymentOutcome
 from services.employment import handlers
+from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
 
@@ -20,7 +21,11 @@ def build(settings: Settings) -> ServiceSpec:
             [
                 on(Enrol, handlers.enrol),
                 on(RecordEmploymentOutcome, handlers.record_outcome),
-                *handlers.FOLLOWER.handlers(on_requested=handlers.receive_referral, on_erased=handlers.purge_survivor),
+                *handlers.FOLLOWER.handlers(
+                    on_requested=handlers.receive_referral,
+                    on_erased=handlers.purge_survivor,
+                    keyring=Keyring(decode_master_key(settings.master_key_text())),
+                ),
             ]
         ),
     )

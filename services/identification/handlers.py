@@ -37,6 +37,7 @@ async def record_screening(command: RecordScreening, uow: UnitOfWork, *, keyring
         for category, sealed in (
             (Category.IDENTITY, command.profile.identity),
             (Category.CONTACT, command.profile.contact),
+            (Category.STATISTICS, command.profile.statistics),
         ):
             if sealed is not None:
                 key.open(category, sealed)  # proves each part is sealed for this survivor and field

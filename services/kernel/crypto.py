@@ -143,6 +143,19 @@ class Keyring:
         return bool(deleted)
 
 
+async def open_or_none(
+    keyring: Keyring, conn: Connection, survivor_id: UUID, category: str, sealed: Sealed | None, model: type[M]
+) -> M | None:
+    """Open ``sealed`` as ``model``; None when there is nothing to open, the key is gone, or the seal is
+    broken (a service that only matches on coded facts treats them as unknown, never as a failure)."""
+    if sealed is None:
+        return None
+    try:
+        return (await keyring.get(conn, survivor_id)).open_model(category, sealed, model)
+    except (SurvivorKeyMissing, SealBroken):
+        return None
+
+
 def new_master_key() -> str:
     """A fresh master key, base64url, for ``HAVEN_MASTER_KEY`` or the key file."""
     return _b64(AESGCM.generate_key(bit_length=256))

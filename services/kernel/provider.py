@@ -11,14 +11,16 @@ the referrals service carries out. What a provider decides stays in its own serv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from events.consent import Category
 from events.envelope import Envelope
 from events.errors import DomainError
-from events.identification import SurvivorErased, SurvivorIdentified
+from events.identification import Statistics, SurvivorErased, SurvivorIdentified
 from events.needs import ReferralType
 from events.referrals import (
     EVENT_STATUS,
@@ -29,6 +31,7 @@ from events.referrals import (
     StartReferral,
 )
 from services.kernel.consumer import Handler, UnitOfWork
+from services.kernel.crypto import Keyring, open_or_none
 from services.kernel.db import Connection
 from services.kernel.service import on
 
@@ -50,6 +53,7 @@ class ReferralFollower:
         on_requested: OnRequested | None = None,
         on_closed: OnClosed | None = None,
         on_erased: OnErased | None = None,
+        keyring: Keyring,
     ) -> list[tuple[str, Handler]]:
         """Handlers for every referral event, plus survivor facts and erasure.
 
@@ -89,7 +93,7 @@ class ReferralFollower:
         return [
             on(ReferralRequested, requested),
             *moves,
-            on(SurvivorIdentified, note_survivor),
+            on(SurvivorIdentified, functools.partial(note_survivor, keyring=keyring)),
             on(SurvivorErased, erased),
         ]
 
@@ -133,8 +137,10 @@ async def survivor_facts(conn: Connection, survivor_id: UUID) -> Any:
     return await conn.fetchrow("SELECT * FROM survivor_facts WHERE survivor_id = $1", survivor_id)
 
 
-async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
-    stats = event.statistics
+async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork, *, keyring: Keyring) -> None:
+    """The coded facts matching uses, opened from the sealed statistics (unknown where they do not open)."""
+    stats = await open_or_none(keyring, uow.conn, event.survivor_id, Category.STATISTICS, event.profile.statistics,
+                               Statistics) or Statistics()  # fmt: skip
     await uow.conn.execute(
         "INSERT INTO survivor_facts VALUES ($1, $2, $3, $4, $5) ON CONFLICT (survivor_id) DO UPDATE SET"
         " is_minor = excluded.is_minor, age_band = excluded.age_band, gender = excluded.gender,"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from events.catalog import IDENTIFICATION, LEGAL_AID_COMMANDS, REFERRALS
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
+from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
 from services.legal_aid import handlers
@@ -22,7 +23,11 @@ def build(settings: Settings) -> ServiceSpec:
                 on(OpenMatter, handlers.open_matter),
                 on(RecordMilestone, handlers.record_milestone),
                 on(CloseMatter, handlers.close_matter),
-                *handlers.FOLLOWER.handlers(on_requested=handlers.receive_referral, on_erased=handlers.purge_survivor),
+                *handlers.FOLLOWER.handlers(
+                    on_requested=handlers.receive_referral,
+                    on_erased=handlers.purge_survivor,
+                    keyring=Keyring(decode_master_key(settings.master_key_text())),
+                ),
             ]
         ),
     )

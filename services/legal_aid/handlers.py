@@ -67,8 +67,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
     await uow.emit(FOLLOWER.command(ReceiveReferral, referral))
     room = await _room(uow.conn, event.recipient_org)
     if room is not None and room <= 0:
-        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY,
-                                        note="caseload full"))  # fmt: skip
+        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY))
 
 
 async def open_matter(command: OpenMatter, uow: UnitOfWork) -> None:

@@ -13,12 +13,14 @@ from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked
 from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
 from events.identification import SurvivorErased, SurvivorIdentified
 from events.referrals import RequestReferral
+from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
 from services.referrals import handlers
 
 
 def build(settings: Settings) -> ServiceSpec:
+    keyring = Keyring(decode_master_key(settings.master_key_text()))
     actions = [on(command, handlers.act) for command in handlers.EVENT_FOR]
     return ServiceSpec(
         name="referrals",
@@ -34,7 +36,7 @@ def build(settings: Settings) -> ServiceSpec:
                 on(ConsentGranted, handlers.note_consent_granted),
                 on(ConsentRevoked, handlers.withdraw_on_revocation),
                 on(ConsentExpired, handlers.withdraw_on_expiry),
-                on(SurvivorIdentified, handlers.note_survivor),
+                on(SurvivorIdentified, functools.partial(handlers.note_survivor, keyring=keyring)),
                 on(SurvivorErased, handlers.purge_survivor),
             ]
         ),

@@ -8,11 +8,11 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.care import CARE_GRACE, require_member
-from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked, Party
+from events.consent import Category, ConsentExpired, ConsentGranted, ConsentRevoked, Party
 from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
 from events.envelope import Envelope
 from events.errors import DomainError
-from events.identification import SurvivorErased, SurvivorIdentified
+from events.identification import Statistics, SurvivorErased, SurvivorIdentified
 from events.referrals import (
     AWAITING_ANSWER,
     OPEN,
@@ -51,7 +51,9 @@ from events.referrals import (
     StartReferral,
     sharing,
 )
+from events.types import Sealed
 from services.kernel.consumer import UnitOfWork, WaitForSurvivor
+from services.kernel.crypto import Keyring, open_or_none
 from services.referrals import domain, repository
 from services.referrals.domain import SYSTEM_ORG, Parties, Seeker
 
@@ -186,7 +188,7 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
         await _create(uow, rerouted, row["root_referral_id"], now)
 
 
-def _fields(row: Any, actor: str, reason: str | None, note: str | None) -> dict[str, Any]:
+def _fields(row: Any, actor: str, reason: str | None, note: Sealed | None) -> dict[str, Any]:
     return {
         "referral_id": row["referral_id"], "survivor_id": row["survivor_id"], "actor_org": actor,
         "referrer_org": row["referrer_org"], "recipient_org": row["recipient_org"], "reason": reason, "note": note,
@@ -259,9 +261,11 @@ async def note_capacity(event: CapacityChanged, uow: UnitOfWork) -> None:
     await repository.save_capacity(uow.conn, event)
 
 
-async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork) -> None:
-    await repository.save_survivor(uow.conn, event.survivor_id, event.statistics.age_band, event.statistics.gender,
-                                   event.screener_org)  # fmt: skip
+async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork, *, keyring: Keyring) -> None:
+    """Who screened the survivor (the care team) and the coded facts re-routing matches on (sealed)."""
+    stats = await open_or_none(keyring, uow.conn, event.survivor_id, Category.STATISTICS, event.profile.statistics,
+                               Statistics) or Statistics()  # fmt: skip
+    await repository.save_survivor(uow.conn, event.survivor_id, stats.age_band, stats.gender, event.screener_org)
 
 
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:

@@ -11,6 +11,7 @@ from events.consent import ConsentRecord, Directive
 from events.directory import CapacityChanged, CapacityStatus, Organisation
 from events.needs import ReferralType
 from events.referrals import OPEN, ReferralRequested, ReferralStatus
+from events.types import Sealed
 from services.kernel.db import Connection
 from services.referrals.domain import Offer
 
@@ -41,7 +42,7 @@ async def record_transition(
     status: ReferralStatus,
     actor: str,
     reason: str | None,
-    note: str | None,
+    note: Sealed | None,
     at: datetime,
 ) -> None:
     await conn.execute(
@@ -54,7 +55,7 @@ async def record_transition(
         INSERT INTO transitions (referral_id, seq, from_status, to_status, actor_org, reason, note, at)
         SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM transitions WHERE referral_id = $1
         """,
-        referral_id, previous, status, actor, reason, note, at,
+        referral_id, previous, status, actor, reason, note.model_dump_json() if note else None, at,
     )  # fmt: skip
 
 

@@ -16,7 +16,10 @@ from services.shelter import handlers
 def build(settings: Settings) -> ServiceSpec:
     keyring = Keyring(decode_master_key(settings.master_key_text()))
     follow = handlers.FOLLOWER.handlers(
-        on_requested=handlers.receive_referral, on_closed=handlers.release_bed, on_erased=handlers.purge_survivor
+        on_requested=handlers.receive_referral,
+        on_closed=handlers.release_bed,
+        on_erased=handlers.purge_survivor,
+        keyring=keyring,
     )
     return ServiceSpec(
         name="shelter",

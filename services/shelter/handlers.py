@@ -68,8 +68,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
     facts = _facts(await survivor_facts(uow.conn, event.survivor_id))
     free = await repository.free_beds(uow.conn, event.recipient_org)
     if not any(free.get(unit, 0) for unit in suitable_units(facts)):
-        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY,
-                                        note="no suitable bed free"))  # fmt: skip
+        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY))
 
 
 async def accept_placement(command: AcceptPlacement, uow: UnitOfWork, *, keyring: Keyring) -> None:
@@ -84,8 +83,7 @@ async def accept_placement(command: AcceptPlacement, uow: UnitOfWork, *, keyring
         raise DomainError("already_placed", "this referral already has a bed", field="referral_id")
     bed = await repository.claim_free_bed(uow.conn, command.actor_org, command.unit_type)
     if bed is None:
-        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY,
-                                        note=f"no {command.unit_type} bed free"))  # fmt: skip
+        await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY))
         return
     await repository.reserve(uow.conn, command.referral_id, referral["survivor_id"], command.actor_org, bed,
                              command.unit_type)  # fmt: skip

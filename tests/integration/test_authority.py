@@ -27,9 +27,8 @@ from hypothesis import strategies as st
 from events.catalog import CONSENT_COMMANDS, REFERRALS_COMMANDS
 from events.consent import GrantConsent, Grantee, OrgType, RevokeConsent
 from events.directory import Organisation
-from events.envelope import from_kafka
 from events.needs import ReferralType
-from events.referrals import AcceptReferral, CancelReferral, RejectionReason, RejectReferral, RequestReferral
+from events.referrals import OPEN, AcceptReferral, CancelReferral, RejectionReason, RejectReferral, RequestReferral
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
@@ -37,7 +36,7 @@ from tests.support.gateway import call, grant, partner, screened, url, window
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, start_all
 from tests.support.referrals import dead_letters_for
 
 GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
@@ -52,10 +51,10 @@ WRITERS = (Role.INTAKE, Role.CASEWORKER)
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_KEY_RECHECK_SECONDS": "5", "HAVEN_ADDRESS_BURST": "5000", "HAVEN_RATE_BURST": "200"}
-    running = {
-        n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None).start()
+    running = start_all({
+        n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None)
         for n in ("identification", "consent", "referrals", "gateway")
-    }
+    })  # fmt: skip
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
@@ -74,7 +73,7 @@ async def commands_from(settings: Settings, topic: str, org: str) -> list[Any]:
     """Every command on ``topic`` (read to its end) that ``org`` sent as the actor."""
     found = []
     for m in await read_to_end(settings, topic):
-        data = from_kafka(m.value, m.headers).data.model_dump(mode="json")
+        data = json.loads(m.value)  # raw JSON: whatever version or shape a record has, it is read
         actor = data.get("referrer_org") or data.get("revoked_by") or data.get("directive", {}).get("recorded_by")
         if actor == org:
             found.append(data)
@@ -302,8 +301,8 @@ async def everyone_knows(db: Pool, referral: UUID, status: str) -> bool:
     return bool(await db.fetchval(
         "SELECT (SELECT status FROM gateway.referrals WHERE referral_id = $1) = $2"
         " AND (SELECT status FROM referrals.referrals WHERE referral_id = $1) = $2"
-        " AND (SELECT open = ($2 = 'requested') FROM consent.care_links WHERE referral_id = $1)",
-        referral, status,
+        " AND (SELECT open = ($2 = ANY($3::text[])) FROM consent.care_links WHERE referral_id = $1)",
+        referral, status, list(OPEN),
     ))  # fmt: skip
 
 
@@ -648,3 +647,105 @@ async def test_every_root_field_and_mutation_answers_every_role_with_data_or_a_c
                                {"a": OVERFLOWING_CURSOR})  # fmt: skip
     assert refusal(bad_ledger)[0] == "BAD_INPUT"
     assert refusal(bad_cursor)[0] == "BAD_CURSOR"
+
+
+# ---------------------------------------------------------------- erasure reaches the topics
+
+CLEAR_AFTER_ERASURE = frozenset({
+    # ids: pseudonymous, or of organisations and their staff, or of a filed form; the screener's key as a hash
+    "survivor_id", "referral_id", "directive_id", "screening_id", "matter_id", "enrolment_id", "parent_referral_id",
+    "rerouted_to", "idempotency_key", "form_reference", "org_id", "actor_org", "referrer_org", "recipient_org",
+    "screener_org", "decided_by", "assessed_by", "recorded_by", "revoked_by", "requested_by", "shelter_org",
+    "clinic_org", "provider_org", "program_org", "approvers",
+    # codes and statuses
+    "referral_type", "urgency", "purpose", "purposes", "reason", "outcome", "status", "effect", "basis", "categories",
+    "withheld", "screener_type", "decided_by_role", "org_type", "milestone", "matter_type", "unit_type",
+    "destination", "service", "program_type", "wage_band", "method", "language", "is_minor", "allow_reroute",
+    "engaged", "employed", "retained_3_months", "retained_6_months", "interpreter", "subject_is_minor", "version",
+    # timestamps
+    "deadline", "valid_from", "valid_until", "revoked_at", "expired_at", "respond_by", "hearing_date",
+})  # fmt: skip
+"""What a record that names an erased survivor may still say in clear: ids, codes, statuses and timestamps."""
+
+SEALED_KEYS = frozenset({"alg", "kid", "nonce", "ciphertext"})
+
+
+def clear_fields(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every clear leaf of a decoded payload as (path, value); sealed values are opaque and skipped."""
+    if isinstance(value, dict):
+        if set(value) == SEALED_KEYS:
+            return []
+        return [leaf for key, inner in value.items() for leaf in clear_fields(inner, f"{path}.{key}".lstrip("."))]
+    if isinstance(value, list):
+        return [leaf for inner in value for leaf in clear_fields(inner, path)]
+    return [(path, value)]
+
+
+async def test_after_erasure_the_topics_hold_only_ids_codes_statuses_and_timestamps_about_the_survivor(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    from events.catalog import all_topics
+    from events.identification import EraseSurvivor, ErasureReason
+    from tests.support.observe import broker_log_files, pg_dump
+
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    markers = {part: f"{part}{uuid4().hex[:10]}" for part in ("Name", "Story", "Why", "Asked", "Answered", "Refused")}
+    survivor = await screened(settings, db, intake, identity__given_name=markers["Name"],
+                              narrative__story=f"{markers['Story']} said")  # fmt: skip
+    signed = {"method": "written", "language": "tl", "form_reference": "CF-2026-0113"}
+    await grant(settings, db, intake, survivor, grantee={"org_id": shelter.org_id},
+                categories=["identity", "contact", "case_status"], justification=markers["Why"],
+                **window(obtained=signed))  # fmt: skip
+    sid = str(survivor)
+    _, asked = await call(settings, intake, REFER, {"r": {"survivor_id": sid, "recipient_org": shelter.org_id,
+                                                          "referral_type": "emergency_shelter", "urgency": "emergency",
+                                                          "note": markers["Asked"]}})  # fmt: skip
+    referral = asked["data"]["requestReferral"]["referralId"]
+    await eventually(lambda: referral_known(db, UUID(referral)))
+    move = (
+        "mutation($id: ID!, $s: ID!, $m: ReferralMove!, $n: String, $r: String) {"
+        " moveReferral(referralId: $id, survivorId: $s, move: $m, note: $n, reason: $r) { commandId } }"
+    )
+    _, accepted = await call(settings, shelter_key, move, {"id": referral, "s": sid, "m": "ACCEPT",
+                                                           "n": markers["Answered"]})  # fmt: skip
+    _, refused = await call(settings, shelter_key, move, {"id": referral, "s": sid, "m": "COMPLETE",
+                                                          "n": markers["Refused"], "r": "housed"})  # fmt: skip
+    assert not accepted.get("errors")
+    assert not refused.get("errors"), "accepted into the outbox: the referrals service refuses it"
+    await eventually(lambda: everyone_knows(db, UUID(referral), "accepted"))
+    await send(producer, EraseSurvivor(survivor_id=survivor, requested_by=hotline.org_id,
+                                       reason=ErasureReason.SURVIVOR_REQUEST))  # fmt: skip
+
+    async def purged() -> bool:
+        left: int = await db.fetchval(
+            "SELECT (SELECT count(*) FROM gateway.survivors WHERE survivor_id = $1)"
+            " + (SELECT count(*) FROM consent.directives WHERE survivor_id = $1)"
+            " + (SELECT count(*) FROM referrals.referrals WHERE survivor_id = $1)",
+            survivor,
+        )
+        return left == 0
+
+    await eventually(purged)
+    records, violations, dead_lettered = 0, [], 0
+    for spec in all_topics():
+        for m in await read_to_end(settings, spec.name):
+            if m.key != sid.encode() and sid.encode() not in (m.value or b""):
+                continue
+            records += 1
+            dead_lettered += spec.name.endswith(".dlq")
+            payload = json.loads(m.value)
+            violations += [(spec.name, path, v) for path, v in clear_fields(payload)
+                           if path.split(".")[-1] not in CLEAR_AFTER_ERASURE]  # fmt: skip
+    assert records >= 10, f"the scan found this survivor's records ({records})"
+    assert dead_lettered >= 1, "the refused completion is on the dead-letter topic, and was scanned too"
+    assert violations == [], "clear fields beyond ids, codes, statuses and timestamps"
+    dump = await asyncio.to_thread(pg_dump, settings)
+    logs = await asyncio.to_thread(broker_log_files, settings)
+    assert b"CREATE TABLE referrals.transitions" in dump, "the dump really holds the database"
+    assert logs, "the broker's log segments were read"
+    for marker in markers.values():
+        assert marker.encode() not in dump, f"{marker} is not in the database"
+        assert not any(marker.encode() in data for data in logs.values()), f"{marker} is not in the broker's logs"

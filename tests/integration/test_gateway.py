@@ -31,7 +31,7 @@ from tests.support.intakes import intake_data
 from tests.support.observe import eventually
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import organisation
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.processes import ROOT, ServiceProcess, start_all
 
 PATHWAY = """
 query Pathway($id: ID!, $purpose: Purpose!) {
@@ -70,10 +70,10 @@ def idp() -> Iterator[IdentityProvider]:
 def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url}
-    running = {
-        n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None).start()
+    running = start_all({
+        n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None)
         for n in ("identification", "consent", "referrals", "gateway")
-    }
+    })  # fmt: skip
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"

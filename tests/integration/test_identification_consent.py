@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -28,15 +26,21 @@ from events.consent import (
     decide,
 )
 from events.envelope import Envelope, header_map, to_kafka
-from events.identification import EraseSurvivor, ErasureReason, Identity, ScreeningIntake, SurvivorIdentified
-from infra.stack import kafka_data_dir, pg_tool
+from events.identification import (
+    EraseSurvivor,
+    ErasureReason,
+    Identity,
+    ScreeningIntake,
+    SurvivorIdentified,
+    hash_idempotency_key,
+)
 from services.kernel.crypto import Keyring, SurvivorKeyMissing, decode_master_key
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.consent import shelter_directive
+from tests.support.consent import SEALED_TEXT, shelter_directive
 from tests.support.intakes import identified, intake_data, seal_intake, send
-from tests.support.observe import eventually, read_to_end, wait_for_events
-from tests.support.processes import ServiceProcess
+from tests.support.observe import broker_log_files, eventually, pg_dump, read_to_end, wait_for_events
+from tests.support.processes import ServiceProcess, start_all
 from tests.support.referrals import dead_letters_for
 
 SHELTER = Party("harbour-shelter", OrgType.SHELTER)
@@ -45,7 +49,7 @@ SHELTER = Party("harbour-shelter", OrgType.SHELTER)
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    running = {name: ServiceProcess(name, logs).start() for name in ("identification", "consent")}
+    running = start_all({name: ServiceProcess(name, logs) for name in ("identification", "consent")})
     yield running
     for process in running.values():
         if process.proc is not None:
@@ -123,7 +127,8 @@ async def test_a_retried_intake_with_the_same_key_creates_one_survivor(
                                        types=["survivor.identified"])  # fmt: skip
     assert [e.type for e in identified].count("survivor.identified") == 1
     count = await db.fetchval(
-        "SELECT count(*) FROM identification.screenings WHERE idempotency_key = $1", intake.idempotency_key
+        "SELECT count(*) FROM identification.screenings WHERE idempotency_key = $1",
+        hash_idempotency_key(intake.screener_org, intake.idempotency_key),
     )
     assert count == 1
     assert not await db.fetchval("SELECT 1 FROM identification.survivors WHERE survivor_id = $1", retry.survivor_id)
@@ -143,13 +148,13 @@ async def test_invalid_commands_are_dead_lettered_with_their_reason_and_nothing_
                                  key=str(good.survivor_id).encode(), headers=headers)  # fmt: skip
     # Sent before identification says the survivor is a child: it waits, and is then decided on the child rule
     # (the directive itself does not say it is a child's: that comes from the recorded age, never the request).
-    child = shelter_directive(basis="guardian", justification="guardian present", approvers=("ana",))
-    complete = shelter_directive(basis="guardian", justification="guardian present", approvers=("ana", "ben"))
+    child = shelter_directive(basis="guardian", justification=SEALED_TEXT, approvers=("cw-ana",))
+    complete = shelter_directive(basis="guardian", justification=SEALED_TEXT, approvers=("cw-ana", "cw-ben"))
     await send(producer, GrantConsent(survivor_id=good.survivor_id, directive=child),
                GrantConsent(survivor_id=good.survivor_id, directive=complete))  # fmt: skip
     await asyncio.sleep(1)
     assert not await db.fetchval("SELECT 1 FROM consent.directives WHERE survivor_id = $1", good.survivor_id)
-    await identified(producer, good.survivor_id, "city-hotline", is_minor=True, age_band="age_12_17")
+    await identified(producer, good.survivor_id, "city-hotline", is_minor=True)
 
     dead: list[Any] = []
 
@@ -219,15 +224,6 @@ async def test_erasure_leaves_the_survivors_name_nowhere(
     assert logs, "the broker's log segments were read"
     assert not any(marker.encode() in data for data in logs.values()), "not in the broker's logs"
     assert any(survivor.encode() in data for data in logs.values()), "the survivor's (sealed) events are there"
-
-
-def pg_dump(settings: Settings) -> bytes:
-    command = [str(pg_tool("pg_dump")), "-h", "127.0.0.1", "-p", str(settings.pg_port), "-U", settings.pg_user]
-    return subprocess.run([*command, settings.pg_database], capture_output=True, check=True).stdout
-
-
-def broker_log_files(settings: Settings) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in kafka_data_dir(settings).rglob("*.log") if p.is_file()}
 
 
 async def test_consent_expires_at_its_deadline_and_after_a_restart_exactly_once(

@@ -34,7 +34,7 @@ from services.referrals.domain import Seeker
 from tests.support.intakes import identified, send
 from tests.support.observe import eventually, wait_for_events
 from tests.support.partners import announce_capacity, organisation, register
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, start_all
 from tests.support.referrals import SHELTER_NEEDS, consent_to, dead_letters_for, request
 
 
@@ -42,7 +42,7 @@ from tests.support.referrals import SHELTER_NEEDS, consent_to, dead_letters_for,
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     names = {"consent": "consent", "referrals": "referrals", "deadlines": "referrals.deadline_worker"}
-    running = {name: ServiceProcess(module, logs).start() for name, module in names.items()}
+    running = start_all({name: ServiceProcess(module, logs) for name, module in names.items()})
     yield running
     for process in running.values():
         if process.proc is not None:

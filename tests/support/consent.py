@@ -7,9 +7,13 @@ from typing import Any
 from uuid import uuid4
 
 from events.consent import Category, ConsentMethod, Directive, Grantee, HowObtained, Purpose
+from events.types import Sealed
 
 HOW_OBTAINED = HowObtained(method=ConsentMethod.WRITTEN, language="tl", interpreter=True, form_reference="CF-2026-0113")
 """A signed form, explained in Tagalog through an interpreter."""
+
+SEALED_TEXT = Sealed(kid="test", nonce="AAAAAAAAAAAAAAAA", ciphertext="AAAA")
+"""A sealed free text nobody opens (a child directive's justification, in tests of the rules only)."""
 
 
 def shelter_directive(now: datetime | None = None, **changes: Any) -> Directive:

@@ -15,7 +15,6 @@ from events.identification import (
     ScreeningIntake,
     ScreeningOutcome,
     SealedProfile,
-    Statistics,
     SurvivorIdentified,
 )
 from events.types import Sealed
@@ -87,17 +86,18 @@ def _sealed_stand_in() -> Sealed:
 
 
 async def identified(
-    producer: AIOKafkaProducer, survivor_id: UUID, screener_org: str, *, is_minor: bool = False, **statistics: Any
+    producer: AIOKafkaProducer, survivor_id: UUID, screener_org: str, *, is_minor: bool = False
 ) -> None:
-    """Announce ``survivor_id`` as identification would, screened by ``screener_org`` (its first care team)."""
+    """Announce ``survivor_id`` as identification would, screened by ``screener_org`` (its first care team).
+
+    Its sealed parts are stand-ins that open for nobody: services treat the statistics as unknown."""
     profile = SealedProfile(identity=_sealed_stand_in(), narrative=_sealed_stand_in())
     await send(
         producer,
         SurvivorIdentified(
             survivor_id=survivor_id, screening_id=uuid4(), screener_org=screener_org,
             screener_type=ScreenerType.HOTLINE, outcome=ScreeningOutcome.PROBABLE_VICTIM, decided_by=screener_org,
-            decided_by_role=DeciderRole.SCREENER, is_minor=is_minor, statistics=Statistics(**statistics),
-            profile=profile,
+            decided_by_role=DeciderRole.SCREENER, is_minor=is_minor, profile=profile,
         ),
         source="haven/identification",
     )  # fmt: skip

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from events.envelope import Envelope, from_kafka
+from infra.stack import kafka_data_dir, pg_tool
 from services.kernel.settings import Settings
 
 
@@ -101,3 +104,14 @@ async def wait_for_events(
     if not complete(messages):
         raise AssertionError(f"on {topic} for {subject}: wanted {types}, saw {[e.type for e in found]}")
     return found
+
+
+def pg_dump(settings: Settings) -> bytes:
+    """The whole database as pg_dump writes it."""
+    command = [str(pg_tool("pg_dump")), "-h", "127.0.0.1", "-p", str(settings.pg_port), "-U", settings.pg_user]
+    return subprocess.run([*command, settings.pg_database], capture_output=True, check=True).stdout
+
+
+def broker_log_files(settings: Settings) -> dict[Path, bytes]:
+    """Every log segment the broker has written, byte for byte."""
+    return {p: p.read_bytes() for p in kafka_data_dir(settings).rglob("*.log") if p.is_file()}

@@ -49,3 +49,16 @@ class ServiceProcess:
         code = self.proc.wait(timeout=30)
         self.proc = None
         return code
+
+
+def start_all(processes: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
+    """Start each in order; if one cannot start, stop those already started (no orphans) and re-raise."""
+    started: list[ServiceProcess] = []
+    try:
+        for process in processes.values():
+            started.append(process.start())
+    except BaseException:
+        for process in started:
+            process.stop()
+        raise
+    return processes

@@ -21,6 +21,7 @@ from events.consent import (
     Purpose,
     decide,
 )
+from tests.support.consent import SEALED_TEXT
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 ORGS = ["harbour-shelter", "north-clinic", "city-legal"]
@@ -46,7 +47,7 @@ def directives(draw: st.DrawFn, /, **fixed: object) -> Directive:
         "valid_until": valid_from + timedelta(hours=draw(st.integers(1, 500))),
         "effect": draw(st.sampled_from(Effect)),
         "basis": draw(st.sampled_from(Basis)),
-        "justification": draw(st.none() | st.just("safety plan agreed with guardian")),
+        "justification": draw(st.none() | st.just(SEALED_TEXT)),
         "recorded_by": "city-hotline",
         "approvers": tuple(draw(st.lists(st.sampled_from(["ana", "ben", "chi"]), max_size=3))),
         "subject_is_minor": draw(st.booleans()),

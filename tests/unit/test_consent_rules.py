@@ -10,7 +10,7 @@ import pytest
 from events.consent import Basis, Directive
 from events.errors import DomainError
 from services.consent.domain import check_grant
-from tests.support.consent import shelter_directive
+from tests.support.consent import SEALED_TEXT, shelter_directive
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -63,11 +63,11 @@ def test_a_period_already_over_is_refused() -> None:
         ({}, "child_basis_required"),
         ({"basis": Basis.GUARDIAN}, "justification_required"),
         (
-            {"basis": Basis.GUARDIAN, "justification": "guardian present", "approvers": ("ana",)},
+            {"basis": Basis.GUARDIAN, "justification": SEALED_TEXT, "approvers": ("ana",)},
             "second_approver_required",
         ),
         (
-            {"basis": Basis.BEST_INTEREST, "justification": "no guardian", "approvers": ("ana", "ana")},
+            {"basis": Basis.BEST_INTEREST, "justification": SEALED_TEXT, "approvers": ("ana", "ana")},
             "second_approver_required",
         ),
     ],
@@ -79,6 +79,6 @@ def test_a_childs_directive_needs_its_basis_justification_and_second_approver(
 
 
 def test_a_complete_childs_directive_is_recorded_and_marked_as_a_childs() -> None:
-    d = directive(basis=Basis.BEST_INTEREST, justification="no guardian reachable", approvers=("ana", "ben"))
+    d = directive(basis=Basis.BEST_INTEREST, justification=SEALED_TEXT, approvers=("ana", "ben"))
     recorded = check_grant(d, latest_version=None, survivor_is_minor=True, now=NOW)
     assert recorded.subject_is_minor

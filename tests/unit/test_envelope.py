@@ -57,7 +57,7 @@ def test_what_we_encode_the_cloudevents_sdk_decodes() -> None:
     assert decoded.get_subject() == event.subject
     assert decoded.get_specversion() == "1.0"
     assert decoded.get_time() == event.time
-    assert decoded.get_extension("schemaversion") == "1"
+    assert decoded.get_extension("schemaversion") == str(ReferralRequested.version)
     data = decoded.get_data()
     assert isinstance(data, dict)
     assert data["recipient_org"] == "harbour-shelter"

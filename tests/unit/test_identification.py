@@ -22,7 +22,7 @@ def refusal(data: dict[str, Any]) -> str:
 def test_a_complete_adult_screening_is_accepted() -> None:
     intake = ScreeningIntake.model_validate(intake_data())
     assert not intake.is_minor
-    assert set(intake.personal_parts()) == {"identity", "contact", "narrative"}
+    assert set(intake.personal_parts()) == {"identity", "contact", "narrative", "statistics"}
 
 
 @pytest.mark.parametrize(
