@@ -4,9 +4,7 @@ refers, or reads the ledger — through the gateway and through commands sent st
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -32,7 +30,7 @@ from events.referrals import OPEN, AcceptReferral, CancelReferral, RejectionReas
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
-from tests.support.gateway import call, grant, partner, screened, url, window
+from tests.support.gateway import call, grant, partner, persisted, production_gateway, screened, url, window
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
@@ -531,18 +529,9 @@ async def test_production_guard_on_get_and_websocket_and_random_tokens_limited_b
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, tmp_path: Path
 ) -> None:
     me, inbox = "{ me { orgId } }", "subscription { inbox { id } }"
-    digests = {hashlib.sha256(q.encode()).hexdigest(): q for q in (me, inbox)}
-    allowed = tmp_path / "persisted.json"
-    allowed.write_text(json.dumps(digests))
     key = await partner(db, organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER), Role.CASEWORKER)
-    port = int(os.environ["HAVEN_GATEWAY_PORT"]) + 2
-    env = {"HAVEN_GATEWAY_PORT": str(port), "HAVEN_PRODUCTION": "true", "HAVEN_PERSISTED_QUERIES": str(allowed),
-           "HAVEN_ADDRESS_BURST": "12", "HAVEN_ADDRESS_RATE_PER_SECOND": "0.01"}  # fmt: skip
-    strict = await asyncio.to_thread(ServiceProcess("gateway", tmp_path, env=env).start)
-    endpoint = f"http://127.0.0.1:{port}/graphql"
-
-    def persisted(query: str) -> dict[str, Any]:
-        return {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    strict, endpoint = await production_gateway(tmp_path, 2, [me, inbox], HAVEN_ADDRESS_BURST="12",
+                                                HAVEN_ADDRESS_RATE_PER_SECOND="0.01")  # fmt: skip
 
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
@@ -550,7 +539,7 @@ async def test_production_guard_on_get_and_websocket_and_random_tokens_limited_b
                 free_get = await r.json()
             async with session.get(endpoint, params={"extensions": json.dumps(persisted(me))}) as r:
                 served_get = await r.json()
-            ws = await session.ws_connect(f"ws://127.0.0.1:{port}/graphql", protocols=["graphql-transport-ws"])
+            ws = await session.ws_connect(endpoint.replace("http", "ws", 1), protocols=["graphql-transport-ws"])
             await ws.send_json({"type": "connection_init"})
             await ws.receive_json(timeout=10)
             await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "subscription { inbox { id } }"}})

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,17 @@ from events.directory import Organisation
 from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
-from tests.support.gateway import call, codes, grant, partner, screened, url, window
+from tests.support.gateway import (
+    call,
+    codes,
+    grant,
+    partner,
+    persisted,
+    production_gateway,
+    screened,
+    url,
+    window,
+)
 from tests.support.intakes import intake_data
 from tests.support.observe import eventually
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
@@ -451,30 +459,18 @@ async def test_production_mode_serves_only_persisted_queries_without_introspecti
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, tmp_path: Path
 ) -> None:
     me, introspection = "{ me { orgId } }", "{ __schema { types { name } } }"
-    digests = {hashlib.sha256(q.encode()).hexdigest(): q for q in (me, introspection)}
-    allowed = tmp_path / "persisted.json"
-    allowed.write_text(json.dumps(digests))
     key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
-    port = str(int(os.environ["HAVEN_GATEWAY_PORT"]) + 1)
-    env = {
-        "HAVEN_GATEWAY_PORT": port,
-        "HAVEN_PRODUCTION": "true",
-        "HAVEN_PERSISTED_QUERIES": str(allowed),
-        "HAVEN_RATE_PER_SECOND": "0.5",
-        "HAVEN_RATE_BURST": "4",
-    }
-    production = await asyncio.to_thread(ServiceProcess("gateway", tmp_path, env=env).start)
+    production, endpoint = await production_gateway(tmp_path, 1, [me, introspection], HAVEN_RATE_PER_SECOND="0.5",
+                                                    HAVEN_RATE_BURST="4")  # fmt: skip
 
-    def persisted(query: str) -> str:
-        digest = hashlib.sha256(query.encode()).hexdigest()
-        return json.dumps({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}})
+    def persisted_body(query: str) -> str:
+        return json.dumps({"extensions": persisted(query)})
 
     try:
-        endpoint = f"http://127.0.0.1:{port}/graphql"
-        _, served = await call(settings, key, "", raw=persisted(me), endpoint=endpoint)
+        _, served = await call(settings, key, "", raw=persisted_body(me), endpoint=endpoint)
         _, free_form = await call(settings, key, "{ directory { orgId } }", endpoint=endpoint)
-        _, schema = await call(settings, key, "", raw=persisted(introspection), endpoint=endpoint)
-        statuses = [(await call(settings, key, "", raw=persisted(me), endpoint=endpoint))[0] for _ in range(3)]
+        _, schema = await call(settings, key, "", raw=persisted_body(introspection), endpoint=endpoint)
+        statuses = [(await call(settings, key, "", raw=persisted_body(me), endpoint=endpoint))[0] for _ in range(3)]
     finally:
         await asyncio.to_thread(production.stop)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +20,7 @@ from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.intakes import intake_data
 from tests.support.observe import eventually
+from tests.support.processes import ServiceProcess
 
 
 def url(settings: Settings, scheme: str = "http") -> str:
@@ -109,3 +113,20 @@ def window(**extra: Any) -> dict[str, Any]:
         "obtained": {"method": "written", "language": "tl", "interpreter": True},
         **extra,
     }
+
+
+def persisted(query: str) -> dict[str, Any]:
+    """The ``extensions`` that name ``query`` by its hash, as a persisted-query client sends them."""
+    return {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+
+
+async def production_gateway(
+    directory: Path, port_offset: int, queries: list[str], **env: str
+) -> tuple[ServiceProcess, str]:
+    """A second gateway in production mode serving only ``queries``; returns it (started) and its endpoint."""
+    allowed = directory / "persisted.json"
+    allowed.write_text(json.dumps({hashlib.sha256(q.encode()).hexdigest(): q for q in queries}))
+    port = int(os.environ["HAVEN_GATEWAY_PORT"]) + port_offset
+    settings = {"HAVEN_GATEWAY_PORT": str(port), "HAVEN_PRODUCTION": "true", "HAVEN_PERSISTED_QUERIES": str(allowed)}
+    process = await asyncio.to_thread(ServiceProcess("gateway", directory, env={**settings, **env}).start)
+    return process, f"http://127.0.0.1:{port}/graphql"
