@@ -185,6 +185,7 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             if who is None:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
             context.update(principal=who, token=token, consent=ConsentScope(self.pool, who))
+            context["request"].scope[TOKEN] = token  # the guard limits this socket's messages by its key from now on
         unset: UnsetType = UNSET
         return unset
 

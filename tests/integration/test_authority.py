@@ -738,3 +738,83 @@ async def test_after_erasure_the_topics_hold_only_ids_codes_statuses_and_timesta
     for marker in markers.values():
         assert marker.encode() not in dump, f"{marker} is not in the database"
         assert not any(marker.encode() in data for data in logs.values()), f"{marker} is not in the broker's logs"
+
+
+# ---------------------------------------------------------------- what others' referrals reveal, and the ledger
+
+SHARING = ("query($s: ID!, $o: String!, $t: String!) { referralSharing(survivorId: $s, recipientOrg: $o,"
+           " referralType: $t) { shared withheld } }")  # fmt: skip
+PATHWAY_REFERRALS = ("query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { referrals { id referralType"
+                     " recipientOrg parent { id } } } }")  # fmt: skip
+
+
+async def test_others_referrals_show_under_consent_health_under_health_and_each_read_is_in_the_ledger(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    clinic = organisation(OrgType.HEALTH_PROVIDER, ReferralType.MENTAL_HEALTH)
+    intake = await partner(db, hotline, Role.INTAKE)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    clinic_key = await partner(db, clinic, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    sid = str(survivor)
+    await grant(settings, db, intake, survivor, grantee={"org_id": shelter.org_id},
+                categories=["contact", "case_status"], **window())  # fmt: skip
+    orgs = [hotline.org_id, shelter.org_id, clinic.org_id]
+
+    async def in_the_directory() -> bool:
+        return bool(await db.fetchval("SELECT count(*) = 3 FROM referrals.organisations WHERE org_id = ANY($1)", orgs))
+
+    await eventually(in_the_directory)
+    _, preview = await call(settings, intake, SHARING, {"s": sid, "o": shelter.org_id, "t": "emergency_shelter"})
+    assert preview["data"]["referralSharing"] == {"shared": ["case_status", "contact"], "withheld": ["identity"]}
+
+    _, first = await call(
+        settings,
+        intake,
+        REFER,
+        {
+            "r": {
+                "survivor_id": sid,
+                "recipient_org": shelter.org_id,
+                "referral_type": "emergency_shelter",
+                "urgency": "emergency",
+            }
+        },
+    )
+    first_id = first["data"]["requestReferral"]["referralId"]
+    await eventually(lambda: referral_known(db, UUID(first_id)))
+    _, onward = await call(settings, shelter_key, REFER, {"r": {
+        "survivor_id": sid, "recipient_org": clinic.org_id, "referral_type": "mental_health", "urgency": "urgent",
+        "parent_referral_id": first_id}})  # fmt: skip
+    assert not onward.get("errors"), "the shelter is in the care team: its open referral makes it so"
+    onward_id = onward["data"]["requestReferral"]["referralId"]
+    await eventually(lambda: referral_known(db, UUID(onward_id)))
+
+    async def hotline_sees() -> list[str]:
+        _, body = await call(settings, intake, PATHWAY_REFERRALS, {"id": sid})
+        return [r["id"] for r in body["data"]["survivor"]["referrals"]]
+
+    assert await hotline_sees() == [first_id], "the onward mental-health referral is not the hotline's to see"
+    await grant(settings, db, intake, survivor, grantee={"org_id": hotline.org_id}, categories=["case_status"],
+                **window())  # fmt: skip
+    assert await hotline_sees() == [first_id], "its type says something about health: case_status is not enough"
+    await grant(settings, db, intake, survivor, grantee={"org_id": hotline.org_id}, categories=["health"],
+                **window())  # fmt: skip
+    assert await hotline_sees() == [first_id, onward_id]
+
+    _, clinic_view = await call(settings, clinic_key, PATHWAY_REFERRALS, {"id": sid})
+    (mine,) = clinic_view["data"]["survivor"]["referrals"]
+    assert mine["parent"] is None, "the shelter's referral is not the clinic's to see without consent"
+    await grant(settings, db, intake, survivor, grantee={"org_id": clinic.org_id}, categories=["case_status"],
+                **window())  # fmt: skip
+    _, clinic_view = await call(settings, clinic_key, PATHWAY_REFERRALS, {"id": sid})
+    shown = {r["id"]: r for r in clinic_view["data"]["survivor"]["referrals"]}
+    assert shown[onward_id]["parent"] == {"id": first_id}
+    rows = await db.fetch("SELECT org_id, categories FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq",
+                          survivor)  # fmt: skip
+    assert (clinic.org_id, ["case_status"]) in [(r["org_id"], sorted(r["categories"])) for r in rows], (
+        "the clinic's read of the shelter's referral (through parent) is in the ledger"
+    )
+    assert (hotline.org_id, ["case_status", "health"]) in [(r["org_id"], sorted(r["categories"])) for r in rows]
