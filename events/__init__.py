@@ -13,6 +13,7 @@ from events import (
     identification,
     legal_aid,
     needs,
+    outcomes,
     referrals,
     shelter,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "identification",
     "legal_aid",
     "needs",
+    "outcomes",
     "referrals",
     "shelter",
     "to_kafka",

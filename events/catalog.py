@@ -105,6 +105,12 @@ DIRECTORY = TopicSpec(
     cleanup_policy="compact",
 )
 
+OUTCOMES = TopicSpec(
+    "haven.outcomes",
+    "What became of each command: applied, or refused with a code, the field and a message. Ids and codes only.",
+    "the organisation that sent the command, so that its outcomes stay in order",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     IDENTIFICATION,
     IDENTIFICATION_COMMANDS,
@@ -121,6 +127,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EMPLOYMENT,
     EMPLOYMENT_COMMANDS,
     DIRECTORY,
+    OUTCOMES,
 )
 
 

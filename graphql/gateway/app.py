@@ -95,26 +95,31 @@ class KeyWatch:
 
 
 class Wakeup:
-    """Wakes every subscription loop on a NOTIFY from the projection, instead of each one polling."""
+    """Wakes every waiting loop (subscriptions, mutations that wait for their outcome) on a NOTIFY from the
+    projection, instead of each one polling: one listening connection for the whole process."""
+
+    CHANNELS = (projection.INBOX_CHANNEL, projection.OUTCOMES_CHANNEL)
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._events = {channel: asyncio.Event() for channel in self.CHANNELS}
 
-    def armed(self) -> asyncio.Event:
-        """The event the next notification sets; take it before looking, then wait on it."""
-        return self._event
+    def armed(self, channel: str = projection.INBOX_CHANNEL) -> asyncio.Event:
+        """The event the next notification on ``channel`` sets; take it before looking, then wait on it."""
+        return self._events[channel]
 
-    def notify(self, *_: object) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+    def notify(self, _connection: object, _pid: int, channel: str, _payload: object) -> None:
+        self._events[channel].set()
+        self._events[channel] = asyncio.Event()
 
     async def listen(self, pool: Pool, stop: asyncio.Event) -> None:
         async with pool.acquire() as conn:
-            await conn.add_listener(projection.INBOX_CHANNEL, self.notify)
+            for channel in self.CHANNELS:
+                await conn.add_listener(channel, self.notify)
             try:
                 await stop.wait()
             finally:
-                await conn.remove_listener(projection.INBOX_CHANNEL, self.notify)
+                for channel in self.CHANNELS:
+                    await conn.remove_listener(channel, self.notify)
 
 
 class HavenGraphQL(GraphQL[dict[str, Any], None]):

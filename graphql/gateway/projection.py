@@ -14,11 +14,14 @@ from events.envelope import Envelope
 from events.health import EngagementChanged
 from events.identification import NeedsAssessed, SurvivorErased, SurvivorIdentified
 from events.legal_aid import MatterClosed, MatterMilestoneReached, MatterOpened
+from events.outcomes import CommandApplied, CommandRefused
 from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested
 from events.shelter import PlacementCheckedIn, PlacementCheckedOut, PlacementEvent, PlacementReleased, PlacementReserved
+from services.kernel import erasure
 from services.kernel.consumer import BatchHandler, Handler, UnitOfWork
 
 INBOX_CHANNEL = "gateway_inbox"
+OUTCOMES_CHANNEL = "gateway_outcomes"
 
 
 async def survivor_identified(event: Envelope, uow: UnitOfWork) -> None:
@@ -41,7 +44,9 @@ async def needs_assessed(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def survivor_erased(event: Envelope, uow: UnitOfWork) -> None:
-    """Purge every row about the survivor; the audit log keeps only pseudonymous ids and categories."""
+    """Purge every row about the survivor and remember the erasure, so that nothing about them is projected
+    again, whatever order a replay meets the topics in; the audit log keeps only pseudonymous ids."""
+    await erasure.remember(uow.conn, event.data.survivor_id)  # type: ignore[attr-defined]
     for table in ("survivors", "consent_directives", "referrals", "transitions", "service_records"):
         await uow.conn.execute(f"DELETE FROM {table} WHERE survivor_id = $1", event.data.survivor_id)  # type: ignore[attr-defined]
 
@@ -107,6 +112,13 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
     A referral's events share a partition and arrive in order, so inserting every new referral first,
     then each referral's last status, ends where applying them one by one would.
     """
+    erased = {r["survivor_id"] for r in await uow.conn.fetch(
+        "SELECT survivor_id FROM erased_survivors WHERE survivor_id = ANY($1::uuid[])",
+        list({e.data.survivor_id for e in events}),  # type: ignore[attr-defined]
+    )}  # fmt: skip
+    events = [e for e in events if e.data.survivor_id not in erased]  # type: ignore[attr-defined]
+    if not events:
+        return
     new: list[tuple[Any, ...]] = []
     last: dict[Any, tuple[str, Any]] = {}
     accepted: set[Any] = set()
@@ -233,6 +245,27 @@ async def provider_reported(event: Envelope, uow: UnitOfWork) -> None:
             await _upsert_record(uow, event, "employment", data.enrolment_id, data.program_org, None, state)
 
 
+async def command_decided(event: Envelope, uow: UnitOfWork) -> None:
+    """A service applied or refused a command: its sender reads the outcome (woken by NOTIFY)."""
+    data = event.data
+    assert isinstance(data, CommandApplied | CommandRefused)
+    refused = data if isinstance(data, CommandRefused) else None
+    await uow.conn.execute(
+        """
+        INSERT INTO command_outcomes (command_id, org_id, command_type, status, code, field, message, decided_at,
+                                      decided_seq)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('outcome_seq'))
+        ON CONFLICT (command_id) DO UPDATE SET status = excluded.status, code = excluded.code,
+            field = excluded.field, message = excluded.message, decided_at = excluded.decided_at,
+            decided_seq = excluded.decided_seq
+        WHERE command_outcomes.decided_at IS NULL
+        """,
+        data.command_id, data.requested_by, data.command_type, "refused" if refused else "applied",
+        refused and refused.code, refused and refused.field, refused and refused.message, data.decided_at,
+    )  # fmt: skip
+    await uow.conn.execute(f"NOTIFY {OUTCOMES_CHANNEL}")
+
+
 PLACEMENT_STATUS: dict[type[PlacementEvent], str] = {
     PlacementReserved: "reserved", PlacementCheckedIn: "checked_in", PlacementCheckedOut: "checked_out",
     PlacementReleased: "released",
@@ -246,6 +279,8 @@ HANDLERS: dict[type[EventData], Handler] = {
     ConsentRevoked: consent_revoked,
     ConsentExpired: ignore,
     OrganisationRegistered: organisation_registered,
+    CommandApplied: command_decided,
+    CommandRefused: command_decided,
     CapacityChanged: capacity_changed,
     **dict.fromkeys(EVENT_STATUS, referral_moved),
     **dict.fromkeys([*PLACEMENT_STATUS, MatterOpened, MatterMilestoneReached, MatterClosed, EngagementChanged,
@@ -254,8 +289,25 @@ HANDLERS: dict[type[EventData], Handler] = {
 """Event type → projection handler (they take the envelope: event time and id matter here)."""
 
 
+def _unless_erased(handler: Handler) -> Handler:
+    """``handler``, skipping any event about a survivor already erased (a replay may meet it after the erasure)."""
+
+    async def project(event: Envelope, uow: UnitOfWork) -> None:
+        survivor = getattr(event.data, "survivor_id", None)
+        if survivor is not None and await uow.conn.fetchval(
+            "SELECT 1 FROM erased_survivors WHERE survivor_id = $1", survivor
+        ):
+            return
+        await handler(event, uow)
+
+    return project
+
+
 def handlers() -> dict[str, Handler]:
-    return {model.event_type: handler for model, handler in HANDLERS.items()}
+    return {
+        model.event_type: handler if model is SurvivorErased else _unless_erased(handler)
+        for model, handler in HANDLERS.items()
+    }
 
 
 def batch_handlers() -> dict[str, BatchHandler]:

@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Iterator
 from datetime import date, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import strawberry
@@ -81,9 +81,11 @@ from gateway.audit import AuditReads
 from gateway.auth import Principal, Role
 from gateway.care import is_member
 from gateway.consent import Consent, ConsentScope
+from gateway.projection import INBOX_CHANNEL, OUTCOMES_CHANNEL
 from graphql import ExecutionResult, GraphQLError
 from services.kernel import outbox
 from services.kernel.crypto import DataKey, SurvivorKeyMissing
+from services.kernel.db import Connection
 
 SDL = Path(__file__).parent.parent / "schema.graphql"
 SOURCE = "haven/gateway"
@@ -571,6 +573,15 @@ class Query:
         return [AccessRecord(org_id=r["org_id"], role=r["role"], categories=list(r["categories"]),
                              purpose=r["purpose"], at=r["at"]) for r in rows]  # fmt: skip
 
+    @strawberry.field(description="What became of one of my organisation's commands (null for anyone else's).")
+    async def command(self, info: Info, id: strawberry.ID) -> CommandOutcome | None:
+        who = principal(info)
+        command_id = survivor_uuid(id, "id")
+        row = await info.context["pool"].fetchrow(
+            "SELECT * FROM gateway.command_outcomes WHERE command_id = $1 AND org_id = $2", command_id, who.org_id
+        )
+        return CommandOutcome.of(row) if row else None
+
     @strawberry.field(description="Whether the access audit's hash chain is intact (oversight bodies only).")
     async def audit_chain(self, info: Info) -> AuditChain:
         principal(info, Role.OVERSIGHT)
@@ -685,16 +696,64 @@ def validated(model: type[EventData] | type[BaseModel], data: dict[str, Any]) ->
         raise fail("VALIDATION_FAILED", f"invalid input — {summary}", problems=problems) from None
 
 
+MAX_WAIT_MS = 10_000
+Wait = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Milliseconds (at most 10000) to wait for the owning service's decision: the answer's outcome "
+        "is then APPLIED or REFUSED if it came in time, PENDING if not (ask command(id) or follow commandOutcomes)."
+    ),
+]
+
+
+@strawberry.enum(description="What became of a command.")
+class CommandStatus(Enum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
+@strawberry.type(description="The owning service's decision on one of your commands.")
+class CommandOutcome:
+    command_id: strawberry.ID
+    command_type: str
+    status: CommandStatus
+    code: str | None = strawberry.field(description="Why it was refused: a stable code (see the error catalogue).")
+    field: str | None = strawberry.field(description="The input field at fault, where there is one.")
+    message: str | None
+    at: datetime = strawberry.field(description="When it was decided, or sent while it is pending.")
+
+    @classmethod
+    def of(cls, r: Any) -> CommandOutcome:
+        return cls(command_id=strawberry.ID(str(r["command_id"])), command_type=r["command_type"],
+                   status=CommandStatus(r["status"]), code=r["code"], field=r["field"], message=r["message"],
+                   at=r["decided_at"] or r["sent_at"])  # fmt: skip
+
+
+def _check_wait(wait: int | None) -> None:
+    if wait is not None and not 0 <= wait <= MAX_WAIT_MS:
+        raise fail("BAD_INPUT", f"wait: milliseconds from 0 to {MAX_WAIT_MS}", field="wait")
+
+
+async def _write(conn: Connection, who: Principal, *envelopes: Envelope) -> None:
+    """The commands into the outbox, and each one's outcome as pending, in the caller's transaction."""
+    await outbox.write(conn, *envelopes)
+    await conn.executemany(
+        "INSERT INTO gateway.command_outcomes (command_id, org_id, command_type) VALUES ($1, $2, $3)",
+        [(e.id, who.org_id, e.type) for e in envelopes],
+    )
+
+
 async def _send(info: Info, *commands: EventData) -> list[Envelope]:
     envelopes = [Envelope.new(c, source=SOURCE) for c in commands]
     async with info.context["pool"].acquire() as conn, conn.transaction():
-        await outbox.write(conn, *envelopes)
+        await _write(conn, principal(info), *envelopes)
     return envelopes
 
 
 @strawberry.type
 class Accepted:
-    """The command is recorded in the outbox and will reach its service; watch the events for its effect."""
+    """The command is in the outbox and will reach its service; ``outcome`` says what the service decided."""
 
     command_id: strawberry.ID
     subject_id: strawberry.ID
@@ -702,8 +761,28 @@ class Accepted:
         default=None, description="The new referral's id, for requestReferral: watch for it in your referrals."
     )
 
+    @strawberry.field(description="PENDING until the owning service decides; then APPLIED, or REFUSED with a code.")
+    async def outcome(self, info: Info) -> CommandOutcome:
+        row = await info.context["pool"].fetchrow(
+            "SELECT * FROM gateway.command_outcomes WHERE command_id = $1", UUID(str(self.command_id))
+        )
+        return CommandOutcome.of(row)
 
-def _accepted(envelope: Envelope) -> Accepted:
+
+async def _answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
+    """The mutation's answer, after waiting (woken by the projection's NOTIFY) up to ``wait`` ms for a decision."""
+    if wait:
+        pool, wakeup = info.context["pool"], info.context["wakeup"]
+        deadline = time.monotonic() + wait / 1000
+        while True:
+            woken = wakeup.armed(OUTCOMES_CHANNEL)  # armed before looking
+            status = await pool.fetchval("SELECT status FROM gateway.command_outcomes WHERE command_id = $1",
+                                         envelope.id)  # fmt: skip
+            left = deadline - time.monotonic()
+            if status != CommandStatus.PENDING.value or left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), left)
     referral = envelope.data.referral_id if isinstance(envelope.data, RequestReferral) else None
     return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject),
                     referral_id=strawberry.ID(str(referral)) if referral else None)  # fmt: skip
@@ -712,23 +791,27 @@ def _accepted(envelope: Envelope) -> Accepted:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Record a screening; personal parts are sealed here, before they travel.")
-    async def record_screening(self, info: Info, screening: JSON) -> Accepted:
+    async def record_screening(self, info: Info, screening: JSON, wait: Wait = None) -> Accepted:
         who = principal(info, Role.INTAKE)
+        _check_wait(wait)
         intake: ScreeningIntake = validated(ScreeningIntake, {**_object(screening), "screener_org": who.org_id})
         survivor_id, keyring = uuid4(), info.context["keyring"]
         async with info.context["pool"].acquire() as conn, conn.transaction():
             key = await keyring.create(conn, survivor_id)
             sealed = SealedProfile.model_validate(key.seal_parts(intake.personal_parts()))
             envelope = Envelope.new(intake.to_command(survivor_id, uuid4(), sealed), source=SOURCE)
-            await outbox.write(conn, envelope)
-        return _accepted(envelope)
+            await _write(conn, who, envelope)
+        return await _answer(info, envelope, wait)
 
     @strawberry.mutation(
         description="Record consent as your organisation (a member of the survivor's care team). Give directiveId "
         "to record the next version of an existing directive; Haven sets recordedBy and the version."
     )
-    async def grant_consent(self, info: Info, survivor_id: strawberry.ID, directive: JSON) -> Accepted:
+    async def grant_consent(
+        self, info: Info, survivor_id: strawberry.ID, directive: JSON, wait: Wait = None
+    ) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        _check_wait(wait)
         sid = survivor_uuid(survivor_id, "survivorId")
         given = _object(directive)
         if set_by_haven := sorted(SET_BY_HAVEN & given.keys()):
@@ -754,11 +837,14 @@ class Mutation:
             given = {**given, "justification": await sealed_text(info, sid, given["justification"], "justification")}
         fields = {"directive_id": str(uuid4()), **given, "version": version, "recorded_by": who.org_id}
         command = validated(GrantConsent, {"survivor_id": sid, "directive": validated(Directive, fields)})
-        return _accepted((await _send(info, command))[0])
+        return await _answer(info, (await _send(info, command))[0], wait)
 
     @strawberry.mutation(description="Revoke at once: the very next query no longer sees what it covered.")
-    async def revoke_consent(self, info: Info, survivor_id: strawberry.ID, directive_id: strawberry.ID) -> Accepted:
+    async def revoke_consent(
+        self, info: Info, survivor_id: strawberry.ID, directive_id: strawberry.ID, wait: Wait = None
+    ) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        _check_wait(wait)
         sid = survivor_uuid(survivor_id, "survivorId")
         await require_member(info, sid)
         command = validated(RevokeConsent, {"survivor_id": sid, "directive_id": directive_id,
@@ -771,82 +857,99 @@ class Mutation:
                 " WHERE directive_id = $1 AND survivor_id = $2",
                 command.directive_id, command.survivor_id,
             )  # fmt: skip
-            await outbox.write(conn, envelope)
-        return _accepted(envelope)
+            await _write(conn, who, envelope)
+        return await _answer(info, envelope, wait)
 
     @strawberry.mutation(
         description="Refer a survivor in your care team. Consent decides what the referral shares, not whether it "
         "is made: see referralSharing first, and withheldCategories on the referral."
     )
-    async def request_referral(self, info: Info, referral: JSON) -> Accepted:
+    async def request_referral(self, info: Info, referral: JSON, wait: Wait = None) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
+        _check_wait(wait)
         given = await sealing_note(info, _object(referral))
         command: RequestReferral = validated(
             RequestReferral, {"referral_id": str(uuid4()), **given, "referrer_org": who.org_id}
         )
         await require_member(info, command.survivor_id)
-        return _accepted((await _send(info, command))[0])
+        return await _answer(info, (await _send(info, command))[0], wait)
 
     @strawberry.mutation(description="Move a referral on (accept, start, complete, cancel …).")
     async def move_referral(
         self, info: Info, referral_id: strawberry.ID, survivor_id: strawberry.ID, move: Move,  # type: ignore[valid-type]
-        reason: str | None = None, note: str | None = None,
+        reason: str | None = None, note: str | None = None, wait: Wait = None,
     ) -> Accepted:  # fmt: skip
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        _check_wait(wait)
         model = MOVES[ReferralMove(move)]
         fields: dict[str, Any] = {"referral_id": referral_id, "survivor_id": survivor_id, "actor_org": who.org_id,
                                   "note": note}  # fmt: skip
         if reason is not None:
             fields["outcome" if model is CompleteReferral else "reason"] = reason
-        return _accepted((await _send(info, validated(model, await sealing_note(info, fields))))[0])
+        return await _answer(info, (await _send(info, validated(model, await sealing_note(info, fields))))[0], wait)
 
     @strawberry.mutation(description="A provider action: shelter beds and placements, matters, care, enrolments.")
-    async def provider_action(self, info: Info, action: str, input: JSON) -> Accepted:
+    async def provider_action(self, info: Info, action: str, input: JSON, wait: Wait = None) -> Accepted:
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        _check_wait(wait)
         model = PROVIDER_COMMANDS.get(action)
         if model is None:
             raise fail("BAD_INPUT", f"action: one of {', '.join(sorted(PROVIDER_COMMANDS))}", field="action")
         acting = {"org_id": who.org_id} if "org_id" in model.model_fields else {"actor_org": who.org_id}
         fields = await sealing_note(info, {**_object(input), **acting})
-        return _accepted((await _send(info, validated(model, fields)))[0])
+        return await _answer(info, (await _send(info, validated(model, fields)))[0], wait)
 
 
 # ---------------------------------------------------------------- subscriptions
 
 
+async def _follow(info: Info, channel: str, start: str, rows: str, cursor: str) -> AsyncGenerator[Any, None]:
+    """Rows for the caller's organisation as they arrive: ``start`` gives the cursor to begin after, ``rows``
+    the rows after a cursor (in the column named ``cursor``). Woken by the projection's NOTIFY, never polled; the key is
+    checked again at least every 30 s and a revoked key closes the connection (4403)."""
+    who = principal(info)
+    pool, wakeup, watch = info.context["pool"], info.context["wakeup"], info.context["key_watch"]
+    token: str = info.context["token"]
+    last = await pool.fetchval(start, who.org_id)
+    woken = wakeup.armed(channel)  # armed before looking: a notification during the query still wakes the wait
+    found: list[Any] = []
+    recheck = time.monotonic() + watch.interval
+    while True:
+        for r in found:
+            last = r[cursor]
+            # Each push is decided on its own: consent as it stands now, not when the subscription began.
+            info.context["consent"] = ConsentScope(pool, who)
+            yield r
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), max(recheck - time.monotonic(), 0.0))
+        if time.monotonic() >= recheck:
+            if not await watch.valid(token):
+                await info.context["request"].close(code=4403, reason="the API key was revoked")
+                return
+            recheck = time.monotonic() + watch.interval
+        found = []
+        if woken.is_set():
+            woken = wakeup.armed(channel)
+            found = await pool.fetch(rows, who.org_id, last)
+
+
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(
-        description="New referrals addressed to my organisation, as they arrive: woken by the read model, never "
-        "polled. The key is checked again at least every 30 s; a revoked key closes the connection (4403)."
-    )
+    @strawberry.subscription(description="New referrals addressed to my organisation, as they arrive.")
     async def inbox(self, info: Info) -> AsyncGenerator[Referral, None]:
-        who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
-        pool, wakeup, watch = info.context["pool"], info.context["wakeup"], info.context["key_watch"]
-        token: str = info.context["token"]
-        query = f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq"
-        last = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1",
-                                   who.org_id)  # fmt: skip
-        woken = wakeup.armed()  # armed before looking: a notification during the query still wakes the wait
-        rows: list[Any] = []
-        recheck = time.monotonic() + watch.interval
-        while True:
-            for r in rows:
-                last = r["seq"]
-                # Each push is decided on its own: consent as it stands now, not when the subscription began.
-                info.context["consent"] = ConsentScope(pool, who)
-                yield Referral.of(r)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), max(recheck - time.monotonic(), 0.0))
-            if time.monotonic() >= recheck:
-                if not await watch.valid(token):
-                    await info.context["request"].close(code=4403, reason="the API key was revoked")
-                    return
-                recheck = time.monotonic() + watch.interval
-            rows = []
-            if woken.is_set():
-                woken = wakeup.armed()
-                rows = await pool.fetch(query, who.org_id, last)
+        principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
+        start = "SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1"
+        rows = f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq"
+        async for r in _follow(info, INBOX_CHANNEL, start, rows, "seq"):
+            yield Referral.of(r)
+
+    @strawberry.subscription(description="The decisions on my organisation's commands, as they are made.")
+    async def command_outcomes(self, info: Info) -> AsyncGenerator[CommandOutcome, None]:
+        start = "SELECT coalesce(max(decided_seq), 0) FROM gateway.command_outcomes WHERE org_id = $1"
+        rows = ("SELECT * FROM gateway.command_outcomes WHERE org_id = $1 AND decided_seq > $2"
+                " ORDER BY decided_seq")  # fmt: skip
+        async for r in _follow(info, OUTCOMES_CHANNEL, start, rows, "decided_seq"):
+            yield CommandOutcome.of(r)
 
 
 class OperationSpan(SchemaExtension):

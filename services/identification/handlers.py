@@ -42,8 +42,10 @@ async def record_screening(command: RecordScreening, uow: UnitOfWork, *, keyring
             if sealed is not None:
                 key.open(category, sealed)  # proves each part is sealed for this survivor and field
     except SurvivorKeyMissing as exc:
-        code = "survivor_erased" if exc.erased else "survivor_key_missing"
-        raise DomainError(code, str(exc), field="survivor_id") from None
+        if exc.erased:
+            raise DomainError("survivor_erased", "this survivor's data was erased", field="survivor_id") from None
+        raise DomainError("survivor_key_missing", "no data key was made for this survivor id",
+                          field="survivor_id") from None  # fmt: skip
     except SealBroken as exc:
         raise DomainError("seal_broken", str(exc), field="profile") from None
     needs = domain.assess_needs(narrative, is_minor=command.is_minor)

@@ -13,8 +13,11 @@ One transaction and one offset commit per fetch, not per partition: under a tric
 many partitions that was most of a service's work (and of the broker's).
 
 A crash anywhere before 4 redelivers the batch; the inbox makes the effects happen once.
-A handler that raises ``PermanentFailure`` sends that one message to the dead-letter topic;
-any other exception rolls the batch back and retries it after a pause, so nothing is skipped.
+Every command (a message of a ``.commands`` topic) gets an answer in the same transaction:
+``command.applied`` when its handler succeeds, ``command.refused`` (code, field, message) when it
+raises ``PermanentFailure`` — its effects rolled back to a savepoint. Any other message whose handler
+raises ``PermanentFailure`` goes to the dead-letter topic. Any other exception rolls the batch back
+and retries it after a pause, so nothing is skipped.
 
 A command about a survivor this service does not know yet (its ``survivor.identified`` is still on
 the way, on another topic) raises ``WaitForSurvivor``: the message is parked in the ``parked``
@@ -29,6 +32,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -36,6 +40,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from events.catalog import dlq_name
 from events.envelope import Envelope, UndecodableEvent, from_kafka, header_map
+from events.outcomes import CommandApplied, CommandRefused, requester
 from services.kernel import outbox, telemetry
 from services.kernel.db import Connection, Pool
 
@@ -43,12 +48,15 @@ log = logging.getLogger(__name__)
 
 
 class PermanentFailure(Exception):
-    """Raised by a handler for a message that can never be handled; it goes to the dead-letter topic."""
+    """Raised by a handler for a message that can never be handled: a command is refused, anything else
+    goes to the dead-letter topic. ``field`` and ``message`` are what the sender of a command is told."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, *, field: str | None = None, message: str | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.field = field
+        self.message = message or detail
 
 
 class WaitForSurvivor(Exception):
@@ -95,6 +103,7 @@ class ConsumerStats:
     handled: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    refused: int = 0
     parked: int = 0
     retries: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
@@ -232,17 +241,25 @@ class IdempotentConsumer:
     ) -> bool:
         """Run one event's handler; False when it was dead-lettered or parked instead."""
         traceparent = header_map(message.headers).get("traceparent")
+        command = event.data.topic.endswith(".commands")
         with telemetry.consuming(event, traceparent, self.name):
             if not isolate:
                 try:
                     await self._handlers[event.type](event, uow)
                 except (PermanentFailure, WaitForSurvivor):
                     raise _BatchNeedsIsolation() from None
+                if command:
+                    await uow.emit(self._outcome(event, None))
                 return True
             try:
                 async with conn.transaction():
                     await self._handlers[event.type](event, uow)
             except PermanentFailure as exc:
+                if command:  # the sender is told, in this transaction; the effects went with the savepoint
+                    await uow.emit(self._outcome(event, exc))
+                    self.stats.refused += 1
+                    log.info("%s: %s %s refused: %s", self.name, event.type, event.id, exc.code)
+                    return False
                 # Not marked handled: if we crash before the dead-letter send, it is redone.
                 await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, event.id)
                 failed.append(_Dead(message, exc.code, exc.detail))
@@ -257,7 +274,18 @@ class IdempotentConsumer:
                 self.stats.parked += 1
                 log.info("%s: %s parked until survivor %s is known", self.name, event.type, wait.survivor_id)
                 return False
+        if command:
+            await uow.emit(self._outcome(event, None))
         return True
+
+    def _outcome(self, command: Envelope, refusal: PermanentFailure | None) -> Envelope:
+        """``command.applied``, or ``command.refused`` with the refusal's code, field and message."""
+        about = {"command_id": command.id, "command_type": command.type, "requested_by": requester(command.data),
+                 "decided_at": datetime.now(UTC)}  # fmt: skip
+        if refusal is None:
+            return Envelope.new(CommandApplied(**about), source=f"haven/{self.name}")
+        refused = CommandRefused(**about, code=refusal.code, field=refusal.field, message=refusal.message[:1000])
+        return Envelope.new(refused, source=f"haven/{self.name}")
 
     async def _unpark(
         self, conn: Connection, uow: UnitOfWork, event: Envelope, *, isolate: bool, failed: list[_Dead]

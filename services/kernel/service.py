@@ -53,7 +53,8 @@ def on(message: type[D], handler: Callable[[D, UnitOfWork], Awaitable[object]]) 
                 await erasure.refuse_if_erased(uow.conn, data)
             await handler(data, uow)
         except DomainError as exc:
-            raise PermanentFailure(exc.code, f"{exc.field + ': ' if exc.field else ''}{exc.message}") from None
+            detail = f"{exc.field + ': ' if exc.field else ''}{exc.message}"
+            raise PermanentFailure(exc.code, detail, field=exc.field, message=exc.message) from None
 
     functools.update_wrapper(handle, handler)
     return message.event_type, handle

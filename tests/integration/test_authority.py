@@ -35,7 +35,7 @@ from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
 from tests.support.processes import ServiceProcess, start_all
-from tests.support.referrals import dead_letters_for
+from tests.support.referrals import refusals_for
 
 GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
 REVOKE = "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }"
@@ -388,8 +388,8 @@ async def _decided_in_the_services(settings: Settings, db: Pool, org: str, sent:
 
         await eventually(applied)
         return
-    consent_refusals = await dead_letters_for(settings, [grant_, revoke_], topic=CONSENT_COMMANDS.name)
-    referral_refusals = await dead_letters_for(settings, [refer_], topic=REFERRALS_COMMANDS.name)
+    consent_refusals = await refusals_for(settings, [grant_, revoke_])
+    referral_refusals = await refusals_for(settings, [refer_])
     assert {consent_refusals[grant_.id][0], consent_refusals[revoke_.id][0], referral_refusals[refer_.id][0]} == {
         "not_in_care_team"
     }, org
@@ -718,18 +718,26 @@ async def test_after_erasure_the_topics_hold_only_ids_codes_statuses_and_timesta
         return left == 0
 
     await eventually(purged)
-    records, violations, dead_lettered = 0, [], 0
+    records, violations, scanned = 0, [], set()
     for spec in all_topics():
         for m in await read_to_end(settings, spec.name):
+            scanned.add(spec.name)
             if m.key != sid.encode() and sid.encode() not in (m.value or b""):
                 continue
             records += 1
-            dead_lettered += spec.name.endswith(".dlq")
             payload = json.loads(m.value)
             violations += [(spec.name, path, v) for path, v in clear_fields(payload)
                            if path.split(".")[-1] not in CLEAR_AFTER_ERASURE]  # fmt: skip
     assert records >= 10, f"the scan found this survivor's records ({records})"
-    assert dead_lettered >= 1, "the refused completion is on the dead-letter topic, and was scanned too"
+    assert "haven.referrals.commands.dlq" in scanned, "dead-letter topics were read too"
+    completion = UUID(refused["data"]["moveReferral"]["commandId"])
+
+    async def answered() -> bool:
+        """The refused completion reached its sender as an outcome (not a dead letter)."""
+        code = await db.fetchval("SELECT code FROM gateway.command_outcomes WHERE command_id = $1", completion)
+        return bool(code == "illegal_transition")
+
+    await eventually(answered)
     assert violations == [], "clear fields beyond ids, codes, statuses and timestamps"
     dump = await asyncio.to_thread(pg_dump, settings)
     logs = await asyncio.to_thread(broker_log_files, settings)

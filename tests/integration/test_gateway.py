@@ -36,7 +36,7 @@ from tests.support.gateway import (
     window,
 )
 from tests.support.intakes import intake_data
-from tests.support.observe import eventually
+from tests.support.observe import eventually, read_to_end
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
@@ -506,3 +506,68 @@ async def test_replay_rebuilds_the_read_model_from_the_topics(
     after = await counts()
     assert after["survivors"] >= before["survivors"] > 0
     assert {t: after[t] >= before[t] for t in tables} == dict.fromkeys(tables, True), (before, after)
+
+
+OUTCOME = "outcome { status code field message }"
+
+
+async def test_every_command_is_answered_refused_with_its_code_or_applied_and_only_to_its_sender(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    clinic = organisation(OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID)
+    intake = await partner(db, hotline, Role.INTAKE)
+    caseworker = await partner(db, shelter, Role.CASEWORKER)
+    await partner(db, clinic, Role.CASEWORKER)
+    survivor = await referrable(settings, db, intake, shelter, hotline, clinic)
+    refer = f"mutation($r: JSON!, $w: Int) {{ requestReferral(referral: $r, wait: $w) {{ commandId {OUTCOME} }} }}"
+
+    def ask(recipient: str) -> dict[str, Any]:
+        return {"survivor_id": str(survivor), "recipient_org": recipient, "referral_type": "emergency_shelter",
+                "urgency": "emergency"}  # fmt: skip
+
+    _, refused = await call(settings, intake, refer, {"r": ask(clinic.org_id), "w": 10_000})
+    _, applied = await call(settings, intake, refer, {"r": ask(shelter.org_id), "w": 10_000})
+    _, too_long = await call(settings, intake, refer, {"r": ask(shelter.org_id), "w": 60_000})
+
+    answer = refused["data"]["requestReferral"]
+    assert answer["outcome"]["status"] == "REFUSED", answer
+    assert (answer["outcome"]["code"], answer["outcome"]["field"]) == ("service_not_offered", "referral_type")
+    assert applied["data"]["requestReferral"]["outcome"] == {"status": "APPLIED", "code": None, "field": None,
+                                                               "message": None}  # fmt: skip
+    assert codes(too_long) == ["BAD_INPUT"], "wait is capped"
+    lookup = "query($id: ID!) { command(id: $id) { status code } }"
+    command_id = answer["commandId"]
+    _, mine = await call(settings, intake, lookup, {"id": command_id})
+    _, theirs = await call(settings, caseworker, lookup, {"id": command_id})
+    assert mine["data"]["command"] == {"status": "REFUSED", "code": "service_not_offered"}
+    assert theirs["data"]["command"] is None, "only the sender's organisation reads its outcomes"
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url(settings, "ws"), protocols=["graphql-transport-ws"],
+                           headers={"Authorization": f"Bearer {caseworker}"}) as ws,
+    ):  # fmt: skip
+        await ws.send_json({"type": "connection_init"})
+        await ws.receive_json(timeout=5)
+        await ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "subscription { commandOutcomes { commandId status code } }"},
+            }
+        )
+        await asyncio.sleep(0.3)
+        _, moved = await call(
+            settings,
+            caseworker,
+            "mutation($id: ID!, $s: ID!) { moveReferral(referralId: $id, survivorId: $s, move: ACCEPT) { commandId } }",
+            {"id": str(uuid4()), "s": str(survivor)},
+        )
+        pushed = await ws.receive_json(timeout=30)
+    assert pushed["payload"]["data"]["commandOutcomes"] == {
+        "commandId": moved["data"]["moveReferral"]["commandId"], "status": "REFUSED", "code": "unknown_referral"
+    }  # fmt: skip
+    dead = await read_to_end(settings, "haven.referrals.commands.dlq")
+    assert command_id not in {dict(m.headers).get("ce_id", b"").decode() for m in dead}, "refusals are not dead letters"

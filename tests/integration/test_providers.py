@@ -47,7 +47,7 @@ from tests.support.intakes import identified, send
 from tests.support.observe import eventually, read_to_end, wait_for_events
 from tests.support.partners import organisation, register
 from tests.support.processes import ServiceProcess, start_all
-from tests.support.referrals import consent_to, dead_letters_for, request
+from tests.support.referrals import consent_to, refusals_for, request
 
 EVERYTHING_NEEDED = frozenset(Category) - {Category.LOCATION}
 
@@ -249,7 +249,7 @@ async def test_a_legal_clinic_opens_a_matter_records_a_hearing_and_reports_its_o
     seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
     assert [e.type for e in seen][-3:] == ["referral.accepted", "referral.started", "referral.completed"]
     assert seen[-1].data.reason == "matter_granted"  # type: ignore[attr-defined]
-    refused = await dead_letters_for(settings, [sent[1]], topic="haven.legal_aid.commands")
+    refused = await refusals_for(settings, [sent[1]])
     assert refused[sent[1].id][0] == "hearing_date_required"
     hearings = await db.fetch("SELECT milestone, hearing_date FROM legal_aid.milestones WHERE matter_id = $1", matter)
     assert [(h["milestone"], h["hearing_date"]) for h in hearings] == [("hearing_scheduled", date(2027, 2, 1))]
@@ -278,7 +278,7 @@ async def test_health_shares_engagement_and_keeps_clinical_detail_sealed(
 
     seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
     assert seen[-1].data.reason == "treatment_completed"  # type: ignore[attr-defined]
-    refused = await dead_letters_for(settings, [sent[0]], topic="haven.health.commands")
+    refused = await refusals_for(settings, [sent[0]])
     assert refused[sent[0].id][0] == "clinical_detail_unsealed"
     engagement = await wait_for_events(settings, HEALTH.name, subject=str(survivor),
                                        types=["health.engagement_changed"])  # fmt: skip
@@ -310,5 +310,5 @@ async def test_employment_enrols_and_the_six_month_retention_completes_the_refer
 
     seen = await outcome_seen_by_referrer(settings, referral, "referral.completed")
     assert seen[-1].data.reason == "employed_retained_6_months"  # type: ignore[attr-defined]
-    refused = await dead_letters_for(settings, [sent[1]], topic="haven.employment.commands")
+    refused = await refusals_for(settings, [sent[1]])
     assert refused[sent[1].id][0] == "retention_out_of_order"

@@ -35,7 +35,7 @@ from tests.support.intakes import identified, send
 from tests.support.observe import eventually, wait_for_events
 from tests.support.partners import announce_capacity, organisation, register
 from tests.support.processes import ServiceProcess, start_all
-from tests.support.referrals import SHELTER_NEEDS, consent_to, dead_letters_for, request
+from tests.support.referrals import SHELTER_NEEDS, consent_to, refusals_for, request
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
     ]
     sent = await send(producer, *bad)
 
-    refused = await dead_letters_for(settings, sent)
+    refused = await refusals_for(settings, sent)
     reasons = [refused[e.id][0] for e in sent]
     assert reasons == ["illegal_transition", "not_a_party", "not_in_care_team", "unknown_recipient",
                        "respond_by_out_of_range", "service_not_offered"]  # fmt: skip

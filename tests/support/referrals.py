@@ -1,15 +1,16 @@
-"""Referral helpers for tests: consent that the referrals service has seen, requests, dead letters."""
+"""Referral helpers for tests: consent that the referrals service has seen, requests, refusals."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaProducer
 
-from events.catalog import REFERRALS_COMMANDS
+from events.catalog import OUTCOMES
 from events.consent import Category, GrantConsent, Grantee
-from events.envelope import Envelope, header_map
+from events.envelope import Envelope
 from events.needs import ReferralType, Urgency
 from events.referrals import RequestReferral
 from services.kernel.db import Pool
@@ -43,19 +44,19 @@ def request(survivor: UUID, referrer: str, recipient: str, **changes: Any) -> Re
     return RequestReferral.model_validate({**fields, **changes})
 
 
-async def dead_letters_for(
-    settings: Settings, sent: list[Envelope], topic: str = REFERRALS_COMMANDS.name
-) -> dict[UUID, tuple[str, str]]:
-    """The dead letters of ``sent`` commands: id → (reason, detail)."""
+async def refusals_for(settings: Settings, sent: list[Envelope]) -> dict[UUID, tuple[str, str]]:
+    """The refusals of ``sent`` commands, as their senders read them on the outcomes topic:
+    command id → (code, "field: message")."""
     ids = {str(e.id) for e in sent}
 
-    def all_there(messages: list[Any]) -> bool:
-        return ids <= {header_map(m.headers).get("ce_id") for m in messages}
+    def refused(messages: list[Any]) -> dict[UUID, tuple[str, str]]:
+        found = {}
+        for m in messages:
+            outcome = json.loads(m.value)
+            if outcome.get("command_id") in ids and "code" in outcome:
+                detail = f"{outcome['field'] + ': ' if outcome.get('field') else ''}{outcome['message']}"
+                found[UUID(outcome["command_id"])] = (outcome["code"], detail)
+        return found
 
-    messages = await read_until(settings, f"{topic}.dlq", all_there, timeout=30)
-    found = {}
-    for m in messages:
-        h = header_map(m.headers)
-        if h.get("ce_id") in ids:
-            found[UUID(h["ce_id"])] = (h["haven_dlq_reason"], h["haven_dlq_detail"])
-    return found
+    messages = await read_until(settings, OUTCOMES.name, lambda ms: len(refused(ms)) == len(ids), timeout=30)
+    return refused(messages)
