@@ -37,9 +37,10 @@ fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-asyncapi: $(STAMP) ## regenerate events/asyncapi.json and graphql/schema.graphql
+asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql and docs/errors.md
 	$(PY) -m events.asyncapi
 	PYTHONPATH=graphql $(PY) -m gateway.schema --write
+	$(PY) -m infra.errors_doc --write
 
 infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
 	$(PY) -m infra.stack up

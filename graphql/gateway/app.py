@@ -30,7 +30,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from events.catalog import TOPICS
-from gateway import projection
+from gateway import projection, webhooks
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
@@ -60,6 +60,9 @@ class GatewaySettings(Settings):
         default=200.0, gt=0, description="Sustained requests per client address, before authentication."
     )
     address_burst: int = Field(default=400, ge=1)
+    webhooks_allow_loopback: bool = Field(
+        default=False, description="Accept http://127.0.0.1 webhook endpoints (local stacks only); otherwise https."
+    )
     key_recheck_seconds: float = Field(
         default=30.0, gt=0, le=30, description="How often an open subscription re-checks that its key still holds."
     )
@@ -135,6 +138,7 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
         self.wakeup = wakeup
         self.key_watch = key_watch
         self.care_grace = care_grace
+        self.webhooks_allow_loopback = False
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> dict[str, Any]:
         who: Principal | None = request.scope.get(PRINCIPAL)  # the guard authenticated the request
@@ -171,6 +175,7 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             "wakeup": self.wakeup,
             "key_watch": self.key_watch,
             "care_grace": self.care_grace,
+            "webhooks_allow_loopback": self.webhooks_allow_loopback,
             "consent": ConsentScope(pool, who) if who else None,
             "keys": DataLoader(load_keys),
             "records": grouped(
@@ -203,6 +208,7 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
         pool, keyring, wakeup, KeyWatch(pool, oidc, settings.key_recheck_seconds), settings.care_grace, oidc,
         schema=build_schema(production=settings.production), graphql_ide=None if settings.production else "graphiql",
     )  # fmt: skip
+    graphql.webhooks_allow_loopback = settings.webhooks_allow_loopback
     allowed = json.loads(settings.persisted_queries.read_text()) if settings.persisted_queries else None
 
     async def health(_: Request) -> Response:
@@ -248,7 +254,9 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
             consumer=kafka.consumer(settings, "gateway", [t.name for t in TOPICS if not t.name.endswith(".commands")]),
         )  # fmt: skip
         relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
-        await run_until_stopped(http, consumer.run, relay.run, functools.partial(wakeup.listen, pool), stop=stop)
+        sender = webhooks.Sender(pool)
+        await run_until_stopped(http, consumer.run, relay.run, functools.partial(wakeup.listen, pool), sender.run,
+                                stop=stop)  # fmt: skip
     finally:
         await pool.close()
 

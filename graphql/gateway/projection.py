@@ -15,8 +15,9 @@ from events.health import EngagementChanged
 from events.identification import NeedsAssessed, SurvivorErased, SurvivorIdentified
 from events.legal_aid import MatterClosed, MatterMilestoneReached, MatterOpened
 from events.outcomes import CommandApplied, CommandRefused
-from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested
+from events.referrals import EVENT_STATUS, ReferralEscalated, ReferralEvent, ReferralRequested
 from events.shelter import PlacementCheckedIn, PlacementCheckedOut, PlacementEvent, PlacementReleased, PlacementReserved
+from gateway import webhooks
 from services.kernel import erasure
 from services.kernel.consumer import BatchHandler, Handler, UnitOfWork
 
@@ -104,10 +105,12 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         event.id, data.referral_id, data.survivor_id, status, data.actor_org, data.reason, event.time,
     )  # fmt: skip
+    await webhooks.enqueue(uow.conn, event)
 
 
 async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
-    """``referral_moved`` for a run of referral events, in three statements whatever the run's length.
+    """``referral_moved`` for a run of referral events, in three statements whatever the run's length
+    (a replay: it queues no webhook deliveries, which the live projection did when the events were new).
 
     A referral's events share a partition and arrive in order, so inserting every new referral first,
     then each referral's last status, ends where applying them one by one would.
@@ -183,7 +186,7 @@ async def capacity_changed(event: Envelope, uow: UnitOfWork) -> None:
     key = f"{data.service}/{data.unit_type or '-'}"
     await uow.conn.execute(
         "UPDATE organisations SET capacity = capacity || jsonb_build_object($2::text, $3::jsonb) WHERE org_id = $1",
-        data.org_id, key, json.dumps({"status": data.status, "available": data.available}),
+        data.org_id, key, {"status": data.status, "available": data.available},  # the jsonb codec encodes it
     )  # fmt: skip
 
 
@@ -264,6 +267,12 @@ async def command_decided(event: Envelope, uow: UnitOfWork) -> None:
         refused and refused.code, refused and refused.field, refused and refused.message, data.decided_at,
     )  # fmt: skip
     await uow.conn.execute(f"NOTIFY {OUTCOMES_CHANNEL}")
+    await webhooks.enqueue(uow.conn, event)
+
+
+async def referral_escalated(event: Envelope, uow: UnitOfWork) -> None:
+    """Nothing to keep (the expiry itself moved the referral); the referrer's webhooks hear of it."""
+    await webhooks.enqueue(uow.conn, event)
 
 
 PLACEMENT_STATUS: dict[type[PlacementEvent], str] = {
@@ -280,6 +289,7 @@ HANDLERS: dict[type[EventData], Handler] = {
     ConsentExpired: ignore,
     OrganisationRegistered: organisation_registered,
     CommandApplied: command_decided,
+    ReferralEscalated: referral_escalated,
     CommandRefused: command_decided,
     CapacityChanged: capacity_changed,
     **dict.fromkeys(EVENT_STATUS, referral_moved),

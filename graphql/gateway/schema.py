@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import sys
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -49,13 +50,15 @@ from events.consent import (
     decide,
 )
 from events.consent import Purpose as PurposeEnum
+from events.directory import CapacityStatus, Organisation, Seeker, rank, serves
+from events.directory import Offer as CapacityOffer
 from events.employment import Enrol, RecordEmploymentOutcome
 from events.envelope import Envelope
 from events.health import DischargeFromCare, RecordEngagement
+from events.identification import AgeBand, Gender, ScreeningIntake, SealedProfile
 from events.identification import Contact as ContactModel
 from events.identification import Identity as IdentityModel
 from events.identification import Narrative as NarrativeModel
-from events.identification import ScreeningIntake, SealedProfile
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
 from events.needs import ReferralType
 from events.referrals import (
@@ -76,7 +79,7 @@ from events.referrals import (
 )
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
 from events.types import Sealed
-from gateway import audit
+from gateway import audit, webhooks
 from gateway.audit import AuditReads
 from gateway.auth import Principal, Role
 from gateway.care import is_member
@@ -460,6 +463,85 @@ class AccessRecord:
     at: datetime
 
 
+@strawberry.type(description="A provider that can take the person, with its best current capacity for the service.")
+class ProviderOffer:
+    org_id: str
+    name: str
+    status: str = strawberry.field(description="FHIR SDOH capacity status: capacity, waitlist, no-capacity …")
+    available: int
+
+
+def _best_offer(row: Any, service: ReferralType) -> tuple[Organisation, CapacityOffer] | None:
+    """The organisation of a read-model row and its best capacity for ``service`` (None if it does not offer it)."""
+    if row["profile"] is None:
+        return None
+    org = Organisation.model_validate(row["profile"])
+    if service not in org.services:
+        return None
+    # Rows projected before the capacity fix hold each entry as JSON text; both read the same.
+    entries = {key: json.loads(c) if isinstance(c, str) else c for key, c in (row["capacity"] or {}).items()}
+    known = [c for key, c in entries.items() if key.split("/")[0] == service]
+    best = rank(CapacityOffer(org.org_id, org.name, CapacityStatus(c["status"]), c["available"]) for c in known)
+    fallback = CapacityOffer(org.org_id, org.name, CapacityStatus.ADDITIONAL_ASSESSMENT_REQUIRED, 0)
+    return org, best[0] if best else fallback
+
+
+@strawberry.type(description="One attempt to deliver one message.")
+class WebhookAttempt:
+    at: datetime
+    status_code: int | None
+    error: str | None
+
+
+@strawberry.type(description="A message queued for an endpoint, and what became of it.")
+class WebhookDelivery:
+    message_id: str = strawberry.field(description="webhook-id: the same for every attempt (for your idempotency).")
+    event_type: str
+    status: str = strawberry.field(description="pending, delivered or failed")
+    attempts: int
+    queued_at: datetime
+    delivered_at: datetime | None
+    log: list[WebhookAttempt]
+
+
+@strawberry.type(description="A webhook endpoint of my organisation.")
+class WebhookEndpoint:
+    id: strawberry.ID
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None
+
+    @strawberry.field(description="The latest deliveries, newest first, with every attempt.")
+    async def deliveries(self, info: Info, first: int = 20) -> list[WebhookDelivery]:
+        if not 1 <= first <= 100:
+            raise fail("BAD_INPUT", "first: between 1 and 100", field="first")
+        rows = await info.context["pool"].fetch(
+            """
+            SELECT d.*, (SELECT array_agg(row(a.at, a.status_code, a.error) ORDER BY a.at)
+                           FROM gateway.webhook_attempts a
+                          WHERE a.webhook_id = d.webhook_id AND a.message_id = d.message_id) AS log
+              FROM gateway.webhook_deliveries d WHERE d.webhook_id = $1 ORDER BY d.queued_at DESC LIMIT $2
+            """,
+            UUID(str(self.id)), first,
+        )  # fmt: skip
+        return [WebhookDelivery(message_id=r["message_id"], event_type=r["event_type"], status=r["status"],
+                                attempts=r["attempts"], queued_at=r["queued_at"], delivered_at=r["delivered_at"],
+                                log=[WebhookAttempt(at=a[0], status_code=a[1], error=a[2]) for a in r["log"] or []])
+                for r in rows]  # fmt: skip
+
+
+@strawberry.type(description="A new endpoint: keep the secret, it is shown only now.")
+class WebhookRegistration:
+    endpoint: WebhookEndpoint
+    secret: str = strawberry.field(description="whsec_…: verify each delivery's webhook-signature with it.")
+
+
+def _endpoint(r: Any) -> WebhookEndpoint:
+    return WebhookEndpoint(id=strawberry.ID(str(r["webhook_id"])), url=r["url"], events=list(r["event_types"]),
+                           enabled=r["enabled"], disabled_reason=r["disabled_reason"])  # fmt: skip
+
+
 @strawberry.type
 class AuditChain:
     records: int
@@ -581,6 +663,41 @@ class Query:
             "SELECT * FROM gateway.command_outcomes WHERE command_id = $1 AND org_id = $2", command_id, who.org_id
         )
         return CommandOutcome.of(row) if row else None
+
+    @strawberry.field(
+        description="Who can take someone now, best first: an anonymous capacity search on coded needs only (no "
+        "survivor, so no consent needed), for an intake worker before anything is recorded."
+    )
+    async def providers(
+        self, info: Info, service: str, age_band: str | None = None, gender: str | None = None,
+        language: str | None = None, wheelchair: bool = False, jurisdiction: str | None = None,
+    ) -> list[ProviderOffer]:  # fmt: skip
+        principal(info)
+        try:
+            kind = ReferralType(service)
+            seeker = Seeker(AgeBand(age_band or AgeBand.UNKNOWN), Gender(gender or Gender.UNDISCLOSED), language,
+                            wheelchair)  # fmt: skip
+        except ValueError as exc:
+            raise fail("BAD_INPUT", f"not a code this API knows: {exc}", field="service") from None
+        rows = await info.context["pool"].fetch("SELECT profile, capacity FROM gateway.organisations")
+        offers = []
+        for row in rows:
+            found = _best_offer(row, kind)
+            if found is None:
+                continue
+            org, offer = found
+            if serves(org, seeker) and (jurisdiction is None or jurisdiction in org.jurisdictions):
+                offers.append(offer)
+        return [ProviderOffer(org_id=o.org_id, name=o.name, status=o.status, available=o.available)
+                for o in rank(offers)]  # fmt: skip
+
+    @strawberry.field(description="My organisation's webhook endpoints and their delivery logs (org_admin).")
+    async def webhooks(self, info: Info) -> list[WebhookEndpoint]:
+        who = principal(info, Role.ORG_ADMIN)
+        rows = await info.context["pool"].fetch(
+            "SELECT * FROM gateway.webhooks WHERE org_id = $1 ORDER BY created_at", who.org_id
+        )
+        return [_endpoint(r) for r in rows]
 
     @strawberry.field(description="Whether the access audit's hash chain is intact (oversight bodies only).")
     async def audit_chain(self, info: Info) -> AuditChain:
@@ -898,6 +1015,26 @@ class Mutation:
         acting = {"org_id": who.org_id} if "org_id" in model.model_fields else {"actor_org": who.org_id}
         fields = await sealing_note(info, {**_object(input), **acting})
         return await _answer(info, (await _send(info, validated(model, fields)))[0], wait)
+
+    @strawberry.mutation(
+        description="Register an endpoint for events my organisation may see (its referrals' moves, its commands' "
+        "outcomes): Standard Webhooks deliveries, signed, retried with backoff for a day (org_admin)."
+    )
+    async def register_webhook(self, info: Info, url: str, events: list[str]) -> WebhookRegistration:
+        who = principal(info, Role.ORG_ADMIN)
+        try:
+            endpoint = webhooks.check_endpoint(url, allow_loopback=info.context["webhooks_allow_loopback"])
+            types = webhooks.subscribed_types(events)
+        except webhooks.BadEndpoint as exc:
+            field = str(exc).split(":")[0]
+            raise fail("BAD_INPUT", str(exc), field=field) from None
+        secret = webhooks.new_secret()
+        row = await info.context["pool"].fetchrow(
+            "INSERT INTO gateway.webhooks (webhook_id, org_id, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING *",
+            uuid4(), who.org_id, endpoint, secret, types,
+        )  # fmt: skip
+        return WebhookRegistration(endpoint=_endpoint(row), secret=secret)
 
 
 # ---------------------------------------------------------------- subscriptions

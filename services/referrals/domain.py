@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from events.consent import Category, ConsentRecord, Party, Purpose, decide
-from events.directory import CapacityStatus, Organisation
+from events.directory import CapacityStatus, Offer, rank
 from events.errors import DomainError
-from events.identification import AgeBand, Gender
 from events.needs import Urgency
 from events.referrals import RESPONSE_TIME, CancellationReason, ReferralStatus
 
@@ -93,59 +92,6 @@ def missing_consent(
     """The needed categories that the survivor's consent does not permit ``party`` for ``purpose`` now."""
     records = list(records)
     return sorted(c for c in needed if not decide(records, party, c, purpose, at).permitted)
-
-
-AGE_RANGES: dict[AgeBand, tuple[int, int]] = {
-    AgeBand.AGE_0_11: (0, 11),
-    AgeBand.AGE_12_17: (12, 17),
-    AgeBand.AGE_18_24: (18, 24),
-    AgeBand.AGE_25_34: (25, 34),
-    AgeBand.AGE_35_44: (35, 44),
-    AgeBand.AGE_45_54: (45, 54),
-    AgeBand.AGE_55_PLUS: (55, 120),
-    AgeBand.UNKNOWN: (0, 120),
-}
-
-
-@dataclass(frozen=True)
-class Seeker:
-    """What an anonymous capacity query may say about the person: coded, never identifying."""
-
-    age_band: AgeBand = AgeBand.UNKNOWN
-    gender: Gender = Gender.UNDISCLOSED
-    language: str | None = None
-    wheelchair: bool = False
-
-
-def serves(org: Organisation, seeker: Seeker) -> bool:
-    """Whether ``org``'s eligibility admits the seeker (an unknown age or gender is not held against them)."""
-    rules = org.eligibility
-    low, high = AGE_RANGES[seeker.age_band]
-    if high < rules.min_age or low > rules.max_age:
-        return False
-    if rules.genders and seeker.gender is not Gender.UNDISCLOSED and seeker.gender not in rules.genders:
-        return False
-    if seeker.wheelchair and not rules.wheelchair_accessible:
-        return False
-    return seeker.language is None or not org.languages or seeker.language in org.languages
-
-
-_STATUS_RANK = {status: rank for rank, status in enumerate(CapacityStatus)}
-
-
-@dataclass(frozen=True)
-class Offer:
-    """One provider's answer to a capacity query."""
-
-    org_id: str
-    name: str
-    status: CapacityStatus
-    available: int
-
-
-def rank(offers: Iterable[Offer]) -> list[Offer]:
-    """Capacity first, then waitlist…; more places first; then by id, so the order is stable."""
-    return sorted(offers, key=lambda o: (_STATUS_RANK[o.status], -o.available, o.org_id))
 
 
 def reroute_target(offers: Sequence[Offer], tried: set[str], withheld: Mapping[str, int] | None = None) -> Offer | None:

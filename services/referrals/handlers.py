@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.care import CARE_GRACE, require_member
 from events.consent import Category, ConsentExpired, ConsentGranted, ConsentRevoked, Party
-from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
+from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation, Seeker, serves
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import Statistics, SurvivorErased, SurvivorIdentified
@@ -55,7 +55,7 @@ from events.types import Sealed
 from services.kernel.consumer import UnitOfWork, WaitForSurvivor
 from services.kernel.crypto import Keyring, open_or_none
 from services.referrals import domain, repository
-from services.referrals.domain import SYSTEM_ORG, Parties, Seeker
+from services.referrals.domain import SYSTEM_ORG, Parties
 
 SOURCE = "haven/referrals"
 Clock = Callable[[], datetime]
@@ -205,7 +205,7 @@ async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> str | Non
     at_most = SHARED_AT_MOST[row["referral_type"]]
     candidates, withheld = [], {}
     for org, offer in await repository.offers(conn, row["referral_type"], None):
-        if domain.serves(org, seeker):
+        if serves(org, seeker):
             candidates.append(offer)
             withheld[org.org_id] = len(
                 sharing(records, Party(org.org_id, org.org_type), at_most, row["purpose"], now)[1]

@@ -8,10 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from events.consent import Category, Party, Purpose, decide
+from events.directory import Offer, Seeker, rank, serves
 from events.needs import ReferralType
 from services.kernel.db import Connection
-from services.referrals import domain, repository
-from services.referrals.domain import Offer, Seeker
+from services.referrals import repository
 
 
 async def find_providers(
@@ -19,8 +19,7 @@ async def find_providers(
 ) -> list[Offer]:
     """An anonymous capacity query: no survivor, no consent needed; eligible providers, best first."""
     seeker = seeker or Seeker()
-    return domain.rank(offer for org, offer in await repository.offers(conn, service, jurisdiction)
-                       if domain.serves(org, seeker))  # fmt: skip
+    return rank(offer for org, offer in await repository.offers(conn, service, jurisdiction) if serves(org, seeker))
 
 
 async def history(conn: Connection, referral_id: UUID) -> list[Any]:

@@ -8,12 +8,11 @@ from uuid import UUID
 
 from events.care import CareLink
 from events.consent import ConsentRecord, Directive
-from events.directory import CapacityChanged, CapacityStatus, Organisation
+from events.directory import CapacityChanged, CapacityStatus, Offer, Organisation
 from events.needs import ReferralType
 from events.referrals import OPEN, ReferralRequested, ReferralStatus
 from events.types import Sealed
 from services.kernel.db import Connection
-from services.referrals.domain import Offer
 
 
 async def insert(conn: Connection, event: ReferralRequested, root: UUID) -> None:

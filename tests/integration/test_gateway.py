@@ -13,14 +13,17 @@ from uuid import UUID, uuid4
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.auth import Role, create_key
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook
 
 from events.consent import Category, ConsentRecord, Directive, OrgType, Party, Purpose, decide
-from events.directory import Organisation
+from events.directory import CapacityStatus, Organisation
 from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
@@ -38,7 +41,7 @@ from tests.support.gateway import (
 from tests.support.intakes import intake_data
 from tests.support.observe import eventually, read_to_end
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
-from tests.support.partners import organisation
+from tests.support.partners import announce_capacity, organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
 
 PATHWAY = """
@@ -77,7 +80,8 @@ def idp() -> Iterator[IdentityProvider]:
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url}
+    oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url,
+            "HAVEN_WEBHOOKS_ALLOW_LOOPBACK": "true"}  # fmt: skip
     running = start_all({
         n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None)
         for n in ("identification", "consent", "referrals", "gateway")
@@ -571,3 +575,99 @@ async def test_every_command_is_answered_refused_with_its_code_or_applied_and_on
     }  # fmt: skip
     dead = await read_to_end(settings, "haven.referrals.commands.dlq")
     assert command_id not in {dict(m.headers).get("ce_id", b"").decode() for m in dead}, "refusals are not dead letters"
+
+
+async def test_an_intake_worker_finds_who_can_take_someone_before_any_consent(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    women = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, eligibility={"genders": ["female"]})
+    anyone = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
+    for org, places in ((women, 2), (anyone, 5)):
+        await partner(db, org, Role.CASEWORKER)
+        await announce_capacity(producer, org, ReferralType.EMERGENCY_SHELTER, CapacityStatus.CAPACITY, places)
+
+    async def capacity_known() -> bool:
+        n = await db.fetchval("SELECT count(*) FROM gateway.organisations WHERE org_id = ANY($1) AND capacity <> '{}'",
+                              [women.org_id, anyone.org_id])  # fmt: skip
+        return bool(n == 2)
+
+    await eventually(capacity_known)
+    search = 'query($g: String) { providers(service: "emergency_shelter", gender: $g) { orgId status available } }'
+
+    async def found(gender: str) -> list[str]:
+        _, body = await call(settings, intake, search, {"g": gender})
+        assert not body.get("errors"), body
+        return [o["orgId"] for o in body["data"]["providers"] if o["orgId"] in (women.org_id, anyone.org_id)]
+
+    assert await found("male") == [anyone.org_id], "a women-only shelter is not offered for a man"
+    assert await found("female") == [anyone.org_id, women.org_id], "more places first"
+    _, bad = await call(settings, intake, '{ providers(service: "beds") { orgId } }')
+    assert codes(bad) == ["BAD_INPUT"]
+
+
+REGISTER = "mutation($u: String!, $e: [String!]!) { registerWebhook(url: $u, events: $e) { secret endpoint { id } } }"
+DELIVERIES = "{ webhooks { url deliveries { eventType status attempts log { statusCode } } } }"
+
+
+async def test_a_partner_without_a_websocket_hears_of_its_referrals_by_a_signed_webhook_retried_until_delivered(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    caseworker = await partner(db, shelter, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        admin = await create_key(conn, shelter.org_id, Role.ORG_ADMIN)
+    received: list[tuple[bytes, dict[str, str]]] = []
+    failures_left = 1
+
+    async def endpoint(request: web.Request) -> web.Response:
+        nonlocal failures_left
+        body = await request.read()
+        if failures_left:  # the partner's system is down for the first attempt
+            failures_left -= 1
+            return web.Response(status=503)
+        received.append((body, dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/haven", endpoint)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        _, plain = await call(settings, admin, REGISTER, {"u": "http://example.org/haven", "e": ["referral.requested"]})
+        _, not_admin = await call(settings, caseworker, REGISTER, {"u": f"http://127.0.0.1:{port}/haven",
+                                                                   "e": ["referral.requested"]})  # fmt: skip
+        _, registered = await call(settings, admin, REGISTER, {"u": f"http://127.0.0.1:{port}/haven",
+                                                               "e": ["referral.requested"]})  # fmt: skip
+        assert codes(plain) == ["BAD_INPUT"], "only https (loopback http in a local stack)"
+        assert codes(not_admin) == ["FORBIDDEN"]
+        secret = registered["data"]["registerWebhook"]["secret"]
+        survivor = await referrable(settings, db, intake, shelter, hotline)
+        ask = {"survivor_id": str(survivor), "recipient_org": shelter.org_id, "referral_type": "emergency_shelter",
+               "urgency": "emergency", "note": "she speaks Tagalog"}  # fmt: skip
+        _, made = await call(settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }",
+                             {"r": ask})  # fmt: skip
+
+        async def delivered() -> bool:
+            return bool(received)
+
+        await eventually(delivered, timeout=45)
+    finally:
+        await runner.cleanup()
+    body, headers = received[0]
+    payload = Webhook(secret).verify(body, headers)  # raises unless signed with this endpoint's secret
+    assert payload["type"] == "referral.requested"
+    assert payload["data"]["referral_id"] == made["data"]["requestReferral"]["referralId"]
+    assert payload["data"]["recipient_org"] == shelter.org_id
+    assert b"Tagalog" not in body, "ids and codes only: the partner fetches the rest through GraphQL"
+    assert b"Maria" not in body
+    _, log = await call(settings, admin, DELIVERIES)
+    (hook,) = log["data"]["webhooks"]
+    (delivery,) = hook["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+    assert [a["statusCode"] for a in delivery["log"]] == [503, 204], "the failed attempt is logged, then retried"

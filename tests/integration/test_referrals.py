@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.catalog import REFERRALS
 from events.consent import Category, Grantee, OrgType, Party, RevokeConsent
-from events.directory import CapacityStatus, Organisation
+from events.directory import CapacityStatus, Organisation, Seeker
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import Gender
@@ -30,7 +30,6 @@ from services.kernel.consumer import UnitOfWork
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from services.referrals import handlers, queries
-from services.referrals.domain import Seeker
 from tests.support.intakes import identified, send
 from tests.support.observe import eventually, wait_for_events
 from tests.support.partners import announce_capacity, organisation, register

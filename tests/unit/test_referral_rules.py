@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.consent import Category
-from events.directory import CapacityStatus, Eligibility, Organisation
+from events.directory import CapacityStatus, Eligibility, Offer, Organisation, Seeker, serves
 from events.errors import DomainError
 from events.identification import AgeBand, Gender
 from events.needs import ReferralType, Urgency
@@ -16,14 +16,11 @@ from events.referrals import FHIR_TASK, SHARED_AT_MOST, CancellationReason, Refe
 from services.referrals.domain import (
     NEXT,
     SYSTEM_ORG,
-    Offer,
     Parties,
-    Seeker,
     check_actor,
     check_transition,
     deadline,
     reroute_target,
-    serves,
 )
 
 S = ReferralStatus
