@@ -28,10 +28,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv with the pinned dependencies
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict, and the dependency floors (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	PYTHONPATH=graphql $(VENV)/bin/lint-imports
 
 fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
@@ -61,7 +62,7 @@ clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 
 run: infra-up ## bring up the stack, every service and the gateway; print demo keys; Ctrl-C stops the services
 	bin/haven seed-demo
-	$(PY) -m services.kernel.launcher
+	HAVEN_WEBHOOKS_ALLOW_LOOPBACK=true $(PY) -m services.kernel.launcher
 
 bench: $(STAMP) ## benchmarks against their ceilings, on a fresh stack of their own; JSON and PNG in bench/results/
 	$(PY) -m pip install -q -e '.[dev,bench]'

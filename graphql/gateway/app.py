@@ -34,6 +34,7 @@ from gateway import projection, webhooks
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
+from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
 from services.kernel import kafka
@@ -219,9 +220,10 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
         key_burst=settings.rate_burst, address_rate=settings.address_rate_per_second,
         address_burst=settings.address_burst, allowed=allowed,
     )  # fmt: skip
+    tasks = TaskEndpoints(pool, graphql.audit)
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql),
-                Route("/healthz", health)],
+                Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health)],
         middleware=[guard],
     )  # fmt: skip
 
