@@ -38,10 +38,10 @@ fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql and docs/errors.md
+asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql and the generated docs/
 	$(PY) -m events.asyncapi
 	PYTHONPATH=graphql $(PY) -m gateway.schema --write
-	$(PY) -m infra.errors_doc --write
+	$(PY) -m infra.docs --write
 
 infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
 	$(PY) -m infra.stack up

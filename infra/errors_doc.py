@@ -1,14 +1,13 @@
 """The error catalogue, ``docs/errors.md``, generated from the code: every refusal code a service raises
 (``DomainError``) and every code the gateway answers with (``fail``), with its message and where it is raised.
 
-``python -m infra.errors_doc --write`` (``make asyncapi`` runs it); a unit test fails when the committed file
+Written by ``python -m infra.docs --write`` (``make asyncapi`` runs it); a unit test fails when the committed file
 is stale. It reads the source with ``ast`` and imports nothing of the services or the gateway.
 """
 
 from __future__ import annotations
 
 import ast
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +91,7 @@ def catalogue() -> str:
     lines = [
         "# Error codes",
         "",
-        "Generated from the code by `python -m infra.errors_doc --write` (`make asyncapi`); do not edit by hand.",
+        "Generated from the code by `python -m infra.docs --write` (`make asyncapi`); do not edit by hand.",
         "Every refusal carries one of these codes, a message for people and, where there is one, the field at fault.",
     ]
     for folder, heading in SOURCES.items():
@@ -114,12 +113,3 @@ def catalogue() -> str:
             lines.append(f"| `{code}` | {', '.join(f'`{f}`' for f in fields)} | {'; '.join(messages).replace('|', '/')}"
                          f" | {', '.join(f'`{w}`' for w in where)} |")  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(catalogue())
-        print(f"wrote {DOC}")
-    else:
-        print(catalogue(), end="")
