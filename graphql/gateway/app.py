@@ -102,7 +102,7 @@ class Wakeup:
     """Wakes every waiting loop (subscriptions, mutations that wait for their outcome) on a NOTIFY from the
     projection, instead of each one polling: one listening connection for the whole process."""
 
-    CHANNELS = (projection.INBOX_CHANNEL, projection.OUTCOMES_CHANNEL)
+    CHANNELS = (projection.INBOX_CHANNEL, projection.OUTCOMES_CHANNEL, projection.MOVES_CHANNEL)
 
     def __init__(self) -> None:
         self._events = {channel: asyncio.Event() for channel in self.CHANNELS}

@@ -23,6 +23,7 @@ from services.kernel.consumer import BatchHandler, Handler, UnitOfWork
 
 INBOX_CHANNEL = "gateway_inbox"
 OUTCOMES_CHANNEL = "gateway_outcomes"
+MOVES_CHANNEL = "gateway_referral_moves"
 
 
 async def survivor_identified(event: Envelope, uow: UnitOfWork) -> None:
@@ -85,8 +86,9 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
         await uow.conn.execute(
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
-                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld)
-            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9, $10, $11)
+                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld,
+                                   moved_seq)
+            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9, $10, $11, nextval('referral_move_seq'))
             ON CONFLICT (referral_id) DO NOTHING
             """,
             data.referral_id, data.survivor_id, data.referrer_org, data.recipient_org, data.referral_type,
@@ -96,8 +98,8 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
         await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
     else:
         await uow.conn.execute(
-            "UPDATE referrals SET status = $2, updated_at = $3, accepted_ever = accepted_ever OR $2 = 'accepted'"
-            " WHERE referral_id = $1",
+            "UPDATE referrals SET status = $2, updated_at = $3, accepted_ever = accepted_ever OR $2 = 'accepted',"
+            " moved_seq = nextval('referral_move_seq') WHERE referral_id = $1",
             data.referral_id, status, event.time,
         )  # fmt: skip
     await uow.conn.execute(
@@ -105,6 +107,7 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         event.id, data.referral_id, data.survivor_id, status, data.actor_org, data.reason, event.time,
     )  # fmt: skip
+    await uow.conn.execute(f"NOTIFY {MOVES_CHANNEL}")
     await webhooks.enqueue(uow.conn, event)
 
 
@@ -142,10 +145,11 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
         await uow.conn.execute(
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
-                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld)
+                                   status, deadline, parent_referral_id, created_at, updated_at, shared, withheld,
+                                   moved_seq)
             SELECT r, s, rf, rc, t, u, 'requested', d, p, at, at,
                    ARRAY(SELECT jsonb_array_elements_text(sh::jsonb)),
-                   ARRAY(SELECT jsonb_array_elements_text(wh::jsonb))
+                   ARRAY(SELECT jsonb_array_elements_text(wh::jsonb)), nextval('referral_move_seq')
               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
                           $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::text[], $11::text[])
                    AS x(r, s, rf, rc, t, u, d, p, at, sh, wh)
@@ -156,7 +160,8 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
         await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
     if last:
         await uow.conn.execute(
-            "UPDATE referrals r SET status = x.st, updated_at = x.at, accepted_ever = r.accepted_ever OR x.id = ANY($4)"
+            "UPDATE referrals r SET status = x.st, updated_at = x.at,"
+            " accepted_ever = r.accepted_ever OR x.id = ANY($4), moved_seq = nextval('referral_move_seq')"
             " FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS x(id, st, at) WHERE r.referral_id = x.id",
             list(last), [st for st, _ in last.values()], [at for _, at in last.values()], list(accepted),
         )  # fmt: skip

@@ -84,7 +84,7 @@ from gateway.audit import AuditReads
 from gateway.auth import Principal, Role
 from gateway.care import is_member
 from gateway.consent import Consent, ConsentScope
-from gateway.projection import INBOX_CHANNEL, OUTCOMES_CHANNEL
+from gateway.projection import INBOX_CHANNEL, MOVES_CHANNEL, OUTCOMES_CHANNEL
 from graphql import ExecutionResult, GraphQLError
 from services.kernel import outbox
 from services.kernel.crypto import DataKey, SurvivorKeyMissing
@@ -1078,6 +1078,16 @@ class Subscription:
         start = "SELECT coalesce(max(seq), 0) FROM gateway.referrals WHERE recipient_org = $1"
         rows = f"{REFERRALS} WHERE r.recipient_org = $1 AND r.seq > $2 ORDER BY r.seq"
         async for r in _follow(info, INBOX_CHANNEL, start, rows, "seq"):
+            yield Referral.of(r)
+
+    @strawberry.subscription(
+        description="Every move of a referral my organisation made or received (accepted, rejected, completed …), "
+        "as it happens: what a referrer's system follows to hear the outcome of its referrals."
+    )
+    async def referral_updates(self, info: Info) -> AsyncGenerator[Referral, None]:
+        start = "SELECT coalesce(max(moved_seq), 0) FROM gateway.referrals WHERE $1 IN (referrer_org, recipient_org)"
+        rows = f"{REFERRALS} WHERE $1 IN (r.referrer_org, r.recipient_org) AND r.moved_seq > $2 ORDER BY r.moved_seq"
+        async for r in _follow(info, MOVES_CHANNEL, start, rows, "moved_seq"):
             yield Referral.of(r)
 
     @strawberry.subscription(description="The decisions on my organisation's commands, as they are made.")
