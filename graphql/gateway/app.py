@@ -36,10 +36,10 @@ from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
-from gateway.schema import build_schema
+from gateway.schema import REFERRALS, build_schema
 from services.kernel import kafka
 from services.kernel.consumer import IdempotentConsumer
-from services.kernel.crypto import DataKey, Keyring, SurvivorKeyMissing, decode_master_key
+from services.kernel.crypto import DataKey, Keyring, decode_master_key
 from services.kernel.db import Pool, create_pool
 from services.kernel.lifecycle import run_until_stopped
 from services.kernel.migrations import migrate
@@ -146,14 +146,18 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
         pool, keyring = self.pool, self.keyring
 
         async def load_keys(ids: list[UUID]) -> Sequence[DataKey | None]:
-            found: list[DataKey | None] = []
-            async with pool.acquire() as conn:
-                for survivor in ids:
-                    try:
-                        found.append(await keyring.get(conn, survivor))
-                    except SurvivorKeyMissing:
-                        found.append(None)
-            return found
+            """Every survivor's data key asked for in this request, in one query (None once erased)."""
+            rows = await pool.fetch(
+                "SELECT survivor_id, kid, wrapped_key FROM keyring.data_keys WHERE survivor_id = ANY($1::uuid[])", ids
+            )
+            keys = {r["survivor_id"]: keyring.unwrap(r["survivor_id"], r["kid"], r["wrapped_key"]) for r in rows}
+            return [keys.get(i) for i in ids]
+
+        async def load_referrals(ids: list[UUID]) -> Sequence[Any]:
+            """Referrals by id (a referral's parent), every one asked for in this request in one query."""
+            rows = await pool.fetch(f"{REFERRALS} WHERE r.referral_id = ANY($1::uuid[])", ids)
+            by_id = {r["referral_id"]: r for r in rows}
+            return [by_id.get(i) for i in ids]
 
         def grouped(sql: str, key: str) -> DataLoader[UUID, list[Any]]:
             """One query for every id asked for in this request, rows grouped back by ``key``."""
@@ -179,6 +183,7 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             "webhooks_allow_loopback": self.webhooks_allow_loopback,
             "consent": ConsentScope(pool, who) if who else None,
             "keys": DataLoader(load_keys),
+            "referrals": DataLoader(load_referrals),
             "records": grouped(
                 "SELECT * FROM gateway.service_records WHERE survivor_id = ANY($1::uuid[]) ORDER BY updated_at",
                 "survivor_id",

@@ -232,9 +232,7 @@ class Referral:
     async def parent(self, info: Info) -> Referral | None:
         if self.parent_referral_id is None:
             return None
-        row = await info.context["pool"].fetchrow(
-            f"{REFERRALS} WHERE r.referral_id = $1", UUID(str(self.parent_referral_id))
-        )
+        row = await info.context["referrals"].load(UUID(str(self.parent_referral_id)))
         scope: ConsentScope | None = info.context["consent"]
         if row is None or scope is None:
             return None
@@ -1054,8 +1052,11 @@ async def _follow(info: Info, channel: str, start: str, rows: str, cursor: str) 
     while True:
         for r in found:
             last = r[cursor]
-            # Each push is decided on its own: consent as it stands now, not when the subscription began.
+            # Each push is decided on its own: consent as it stands now, not when the subscription began, and
+            # nothing the connection's loaders cached earlier.
             info.context["consent"] = ConsentScope(pool, who)
+            for loader in ("keys", "records", "referrals"):
+                info.context[loader].clear_all()
             yield r
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), max(recheck - time.monotonic(), 0.0))
