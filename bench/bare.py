@@ -11,7 +11,7 @@ from uuid import UUID
 
 import uvicorn
 import uvloop
-from gateway.schema import REFERRALS, SURVIVOR
+from gateway.api.pathway import REFERRALS, SURVIVOR
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse

@@ -31,12 +31,14 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from events.catalog import TOPICS
 from gateway import projection, webhooks
+from gateway.api.base import Context
+from gateway.api.pathway import REFERRALS
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
-from gateway.schema import REFERRALS, build_schema
+from gateway.schema import build_schema
 from services.kernel import kafka
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
@@ -126,7 +128,7 @@ class Wakeup:
                     await conn.remove_listener(channel, self.notify)
 
 
-class HavenGraphQL(GraphQL[dict[str, Any], None]):
+class HavenGraphQL(GraphQL[Context, None]):
     def __init__(
         self, pool: Pool, keyring: Keyring, wakeup: Wakeup, key_watch: KeyWatch, care_grace: timedelta,
         oidc: OidcVerifier | None = None, **kwargs: Any,
@@ -141,7 +143,7 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
         self.care_grace = care_grace
         self.webhooks_allow_loopback = False
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> dict[str, Any]:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         who: Principal | None = request.scope.get(PRINCIPAL)  # the guard authenticated the request
         pool, keyring = self.pool, self.keyring
 
@@ -190,17 +192,17 @@ class HavenGraphQL(GraphQL[dict[str, Any], None]):
             ),
         }
 
-    async def on_ws_connect(self, context: dict[str, Any]) -> UnsetType | dict[str, object] | None:
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A browser cannot set headers on a websocket: it may send its key in ``connection_init``
         as ``{"authorization": "Bearer <key>"}`` (or ``{"apiKey": "<key>"}``)."""
-        params = context.get("connection_params") or {}
+        params: dict[str, Any] = context.get("connection_params") or {}
         token = params.get("apiKey") or bearer({"authorization": params.get("authorization", "")})
         if context["principal"] is None and isinstance(token, str) and token:
             async with self.pool.acquire() as conn:
                 who = await authenticate(conn, token, self.oidc)
             if who is None:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
-            context.update(principal=who, token=token, consent=ConsentScope(self.pool, who))
+            context["principal"], context["token"], context["consent"] = who, token, ConsentScope(self.pool, who)
             context["request"].scope[TOKEN] = token  # the guard limits this socket's messages by its key from now on
         unset: UnsetType = UNSET
         return unset

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.api.pathway import HealthEngagement, Placement, Survivor
 from gateway.consent import Consent
-from gateway.schema import SDL, HealthEngagement, Placement, Survivor, build_schema, sdl
+from gateway.schema import SDL, build_schema, sdl
 from strawberry.types.base import get_object_definition
 
 PARTY_RULE = {"referrals"}

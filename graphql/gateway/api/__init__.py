@@ -1,0 +1,1 @@
+"""The GraphQL API, one module per domain; ``gateway.schema`` merges them."""

@@ -1,0 +1,131 @@
+"""Every command gets an answer: pending, then applied or refused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+from uuid import UUID
+
+import strawberry
+
+from events.base import EventData
+from events.envelope import Envelope
+from events.referrals import (
+    RequestReferral,
+)
+from gateway.api.base import SOURCE, Info, fail, principal, survivor_uuid
+from gateway.auth import Principal
+from gateway.projection import OUTCOMES_CHANNEL
+from services.kernel import outbox
+from services.kernel.db import Connection
+
+MAX_WAIT_MS = 10_000
+
+
+Wait = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Milliseconds (at most 10000) to wait for the owning service's decision: the answer's outcome "
+        "is then APPLIED or REFUSED if it came in time, PENDING if not (ask command(id) or follow commandOutcomes)."
+    ),
+]
+
+
+@strawberry.enum(description="What became of a command.")
+class CommandStatus(Enum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
+@strawberry.type(description="The owning service's decision on one of your commands.")
+class CommandOutcome:
+    command_id: strawberry.ID
+    command_type: str
+    status: CommandStatus
+    code: str | None = strawberry.field(description="Why it was refused: a stable code (see the error catalogue).")
+    field: str | None = strawberry.field(description="The input field at fault, where there is one.")
+    message: str | None
+    at: datetime = strawberry.field(description="When it was decided, or sent while it is pending.")
+
+    @classmethod
+    def of(cls, r: Any) -> CommandOutcome:
+        return cls(command_id=strawberry.ID(str(r["command_id"])), command_type=r["command_type"],
+                   status=CommandStatus(r["status"]), code=r["code"], field=r["field"], message=r["message"],
+                   at=r["decided_at"] or r["sent_at"])  # fmt: skip
+
+
+def check_wait(wait: int | None) -> None:
+    if wait is not None and not 0 <= wait <= MAX_WAIT_MS:
+        raise fail("BAD_INPUT", f"wait: milliseconds from 0 to {MAX_WAIT_MS}", field="wait")
+
+
+async def write_commands(conn: Connection, who: Principal, *envelopes: Envelope) -> None:
+    """The commands into the outbox, and each one's outcome as pending, in the caller's transaction."""
+    await outbox.write(conn, *envelopes)
+    await conn.executemany(
+        "INSERT INTO gateway.command_outcomes (command_id, org_id, command_type) VALUES ($1, $2, $3)",
+        [(e.id, who.org_id, e.type) for e in envelopes],
+    )
+
+
+async def send_commands(info: Info, *commands: EventData) -> list[Envelope]:
+    envelopes = [Envelope.new(c, source=SOURCE) for c in commands]
+    async with info.context["pool"].acquire() as conn, conn.transaction():
+        await write_commands(conn, principal(info), *envelopes)
+    return envelopes
+
+
+@strawberry.type
+class Accepted:
+    """The command is in the outbox and will reach its service; ``outcome`` says what the service decided."""
+
+    command_id: strawberry.ID
+    subject_id: strawberry.ID
+    referral_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The new referral's id, for requestReferral: watch for it in your referrals."
+    )
+
+    @strawberry.field(description="PENDING until the owning service decides; then APPLIED, or REFUSED with a code.")
+    async def outcome(self, info: Info) -> CommandOutcome:
+        row = await info.context["pool"].fetchrow(
+            "SELECT * FROM gateway.command_outcomes WHERE command_id = $1", UUID(str(self.command_id))
+        )
+        return CommandOutcome.of(row)
+
+
+async def answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
+    """The mutation's answer, after waiting (woken by the projection's NOTIFY) up to ``wait`` ms for a decision."""
+    if wait:
+        pool, wakeup = info.context["pool"], info.context["wakeup"]
+        deadline = time.monotonic() + wait / 1000
+        while True:
+            woken = wakeup.armed(OUTCOMES_CHANNEL)  # armed before looking
+            status = await pool.fetchval("SELECT status FROM gateway.command_outcomes WHERE command_id = $1",
+                                         envelope.id)  # fmt: skip
+            left = deadline - time.monotonic()
+            if status != CommandStatus.PENDING.value or left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), left)
+    referral = envelope.data.referral_id if isinstance(envelope.data, RequestReferral) else None
+    return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject),
+                    referral_id=strawberry.ID(str(referral)) if referral else None)  # fmt: skip
+
+
+@strawberry.type
+class CommandsQuery:
+    """My organisation's commands."""
+
+    @strawberry.field(description="What became of one of my organisation's commands (null for anyone else's).")
+    async def command(self, info: Info, id: strawberry.ID) -> CommandOutcome | None:
+        who = principal(info)
+        command_id = survivor_uuid(id, "id")
+        row = await info.context["pool"].fetchrow(
+            "SELECT * FROM gateway.command_outcomes WHERE command_id = $1 AND org_id = $2", command_id, who.org_id
+        )
+        return CommandOutcome.of(row) if row else None

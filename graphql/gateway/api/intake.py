@@ -1,0 +1,32 @@
+"""Screening: the personal parts are sealed here, before they travel."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import strawberry
+from strawberry.scalars import JSON
+
+from events.envelope import Envelope
+from events.identification import ScreeningIntake, SealedProfile
+from gateway.api.base import SOURCE, Info, json_object, principal, validated
+from gateway.api.commands import Accepted, Wait, answer, check_wait, write_commands
+from gateway.auth import Role
+
+
+@strawberry.type
+class IntakeMutation:
+    """Record a screening."""
+
+    @strawberry.mutation(description="Record a screening; personal parts are sealed here, before they travel.")
+    async def record_screening(self, info: Info, screening: JSON, wait: Wait = None) -> Accepted:
+        who = principal(info, Role.INTAKE)
+        check_wait(wait)
+        intake: ScreeningIntake = validated(ScreeningIntake, {**json_object(screening), "screener_org": who.org_id})
+        survivor_id, keyring = uuid4(), info.context["keyring"]
+        async with info.context["pool"].acquire() as conn, conn.transaction():
+            key = await keyring.create(conn, survivor_id)
+            sealed = SealedProfile.model_validate(key.seal_parts(intake.personal_parts()))
+            envelope = Envelope.new(intake.to_command(survivor_id, uuid4(), sealed), source=SOURCE)
+            await write_commands(conn, who, envelope)
+        return await answer(info, envelope, wait)
