@@ -360,15 +360,30 @@ class ReferralEscalated(EventData):
     rerouted_to: ReferralId | None = None
 
 
-EVENT_STATUS: dict[type[ReferralEvent], ReferralStatus] = {
-    event: event.status
-    for event in (
-        ReferralRequested, ReferralReceived, ReferralAccepted, ReferralStarted, ReferralPutOnHold, ReferralResumed,
-        ReferralCompleted, ReferralFailed, ReferralRejected, ReferralDeclinedBySurvivor, ReferralCancelled,
-        ReferralExpired, ReferralEnteredInError,
-    )
-}  # fmt: skip
+EVENT_FOR: dict[type[ReferralAction], type[ReferralEvent]] = {
+    ReceiveReferral: ReferralReceived,
+    AcceptReferral: ReferralAccepted,
+    StartReferral: ReferralStarted,
+    PutReferralOnHold: ReferralPutOnHold,
+    ResumeReferral: ReferralResumed,
+    CompleteReferral: ReferralCompleted,
+    FailReferral: ReferralFailed,
+    RejectReferral: ReferralRejected,
+    RecordSurvivorDecline: ReferralDeclinedBySurvivor,
+    CancelReferral: ReferralCancelled,
+    ExpireReferral: ReferralExpired,
+    MarkReferralEnteredInError: ReferralEnteredInError,
+}
+"""Each command that moves a referral on, and the event its service publishes when it applies it."""
+
+_EVENTS: tuple[type[ReferralEvent], ...] = (ReferralRequested, *EVENT_FOR.values())
+EVENT_STATUS: dict[type[ReferralEvent], ReferralStatus] = {event: event.status for event in _EVENTS}
 """Each referral event and the state it puts the referral in."""
+
+PARTNER_MOVES: dict[str, type[ReferralAction]] = {
+    action.event_type.removeprefix("referrals."): action for action in EVENT_FOR if action is not ExpireReferral
+}
+"""The moves a partner may ask for, by name (``accept``, ``put_on_hold`` …); Haven expires referrals itself."""
 
 
 _NOTED: tuple[type[EventData], ...] = (RequestReferral, *ReferralAction.__subclasses__(), *EVENT_STATUS)

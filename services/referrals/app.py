@@ -12,7 +12,7 @@ from events.catalog import CONSENT, DIRECTORY, IDENTIFICATION, REFERRALS_COMMAND
 from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked
 from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation
 from events.identification import SurvivorErased, SurvivorIdentified
-from events.referrals import RequestReferral
+from events.referrals import EVENT_FOR, RequestReferral
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
 from services.kernel.settings import Settings
@@ -21,7 +21,7 @@ from services.referrals import handlers
 
 def build(settings: Settings) -> ServiceSpec:
     keyring = Keyring(decode_master_key(settings.master_key_text()))
-    actions = [on(command, handlers.act) for command in handlers.EVENT_FOR]
+    actions = [on(command, handlers.act) for command in EVENT_FOR]
     return ServiceSpec(
         name="referrals",
         migrations=Path(__file__).with_name("migrations"),

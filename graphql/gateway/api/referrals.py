@@ -10,7 +10,6 @@ from uuid import uuid4
 import strawberry
 from strawberry.scalars import JSON
 
-from events.base import EventData
 from events.consent import (
     ConsentRecord,
     OrgType,
@@ -19,19 +18,10 @@ from events.consent import (
 from events.consent import Purpose as PurposeEnum
 from events.needs import ReferralType
 from events.referrals import (
+    PARTNER_MOVES,
     SHARED_AT_MOST,
-    AcceptReferral,
-    CancelReferral,
     CompleteReferral,
-    FailReferral,
-    MarkReferralEnteredInError,
-    PutReferralOnHold,
-    ReceiveReferral,
-    RecordSurvivorDecline,
-    RejectReferral,
     RequestReferral,
-    ResumeReferral,
-    StartReferral,
     sharing,
 )
 from gateway.api.base import (
@@ -92,29 +82,8 @@ async def _page(info: Info, column: str, org: str, first: int, after: str | None
                         has_next_page=len(rows) > first)  # fmt: skip
 
 
-class ReferralMove(StrEnum):
-    RECEIVE = "receive"
-    ACCEPT = "accept"
-    START = "start"
-    PUT_ON_HOLD = "put_on_hold"
-    RESUME = "resume"
-    COMPLETE = "complete"
-    FAIL = "fail"
-    REJECT = "reject"
-    RECORD_SURVIVOR_DECLINE = "record_survivor_decline"
-    CANCEL = "cancel"
-    MARK_ENTERED_IN_ERROR = "mark_entered_in_error"
-
-
-MOVES: dict[ReferralMove, type[EventData]] = {
-    ReferralMove.RECEIVE: ReceiveReferral, ReferralMove.ACCEPT: AcceptReferral, ReferralMove.START: StartReferral,
-    ReferralMove.PUT_ON_HOLD: PutReferralOnHold, ReferralMove.RESUME: ResumeReferral,
-    ReferralMove.COMPLETE: CompleteReferral, ReferralMove.FAIL: FailReferral, ReferralMove.REJECT: RejectReferral,
-    ReferralMove.RECORD_SURVIVOR_DECLINE: RecordSurvivorDecline, ReferralMove.CANCEL: CancelReferral,
-    ReferralMove.MARK_ENTERED_IN_ERROR: MarkReferralEnteredInError,
-}  # fmt: skip
-
-
+ReferralMove = StrEnum("ReferralMove", {name.upper(): name for name in PARTNER_MOVES})  # type: ignore[misc]  # an enum built from data: mypy cannot follow it
+"""The moves a partner may ask for, from the contract (``events.referrals.PARTNER_MOVES``)."""
 Move = strawberry.enum(ReferralMove)
 
 
@@ -184,7 +153,7 @@ class ReferralsMutation:
     ) -> Accepted:  # fmt: skip
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
         check_wait(wait)
-        model = MOVES[ReferralMove(move)]
+        model = PARTNER_MOVES[ReferralMove(move).value]
         fields: dict[str, Any] = {"referral_id": referral_id, "survivor_id": survivor_id, "actor_org": who.org_id,
                                   "note": note}  # fmt: skip
         if reason is not None:
