@@ -239,7 +239,7 @@ class IdempotentConsumer:
     async def _handle_one(
         self, conn: Connection, uow: UnitOfWork, message: Any, event: Envelope, *, isolate: bool, failed: list[_Dead]
     ) -> bool:
-        """Run one event's handler; False when it was dead-lettered or parked instead."""
+        """Run one event's handler; False when it was refused, dead-lettered or parked instead."""
         traceparent = header_map(message.headers).get("traceparent")
         command = event.data.topic.endswith(".commands")
         with telemetry.consuming(event, traceparent, self.name):

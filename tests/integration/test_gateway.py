@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.auth import Role, create_key
@@ -43,6 +42,7 @@ from tests.support.observe import eventually, read_to_end
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import announce_capacity, organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
+from tests.support.webhooks import webhook_receiver
 
 PATHWAY = """
 query Pathway($id: ID!, $purpose: Purpose!) {
@@ -622,30 +622,11 @@ async def test_a_partner_without_a_websocket_hears_of_its_referrals_by_a_signed_
     caseworker = await partner(db, shelter, Role.CASEWORKER)
     async with db.acquire() as conn:
         admin = await create_key(conn, shelter.org_id, Role.ORG_ADMIN)
-    received: list[tuple[bytes, dict[str, str]]] = []
-    failures_left = 1
-
-    async def endpoint(request: web.Request) -> web.Response:
-        nonlocal failures_left
-        body = await request.read()
-        if failures_left:  # the partner's system is down for the first attempt
-            failures_left -= 1
-            return web.Response(status=503)
-        received.append((body, dict(request.headers)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/haven", endpoint)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with webhook_receiver(down_for=1) as hook:  # the partner's system is down for the first attempt
         _, plain = await call(settings, admin, REGISTER, {"u": "http://example.org/haven", "e": ["referral.requested"]})
-        _, not_admin = await call(settings, caseworker, REGISTER, {"u": f"http://127.0.0.1:{port}/haven",
+        _, not_admin = await call(settings, caseworker, REGISTER, {"u": hook.url,
                                                                    "e": ["referral.requested"]})  # fmt: skip
-        _, registered = await call(settings, admin, REGISTER, {"u": f"http://127.0.0.1:{port}/haven",
+        _, registered = await call(settings, admin, REGISTER, {"u": hook.url,
                                                                "e": ["referral.requested"]})  # fmt: skip
         assert codes(plain) == ["BAD_INPUT"], "only https (loopback http in a local stack)"
         assert codes(not_admin) == ["FORBIDDEN"]
@@ -657,12 +638,10 @@ async def test_a_partner_without_a_websocket_hears_of_its_referrals_by_a_signed_
                              {"r": ask})  # fmt: skip
 
         async def delivered() -> bool:
-            return bool(received)
+            return bool(hook.received)
 
         await eventually(delivered, timeout=45)
-    finally:
-        await runner.cleanup()
-    body, headers = received[0]
+    body, headers = hook.received[0]
     payload = Webhook(secret).verify(body, headers)  # raises unless signed with this endpoint's secret
     assert payload["type"] == "referral.requested"
     assert payload["data"]["referral_id"] == made["data"]["requestReferral"]["referralId"]

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from fhir.resources.R4B.task import Task
 from gateway.auth import Role, create_key
 from gql import Client
@@ -30,6 +30,7 @@ from tests.support.intakes import intake_data
 from tests.support.observe import eventually
 from tests.support.partners import organisation
 from tests.support.processes import ServiceProcess, start_all
+from tests.support.webhooks import webhook_receiver
 
 SCREEN = "mutation($s: JSON!) { recordScreening(screening: $s, wait: 10000) { subjectId outcome { status code } } }"
 GRANT = ("mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d, wait: 10000) {"
@@ -82,21 +83,10 @@ async def test_a_partner_system_screens_refers_is_refused_retries_and_hears_the_
                                                                       i={"beds": {"adult_women": beds}})  # fmt: skip
         assert configured["providerAction"]["outcome"]["status"] == "APPLIED", configured
 
-    received: list[tuple[bytes, dict[str, str]]] = []
-
-    async def endpoint(request: web.Request) -> web.Response:
-        received.append((await request.read(), dict(request.headers)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/haven", endpoint)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cleanup = AsyncExitStack()
+    hooked = await cleanup.enter_async_context(webhook_receiver())
     hook = await Partner(settings, keys[hotline.org_id]).run(
-        HOOK, u=f"http://127.0.0.1:{port}/haven", e=["referral.accepted", "referral.rejected"]
+        HOOK, u=hooked.url, e=["referral.accepted", "referral.rejected"]
     )
     secret = hook["registerWebhook"]["secret"]
 
@@ -148,16 +138,16 @@ async def test_a_partner_system_screens_refers_is_refused_retries_and_hears_the_
 
         async def accepted_everywhere() -> bool:
             seen = any(u["id"] == second_id and u["status"] == "accepted" for u in updates)
-            hooked = any(json.loads(b)["type"] == "referral.accepted" for b, _ in received)
-            return seen and hooked
+            heard = any(json.loads(b)["type"] == "referral.accepted" for b, _ in hooked.received)
+            return seen and heard
 
         await eventually(accepted_everywhere, timeout=45)
     finally:
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
-        await runner.cleanup()
+        await cleanup.aclose()
 
-    payloads = [Webhook(secret).verify(body, headers) for body, headers in received]  # each signed for us
+    payloads = [Webhook(secret).verify(body, headers) for body, headers in hooked.received]  # each signed for us
     assert {(p["type"], p["data"]["referral_id"]) for p in payloads} >= {
         ("referral.rejected", first_id), ("referral.accepted", second_id)
     }  # fmt: skip
