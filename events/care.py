@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from events.errors import DomainError
+from events.referrals import OPEN
 
 CARE_GRACE = timedelta(days=90)
 """How long an accepted referral keeps its parties in the care team after it closes, by default."""
@@ -31,6 +32,14 @@ class CareLink:
     open: bool
     accepted: bool
     closed_at: datetime | None = None
+
+    @classmethod
+    def of_referral(
+        cls, referrer_org: str, recipient_org: str, status: str, accepted: bool, last_moved: datetime
+    ) -> CareLink:
+        """A referral's link from its current state: one that is no longer open closed at its last move."""
+        is_open = status in OPEN
+        return cls(referrer_org, recipient_org, is_open, accepted, None if is_open else last_moved)
 
     def holds(self, at: datetime, grace: timedelta) -> bool:
         """Whether this referral still makes its parties members at ``at``."""

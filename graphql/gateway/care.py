@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from events.care import CareLink, in_care_team
-from events.referrals import OPEN
 from services.kernel.db import Connection, Pool
 
 LINKS = """
@@ -20,10 +19,10 @@ SELECT s.screener_org, r.referrer_org, r.recipient_org, r.status, r.accepted_eve
 
 def _links(rows: list[Any]) -> list[CareLink]:
     return [
-        CareLink(r["referrer_org"], r["recipient_org"], open=r["status"] in OPEN, accepted=r["accepted_ever"],
-                 closed_at=None if r["status"] in OPEN else r["updated_at"])
-        for r in rows if r["referrer_org"] is not None
-    ]  # fmt: skip
+        CareLink.of_referral(r["referrer_org"], r["recipient_org"], r["status"], r["accepted_ever"], r["updated_at"])
+        for r in rows
+        if r["referrer_org"] is not None
+    ]
 
 
 async def is_member(db: Pool | Connection, survivor_id: UUID, org_id: str, grace: timedelta) -> bool:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from events.consent import Category, ConsentRecord, Party, Purpose, decide
 from events.directory import CapacityStatus, Offer, rank
 from events.errors import DomainError
 from events.needs import Urgency
@@ -84,14 +83,6 @@ def deadline(urgency: Urgency, requested_at: datetime, respond_by: datetime | No
             field="respond_by",
         )
     return respond_by
-
-
-def missing_consent(
-    records: Iterable[ConsentRecord], party: Party, needed: Iterable[Category], purpose: Purpose, at: datetime
-) -> list[Category]:
-    """The needed categories that the survivor's consent does not permit ``party`` for ``purpose`` now."""
-    records = list(records)
-    return sorted(c for c in needed if not decide(records, party, c, purpose, at).permitted)
 
 
 def reroute_target(offers: Sequence[Offer], tried: set[str], withheld: Mapping[str, int] | None = None) -> Offer | None:

@@ -142,14 +142,10 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
             recipient_org=row["recipient_org"], reason="deadline_missed", rerouted_to=child,
         )))  # fmt: skip
     if target is not None and child is not None:
-        records = await repository.consent_records(uow.conn, row["survivor_id"])
-        recipient = await repository.organisation(uow.conn, target)
-        assert recipient is not None  # chosen from the directory a moment ago, in this transaction
-        shared, withheld = sharing(records, Party(target, recipient.org_type),
-                                          SHARED_AT_MOST[row["referral_type"]], row["purpose"], now)  # fmt: skip
+        target_org, shared, withheld = target
         rerouted = ReferralRequested(
             referral_id=child, survivor_id=row["survivor_id"], actor_org=SYSTEM_ORG,
-            referrer_org=row["referrer_org"], recipient_org=target, referral_type=row["referral_type"],
+            referrer_org=row["referrer_org"], recipient_org=target_org, referral_type=row["referral_type"],
             urgency=row["urgency"], purpose=row["purpose"], categories=shared, withheld=withheld,
             deadline=domain.deadline(row["urgency"], now, None), allow_reroute=True,
             parent_referral_id=row["referral_id"], reason="rerouted",
@@ -164,23 +160,25 @@ def _fields(row: Any, actor: str, reason: str | None, note: Sealed | None) -> di
     }  # fmt: skip
 
 
-async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> str | None:
-    """The next eligible provider with capacity that the chain has not tried (consent shapes what it shares)."""
+Sharing = tuple[frozenset[Category], frozenset[Category]]
+
+
+async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> tuple[str, *Sharing] | None:
+    """The next eligible provider with capacity that the chain has not tried, with what a referral to it
+    shares and withholds (consent shapes what it shares, and prefers whom it shares more with)."""
     conn = uow.conn
     known = await repository.survivor(conn, row["survivor_id"])
     seeker = Seeker(age_band=known["age_band"], gender=known["gender"]) if known else Seeker()
     tried = await repository.tried_in_chain(conn, row["root_referral_id"])
     records = await repository.consent_records(conn, row["survivor_id"])
     at_most = SHARED_AT_MOST[row["referral_type"]]
-    candidates, withheld = [], {}
+    candidates, shares = [], {}
     for org, offer in await repository.offers(conn, row["referral_type"], None):
         if serves(org, seeker):
             candidates.append(offer)
-            withheld[org.org_id] = len(
-                sharing(records, Party(org.org_id, org.org_type), at_most, row["purpose"], now)[1]
-            )
-    choice = domain.reroute_target(candidates, tried, withheld)
-    return choice.org_id if choice else None
+            shares[org.org_id] = sharing(records, Party(org.org_id, org.org_type), at_most, row["purpose"], now)
+    choice = domain.reroute_target(candidates, tried, {org: len(w) for org, (_, w) in shares.items()})
+    return (choice.org_id, *shares[choice.org_id]) if choice else None
 
 
 # ---------------------------------------------------------------- consent
@@ -205,8 +203,8 @@ async def _withdraw_unconsented(uow: UnitOfWork, survivor_id: UUID, now: datetim
     for row in await repository.open_referrals(uow.conn, survivor_id, OPEN):
         recipient = await repository.organisation(uow.conn, row["recipient_org"])
         party = Party(row["recipient_org"], recipient.org_type) if recipient else None
-        if party and not domain.missing_consent(records, party, row["categories"], row["purpose"], now):
-            continue
+        if party and not sharing(records, party, row["categories"], row["purpose"], now)[1]:
+            continue  # everything it shares is still permitted
         reason = CancellationReason.CONSENT_WITHDRAWN
         await repository.record_transition(uow.conn, row["referral_id"], ReferralStatus(row["status"]),
                                            ReferralStatus.CANCELLED, SYSTEM_ORG, reason, None, now)  # fmt: skip

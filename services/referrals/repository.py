@@ -10,7 +10,7 @@ from events.care import CareLink
 from events.consent import ConsentRecord, Directive
 from events.directory import CapacityChanged, CapacityStatus, Offer, Organisation
 from events.needs import ReferralType
-from events.referrals import OPEN, ReferralRequested, ReferralStatus
+from events.referrals import ReferralRequested, ReferralStatus
 from events.types import Sealed
 from services.kernel.db import Connection
 
@@ -169,10 +169,9 @@ async def care_links(conn: Connection, survivor_id: UUID) -> list[CareLink]:
         survivor_id,
     )
     return [
-        CareLink(r["referrer_org"], r["recipient_org"], open=r["status"] in OPEN, accepted=r["accepted_ever"],
-                 closed_at=None if r["status"] in OPEN else r["updated_at"])
+        CareLink.of_referral(r["referrer_org"], r["recipient_org"], r["status"], r["accepted_ever"], r["updated_at"])
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def purge(conn: Connection, survivor_id: UUID) -> None:
