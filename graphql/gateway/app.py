@@ -96,8 +96,7 @@ class KeyWatch:
         return await asyncio.shield(known[0])
 
     async def _check(self, token: str) -> bool:
-        async with self.pool.acquire() as conn:
-            return await authenticate(conn, token, self.oidc) is not None
+        return await authenticate(self.pool, token, self.oidc) is not None
 
 
 class Wakeup:
@@ -198,8 +197,7 @@ class HavenGraphQL(GraphQL[Context, None]):
         params: dict[str, Any] = context.get("connection_params") or {}
         token = params.get("apiKey") or bearer({"authorization": params.get("authorization", "")})
         if context["principal"] is None and isinstance(token, str) and token:
-            async with self.pool.acquire() as conn:
-                who = await authenticate(conn, token, self.oidc)
+            who = await authenticate(self.pool, token, self.oidc)
             if who is None:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
             context["principal"], context["token"], context["consent"] = who, token, ConsentScope(self.pool, who)

@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 
 from events.consent import OrgType, Party
-from services.kernel.db import Connection
+from services.kernel.db import Connection, Pool
 
 
 class Role(StrEnum):
@@ -93,8 +93,10 @@ def _looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and not token.startswith("hvn_")
 
 
-async def authenticate(conn: Connection, key: str | None, oidc: OidcVerifier | None = None) -> Principal | None:
-    """The principal behind an API key or, where OIDC is configured, a verified bearer JWT; else None."""
+async def authenticate(conn: Pool | Connection, key: str | None, oidc: OidcVerifier | None = None) -> Principal | None:
+    """The principal behind an API key or, where OIDC is configured, a verified bearer JWT; else None.
+
+    Takes the pool (a connection for just its one query) or a connection already in hand."""
     if not key:
         return None
     if oidc is not None and _looks_like_jwt(key):

@@ -110,8 +110,7 @@ class Guard:
         return client[0] if client else "-"
 
     async def _authenticate(self, scope: Scope, token: str | None) -> Principal | None:
-        async with self.pool.acquire() as conn:
-            who = await authenticate(conn, token, self.oidc)
+        who = await authenticate(self.pool, token, self.oidc)
         scope[PRINCIPAL], scope[TOKEN] = who, token if who else None
         return who
 
