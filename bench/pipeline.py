@@ -7,7 +7,7 @@ store every few milliseconds for all loops at once.
 
 One closed-loop referral: ``recordScreening`` → survivor in the gateway's read model →
 ``grantConsent`` to the shelter → known to the referrals service → ``requestReferral`` → received
-by the shelter (automatic) → ``providerAction(shelter.accept_placement)`` → ``accepted`` in the
+by the shelter (automatic) → ``providerAction(acceptPlacement)`` → ``accepted`` in the
 gateway's read model.
 """
 
@@ -43,30 +43,30 @@ from services.kernel.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 UNTIL_FAILED = {"rejected", "cancelled", "failed", "entered_in_error"}
 
-RECORD = "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }"
-GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
-REQUEST = "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }"
-ACT = "mutation($a: String!, $i: JSON!) { providerAction(action: $a, input: $i) { commandId } }"
+RECORD = "mutation($s: ScreeningInput!) { recordScreening(screening: $s) { subjectId } }"
+GRANT = "mutation($s: ID!, $d: DirectiveInput!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
+REQUEST = "mutation($r: ReferralInput!) { requestReferral(referral: $r) { referralId } }"
+ACT = "mutation($a: ProviderActionInput!) { providerAction(action: $a) { commandId } }"
 SUBSCRIBE = "subscription { inbox { id } }"
 
 
 def screening() -> dict[str, Any]:
     """An adult woman's screening, as a hotline's system would send it (the gateway adds the screener)."""
     return {
-        "idempotency_key": f"bench-{uuid4().hex}",
-        "screener_type": "hotline",
-        "outcome": "probable_victim",
-        "decided_by": "bench-hotline",
-        "decided_by_role": "screener",
-        "statistics": {"age_band": "age_25_34", "gender": "female", "nationality": "PH", "disability": False},
-        "identity": {"given_name": "Maria", "family_name": "Santos", "date_of_birth": "1994-03-02"},
-        "contact": {"phone": "+63 917 555 0101", "safe_contact_instructions": "text only, after 8pm"},
+        "idempotencyKey": f"bench-{uuid4().hex}",
+        "screenerType": "HOTLINE",
+        "outcome": "PROBABLE_VICTIM",
+        "decidedBy": "bench-hotline",
+        "decidedByRole": "SCREENER",
+        "statistics": {"ageBand": "AGE_25_34", "gender": "FEMALE", "nationality": "PH", "disability": False},
+        "identity": {"givenName": "Maria", "familyName": "Santos", "dateOfBirth": "1994-03-02"},
+        "contact": {"phone": "+63 917 555 0101", "safeContactInstructions": "text only, after 8pm"},
         "narrative": {
-            "acts": ["recruitment"],
-            "means": ["deception", "debt_bondage"],
-            "purposes": ["domestic_servitude"],
-            "indicators": ["withheld_wages"],
-            "sector": "domestic_work",
+            "acts": ["RECRUITMENT"],
+            "means": ["DECEPTION", "DEBT_BONDAGE"],
+            "purposes": ["DOMESTIC_SERVITUDE"],
+            "indicators": ["WITHHELD_WAGES"],
+            "sector": "DOMESTIC_WORK",
             "places": {"recruitment": "PH", "transit": [], "exploitation": "GB"},
         },
     }
@@ -164,7 +164,9 @@ async def start(settings: Settings, port: int, log: Path, *, shelters: int = 20,
         stack.shelters = [(h.org_id, await create_key(conn, h.org_id, Role.CASEWORKER, "bench")) for h in homes]
     async with aiohttp.ClientSession() as session:
         for _, key in stack.shelters:
-            await stack.call(session, key, ACT, {"a": "shelter.configure", "i": {"beds": {"adult_women": beds}}})
+            await stack.call(
+                session, key, ACT, {"a": {"configureShelter": {"beds": [{"unitType": "ADULT_WOMEN", "count": beds}]}}}
+            )
     ids = [hotline.org_id, *(h.org_id for h in homes)]
     for _ in range(600):
         known = await pool.fetchval("SELECT count(*) FROM referrals.organisations WHERE org_id = ANY($1)", ids)
@@ -205,17 +207,18 @@ async def ready_survivor(stack: Stack, session: aiohttp.ClientSession, shelter: 
     survivor = UUID(data["recordScreening"]["subjectId"])
     await stack.watchers["screened"].until(survivor)
     now = datetime.now(UTC)
-    directive = {"grantee": {"org_id": shelter}, "categories": ["identity", "contact", "case_status"],
-                 "purposes": ["service_delivery"], "valid_from": (now - timedelta(minutes=1)).isoformat(),
-                 "valid_until": (now + timedelta(days=30)).isoformat()}  # fmt: skip
+    directive = {"grantee": {"orgId": shelter}, "categories": ["IDENTITY", "CONTACT", "CASE_STATUS"],
+                 "purposes": ["SERVICE_DELIVERY"], "validFrom": (now - timedelta(minutes=1)).isoformat(),
+                 "validUntil": (now + timedelta(days=30)).isoformat(),
+                 "obtained": {"method": "WRITTEN", "language": "tl", "interpreter": True}}  # fmt: skip
     await stack.call(session, stack.intake, GRANT, {"s": str(survivor), "d": directive})
     await stack.watchers["consented"].until(survivor)
     return survivor
 
 
 async def refer(stack: Stack, session: aiohttp.ClientSession, survivor: UUID, shelter: str) -> UUID:
-    ask = {"survivor_id": str(survivor), "recipient_org": shelter, "referral_type": "emergency_shelter",
-           "urgency": "emergency"}  # fmt: skip
+    ask = {"survivorId": str(survivor), "recipientOrg": shelter, "referralType": "EMERGENCY_SHELTER",
+           "urgency": "EMERGENCY"}  # fmt: skip
     return UUID((await stack.call(session, stack.intake, REQUEST, {"r": ask}))["requestReferral"]["referralId"])
 
 
@@ -224,8 +227,8 @@ async def closed_loop(stack: Stack, session: aiohttp.ClientSession, n: int) -> N
     survivor = await ready_survivor(stack, session, shelter)
     referral = await refer(stack, session, survivor, shelter)
     await stack.watchers["received"].until(referral)
-    accept = {"referral_id": str(referral), "survivor_id": str(survivor), "unit_type": "adult_women"}
-    await stack.call(session, key, ACT, {"a": "shelter.accept_placement", "i": accept})
+    accept = {"referralId": str(referral), "survivorId": str(survivor), "unitType": "ADULT_WOMEN"}
+    await stack.call(session, key, ACT, {"a": {"acceptPlacement": accept}})
     await stack.watchers["accepted"].until(referral)
 
 

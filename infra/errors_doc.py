@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from strawberry.utils.str_converters import to_camel_case
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
 SOURCES = {"services": "refused by a service: `command.refused` on `haven.outcomes`, and the mutation's `outcome`",
@@ -58,6 +60,13 @@ def raised_in(path: Path) -> list[Raised]:
     """Every ``DomainError("code", message, field=…)`` and ``fail("CODE", message)`` in one file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
+        # A table of codes and their meanings: ``SOMETHING_CODES = {"CODE": "meaning", …}``.
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            if any(isinstance(t, ast.Name) and t.id.endswith("_CODES") for t in node.targets):
+                for k, v in zip(node.value.keys, node.value.values, strict=True):
+                    if (code := _text(k)) is not None:
+                        found.append(Raised(code, _text(v) or "", None, str(path.relative_to(ROOT))))
+            continue
         if not isinstance(node, ast.Call) or not node.args:
             continue
         name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
@@ -107,7 +116,8 @@ def catalogue() -> str:
         ]
         for code in codes:
             places = by_code[(folder, code)]
-            fields = sorted({p.field for p in places if p.field})
+            # As the API spells them (directive.validUntil); a service's refusal reaches callers through it.
+            fields = sorted({".".join(to_camel_case(f) for f in p.field.split(".")) for p in places if p.field})
             messages = sorted({p.message for p in places if p.message})
             where = sorted({p.where for p in places})
             lines.append(f"| `{code}` | {', '.join(f'`{f}`' for f in fields)} | {'; '.join(messages).replace('|', '/')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 from events.base import EventData
@@ -227,7 +228,7 @@ async def provider_reported(event: Envelope, uow: UnitOfWork) -> None:
             await _upsert_record(uow, event, "placement", data.referral_id, data.shelter_org, data.referral_id, state)
         case MatterOpened():
             await _upsert_record(uow, event, "legal_matter", data.matter_id, data.clinic_org, data.referral_id,
-                                 {"matter_type": data.matter_type, "status": "open"})  # fmt: skip
+                                 {"matter_type": data.matter_type, "status": MatterStatus.OPEN})  # fmt: skip
         case MatterMilestoneReached():
             milestone = {
                 "milestone": data.milestone,
@@ -237,7 +238,7 @@ async def provider_reported(event: Envelope, uow: UnitOfWork) -> None:
                                  {"milestone": milestone})  # fmt: skip
         case MatterClosed():
             await _upsert_record(uow, event, "legal_matter", data.matter_id, data.clinic_org, None,
-                                 {"status": "closed", "outcome": data.outcome})  # fmt: skip
+                                 {"status": MatterStatus.CLOSED, "outcome": data.outcome})  # fmt: skip
         case EngagementChanged():
             state = {"service": data.service, "engaged": data.engaged}
             if data.clinical_detail is not None:
@@ -280,9 +281,25 @@ async def referral_escalated(event: Envelope, uow: UnitOfWork) -> None:
     await webhooks.enqueue(uow.conn, event)
 
 
-PLACEMENT_STATUS: dict[type[PlacementEvent], str] = {
-    PlacementReserved: "reserved", PlacementCheckedIn: "checked_in", PlacementCheckedOut: "checked_out",
-    PlacementReleased: "released",
+class PlacementStatus(StrEnum):
+    """Where a placement stands: a bed reserved, the survivor checked in, checked out, or the bed released."""
+
+    RESERVED = "reserved"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    RELEASED = "released"
+
+
+class MatterStatus(StrEnum):
+    """Whether a legal matter is open or closed."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+PLACEMENT_STATUS: dict[type[PlacementEvent], PlacementStatus] = {
+    PlacementReserved: PlacementStatus.RESERVED, PlacementCheckedIn: PlacementStatus.CHECKED_IN,
+    PlacementCheckedOut: PlacementStatus.CHECKED_OUT, PlacementReleased: PlacementStatus.RELEASED,
 }  # fmt: skip
 
 HANDLERS: dict[type[EventData], Handler] = {

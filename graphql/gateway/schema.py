@@ -36,7 +36,7 @@ from gateway.api.ledger import LedgerQuery
 from gateway.api.pathway import PathwayQuery
 from gateway.api.referrals import ReferralsMutation, ReferralsQuery
 from gateway.audit import AuditReads
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
 
 SDL = Path(__file__).parent.parent / "schema.graphql"
 
@@ -65,9 +65,45 @@ class OperationSpan(SchemaExtension):
             context = self.execution_context
             kind = context.operation_type.value if context.operation_type else "operation"
             span.update_name(f"GraphQL {kind} {context.operation_name or ''}".rstrip())
-            result = context.result
-            if isinstance(result, ExecutionResult) and result.errors:
-                span.set_attribute("graphql.errors", len(result.errors))
+            errors = getattr(context.result, "errors", None) or context.pre_execution_errors
+            if errors:
+                span.set_attribute("graphql.errors", len(errors))
+
+
+REQUEST_CODES = {
+    "GRAPHQL_PARSE_FAILED": "the request is not GraphQL; the message says where",
+    "GRAPHQL_VALIDATION_FAILED": "the request does not fit the schema (an unknown field, a missing argument, a value "
+    "not of its type); the message names what",
+    "INTERNAL_SERVER_ERROR": "an unexpected error, logged on our side; the message says no more",
+}
+"""The codes of errors that no resolver raises on purpose."""
+
+
+def with_code(error: GraphQLError) -> None:
+    """Give a parse or validation error (an unknown field, a missing argument, a value not of its type) a code, as
+    every error Haven answers carries one. Set on the error itself: strawberry holds it in more than one list."""
+    if (error.extensions and "code" in error.extensions) or not (
+        error.original_error is None or isinstance(error.original_error, GraphQLError)
+    ):
+        return
+    parse, invalid, internal = REQUEST_CODES
+    # A resolver's unexpected error (masked) has a path; an error in the request itself has none.
+    code = internal if error.path is not None else parse if error.message.startswith("Syntax Error") else invalid
+    error.extensions = {**(error.extensions or {}), "code": code}
+
+
+class CodedErrors(SchemaExtension):
+    """Every error in an answer carries ``extensions.code``: parse and validation errors get theirs here."""
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield
+        except GraphQLError as raised:  # a syntax error ends the operation this way
+            with_code(raised)
+            raise
+        context = self.execution_context
+        for error in [*(getattr(context.result, "errors", None) or []), *(context.pre_execution_errors or [])]:
+            with_code(error)
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -91,6 +127,7 @@ LIMIT_RULES = (
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     # Factories, not instances: a fresh extension per request (the parse/validation caches are module-level).
     extensions: list[Any] = [
+        CodedErrors,  # outermost: it sees the errors every other extension leaves
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         # The same rule classes for every request, so that ValidationCache can hit: a limiter built per

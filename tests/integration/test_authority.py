@@ -17,29 +17,42 @@ from uuid import UUID, uuid4
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from gateway.api.inputs import variables
 from gateway.auth import Role, create_key, hash_key
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from events.catalog import CONSENT_COMMANDS, REFERRALS_COMMANDS
-from events.consent import GrantConsent, Grantee, OrgType, RevokeConsent
+from events.consent import Directive, GrantConsent, Grantee, OrgType, RevokeConsent
 from events.directory import Organisation
 from events.needs import ReferralType
-from events.referrals import OPEN, AcceptReferral, CancelReferral, RejectionReason, RejectReferral, RequestReferral
+from events.referrals import OPEN, RejectionReason, RequestReferral
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
-from tests.support.gateway import call, grant, partner, persisted, production_gateway, screened, url, window
+from tests.support.gateway import (
+    GRANT,
+    MOVE,
+    REFER,
+    call,
+    grant,
+    move,
+    partner,
+    persisted,
+    production_gateway,
+    referral,
+    screened,
+    url,
+    window,
+)
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
 from tests.support.processes import ServiceProcess, start_all
 from tests.support.referrals import refusals_for
 
-GRANT = "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
 REVOKE = "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }"
-REFER = "mutation($r: JSON!) { requestReferral(referral: $r) { commandId referralId } }"
 LEDGER = "query($s: ID!) { accessLedger(survivorId: $s) { orgId categories } }"
 CONTACT = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { contact { phone } } }"
 WRITERS = (Role.INTAKE, Role.CASEWORKER)
@@ -65,6 +78,11 @@ def refusal(body: dict[str, Any]) -> tuple[str, str | None]:
 
 
 NOT_IN_CARE_TEAM = ("FORBIDDEN", "not_in_care_team")
+
+
+def consent(**fields: Any) -> dict[str, Any]:
+    """A ``DirectiveInput`` valid from five minutes ago for thirty days, with ``fields``."""
+    return variables(Directive, window(**fields))
 
 
 async def commands_from(settings: Settings, topic: str, org: str) -> list[Any]:
@@ -97,42 +115,33 @@ async def test_each_write_side_attack_is_refused_with_its_code_and_nothing_is_se
         settings,
         outsider,
         GRANT,
-        {"s": sid, "d": window(grantee={"org_id": stranger.org_id}, categories=["identity", "narrative"])},
+        {"s": sid, "d": consent(grantee={"org_id": stranger.org_id}, categories=["identity", "narrative"])},
     )
     _, read = await call(settings, outsider, CONTACT, {"id": sid})
     assert refusal(self_grant) == refusal(read) == NOT_IN_CARE_TEAM
     # A member cannot dictate who recorded it, its version, or the child rule.
-    for forged in ({"recorded_by": shelter.org_id}, {"version": 7}, {"subject_is_minor": False}):
+    for forged in ({"recordedBy": shelter.org_id}, {"version": 7}, {"subjectIsMinor": False}):
         _, body = await call(
             settings,
             intake,
             GRANT,
-            {"s": sid, "d": window(grantee={"org_id": hotline.org_id}, categories=["identity"], **forged)},
+            {"s": sid, "d": {**consent(grantee={"org_id": hotline.org_id}, categories=["identity"]), **forged}},
         )
-        assert refusal(body)[0] == "VALIDATION_FAILED"
-        assert body["errors"][0]["extensions"]["problems"][0]["field"] == next(iter(forged))
+        assert refusal(body)[0] == "GRAPHQL_VALIDATION_FAILED", "the input type has no such field"
+        assert f"'{next(iter(forged))}'" in body["errors"][0]["message"], "and the message names it"
     _, unknown = await call(
         settings,
         intake,
         GRANT,
-        {"s": sid, "d": window(grantee={"org_id": hotline.org_id}, categories=["identity"], directive_id=str(uuid4()))},
+        {
+            "s": sid,
+            "d": consent(grantee={"org_id": hotline.org_id}, categories=["identity"], directive_id=str(uuid4())),
+        },
     )
     assert refusal(unknown)[0] == "BAD_INPUT", "a directive id must name this survivor's directive"
     # A stranger revokes another organisation's directive, refers the survivor, reads the ledger.
     _, revoked = await call(settings, outsider, REVOKE, {"s": sid, "d": directive})
-    _, referred = await call(
-        settings,
-        outsider,
-        REFER,
-        {
-            "r": {
-                "survivor_id": sid,
-                "recipient_org": shelter.org_id,
-                "referral_type": "emergency_shelter",
-                "urgency": "emergency",
-            }
-        },
-    )
+    _, referred = await call(settings, outsider, REFER, {"r": referral(sid, shelter.org_id)})
     _, ledger = await call(settings, outsider, LEDGER, {"s": sid})
     assert refusal(revoked) == refusal(referred) == refusal(ledger) == NOT_IN_CARE_TEAM
     _, still = await call(settings, shelter_key, CONTACT, {"id": sid})
@@ -255,30 +264,22 @@ async def settled(settings: Settings, db: Pool, partners: Partners, rng: random.
     case.revocable = await grant(settings, db, intake, survivor, grantee={"org_type": "hotline"},
                                  categories=["employment"], **window())  # fmt: skip
     for provider, fate in case.fates.items():
-        ask = {"survivor_id": str(survivor), "recipient_org": provider, "referral_type": "emergency_shelter",
-               "urgency": "emergency"}  # fmt: skip
-        _, made = await call(settings, intake, REFER, {"r": ask})
-        referral = UUID(made["data"]["requestReferral"]["referralId"])
-        await eventually(lambda r=referral: referral_known(db, r))
-        moves: list[Any] = []
+        _, made = await call(settings, intake, REFER, {"r": referral(survivor, provider)})
+        made_id = UUID(made["data"]["requestReferral"]["referralId"])
+        await eventually(lambda r=made_id: referral_known(db, r))
+        moves: list[tuple[str, str, dict[str, Any]]] = []  # (who, move, its fields)
         if fate == "accepted_then_cancelled":
-            moves = [
-                AcceptReferral(referral_id=referral, survivor_id=survivor, actor_org=provider),
-                CancelReferral(referral_id=referral, survivor_id=survivor, actor_org=partners.hotline.org_id),
-            ]
+            moves = [(provider, "accept", {}), (partners.hotline.org_id, "cancel", {})]
         elif fate == "rejected":
-            moves = [RejectReferral(referral_id=referral, survivor_id=survivor, actor_org=provider,
-                                    reason=RejectionReason.OTHER)]  # fmt: skip
+            moves = [(provider, "reject", {"reason": RejectionReason.OTHER})]
         final = {"open": "requested", "accepted_then_cancelled": "cancelled", "rejected": "rejected"}[fate]
-        for move in moves:
-            _, moved = await call(settings, partners.keys[(move.actor_org, Role.CASEWORKER)],
-                       "mutation($id: ID!, $s: ID!, $m: ReferralMove!, $r: String) { moveReferral(referralId: $id,"
-                       " survivorId: $s, move: $m, reason: $r) { commandId } }",
-                       {"id": str(referral), "s": str(survivor), "m": move.event_type.split(".")[1].upper(),
-                        "r": getattr(move, "reason", None)})  # fmt: skip
+        for actor, name, fields in moves:
+            _, moved = await call(settings, partners.keys[(actor, Role.CASEWORKER)], MOVE,
+                                  {"id": str(made_id), "s": str(survivor), "m": move(name, **fields)})  # fmt: skip
             assert not moved.get("errors"), moved
+        referral_id = made_id
         try:
-            await eventually(lambda r=referral, f=final: everyone_knows(db, r, f))
+            await eventually(lambda r=referral_id, f=final: everyone_knows(db, r, f))
         except AssertionError:
             seen = await db.fetchrow(
                 "SELECT (SELECT status FROM gateway.referrals WHERE referral_id = $1) AS gateway,"
@@ -344,13 +345,12 @@ async def _through_gateway(
 ) -> None:
     key, sid, recipient = partners.keys[(org.org_id, role)], str(case.survivor), partners.sink.org_id
     calls: dict[str, tuple[str, dict[str, Any]]] = {
-        "grant": (GRANT, {"s": sid, "d": window(grantee={"org_id": org.org_id}, categories=["case_status"])}),
-        "refer": (REFER, {"r": {"survivor_id": sid, "recipient_org": recipient, "referral_type": "emergency_shelter",
-                                "urgency": "routine"}}),
+        "grant": (GRANT, {"s": sid, "d": consent(grantee={"org_id": org.org_id}, categories=["case_status"])}),
+        "refer": (REFER, {"r": referral(sid, recipient, urgency="routine")}),
         "ledger": (LEDGER, {"s": sid}),
     }  # fmt: skip
-    for action, (query, variables) in calls.items():
-        _, body = await call(settings, key, query, variables)
+    for action, (query, values) in calls.items():
+        _, body = await call(settings, key, query, values)
         may = role is Role.AUDITOR if action == "ledger" else False
         may = may or (role in WRITERS and member)
         if may:
@@ -570,11 +570,13 @@ ARGUMENTS: dict[str, list[Any]] = {
     "ID": [str(uuid4()), "not-an-id", ""],
     "String": ["emergency_shelter", "", "x" * 300],
     "Int": [5, -1, 2_000_000_000],
-    "JSON": [{}, "not an object", [1, 2]],
     "Purpose": ["SERVICE_DELIVERY", "LAW_ENFORCEMENT", "STATISTICS"],
-    "ReferralMove": ["ACCEPT", "CANCEL", "MARK_ENTERED_IN_ERROR"],
+    "ReferralType": ["EMERGENCY_SHELTER", "LEGAL_AID", "NOT_A_SERVICE"],
+    "ReferralMoveInput": [{"accept": {}}, {"cancel": {}, "accept": {}}, {"markEnteredInError": {"note": ""}}],
     "Boolean": [False, True, True],
 }
+ANY_INPUT = [{}, "not an object", [1, 2]]
+"""For every other input type and enum: an empty object, a string, a list (the schema refuses each, with a code)."""
 MASKED = "Unexpected error"
 
 
@@ -595,7 +597,7 @@ def operations() -> list[tuple[str, str, dict[str, str]]]:
 
 def argument(declared: str, variant: int) -> Any:
     """A value of the declared type (``[String!]!`` gets a list of one), well-formed or not by ``variant``."""
-    value = ARGUMENTS[declared.strip("[]!")][variant]
+    value = ARGUMENTS.get(declared.strip("[]!"), ANY_INPUT)[variant]
     return [value] if declared.startswith("[") else value
 
 
@@ -632,10 +634,11 @@ async def test_every_root_field_and_mutation_answers_every_role_with_data_or_a_c
                 answered += 1
     assert answered == len(operations()) * 3 * len(keys)
 
-    _, auditor_own = await call(settings, keys["auditor"], "{ myReferrals { items { id } } }")
-    assert auditor_own == {"data": {"myReferrals": {"items": []}}}, "an auditor may ask: empty, not refused"
+    _, auditor_own = await call(settings, keys["auditor"], "{ myReferrals { edges { node { id } } } }")
+    assert auditor_own == {"data": {"myReferrals": {"edges": []}}}, "an auditor may ask: empty, not refused"
     _, bad_ledger = await call(settings, keys["caseworker"], LEDGER, {"s": "not-an-id"})
-    _, bad_cursor = await call(settings, keys["caseworker"], "query($a: String) { inbox(after: $a) { hasNextPage } }",
+    _, bad_cursor = await call(settings, keys["caseworker"],
+                               "query($a: String) { inbox(after: $a) { pageInfo { hasNextPage } } }",
                                {"a": OVERFLOWING_CURSOR})  # fmt: skip
     assert refusal(bad_ledger)[0] == "BAD_INPUT"
     assert refusal(bad_cursor)[0] == "BAD_CURSOR"
@@ -692,22 +695,17 @@ async def test_after_erasure_the_topics_hold_only_ids_codes_statuses_and_timesta
                 categories=["identity", "contact", "case_status"], justification=markers["Why"],
                 **window(obtained=signed))  # fmt: skip
     sid = str(survivor)
-    _, asked = await call(settings, intake, REFER, {"r": {"survivor_id": sid, "recipient_org": shelter.org_id,
-                                                          "referral_type": "emergency_shelter", "urgency": "emergency",
-                                                          "note": markers["Asked"]}})  # fmt: skip
-    referral = asked["data"]["requestReferral"]["referralId"]
-    await eventually(lambda: referral_known(db, UUID(referral)))
-    move = (
-        "mutation($id: ID!, $s: ID!, $m: ReferralMove!, $n: String, $r: String) {"
-        " moveReferral(referralId: $id, survivorId: $s, move: $m, note: $n, reason: $r) { commandId } }"
-    )
-    _, accepted = await call(settings, shelter_key, move, {"id": referral, "s": sid, "m": "ACCEPT",
-                                                           "n": markers["Answered"]})  # fmt: skip
-    _, refused = await call(settings, shelter_key, move, {"id": referral, "s": sid, "m": "COMPLETE",
-                                                          "n": markers["Refused"], "r": "housed"})  # fmt: skip
+    _, asked = await call(settings, intake, REFER, {"r": referral(sid, shelter.org_id, note=markers["Asked"])})
+    referral_id = asked["data"]["requestReferral"]["referralId"]
+    await eventually(lambda: referral_known(db, UUID(referral_id)))
+    _, accepted = await call(settings, shelter_key, MOVE, {"id": referral_id, "s": sid,
+                                                           "m": move("accept", note=markers["Answered"])})  # fmt: skip
+    _, refused = await call(settings, shelter_key, MOVE, {"id": referral_id, "s": sid,
+                                                          "m": move("complete", note=markers["Refused"],
+                                                                    outcome="housed")})  # fmt: skip
     assert not accepted.get("errors")
     assert not refused.get("errors"), "accepted into the outbox: the referrals service refuses it"
-    await eventually(lambda: everyone_knows(db, UUID(referral), "accepted"))
+    await eventually(lambda: everyone_knows(db, UUID(referral_id), "accepted"))
     await send(producer, EraseSurvivor(survivor_id=survivor, requested_by=hotline.org_id,
                                        reason=ErasureReason.SURVIVOR_REQUEST))  # fmt: skip
 
@@ -754,7 +752,7 @@ async def test_after_erasure_the_topics_hold_only_ids_codes_statuses_and_timesta
 
 # ---------------------------------------------------------------- what others' referrals reveal, and the ledger
 
-SHARING = ("query($s: ID!, $o: String!, $t: String!) { referralSharing(survivorId: $s, recipientOrg: $o,"
+SHARING = ("query($s: ID!, $o: String!, $t: ReferralType!) { referralSharing(survivorId: $s, recipientOrg: $o,"
            " referralType: $t) { shared withheld } }")  # fmt: skip
 PATHWAY_REFERRALS = ("query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { referrals { id referralType"
                      " recipientOrg parent { id } } } }")  # fmt: skip
@@ -779,27 +777,14 @@ async def test_others_referrals_show_under_consent_health_under_health_and_each_
         return bool(await db.fetchval("SELECT count(*) = 3 FROM referrals.organisations WHERE org_id = ANY($1)", orgs))
 
     await eventually(in_the_directory)
-    _, preview = await call(settings, intake, SHARING, {"s": sid, "o": shelter.org_id, "t": "emergency_shelter"})
-    assert preview["data"]["referralSharing"] == {"shared": ["case_status", "contact"], "withheld": ["identity"]}
+    _, preview = await call(settings, intake, SHARING, {"s": sid, "o": shelter.org_id, "t": "EMERGENCY_SHELTER"})
+    assert preview["data"]["referralSharing"] == {"shared": ["CASE_STATUS", "CONTACT"], "withheld": ["IDENTITY"]}
 
-    _, first = await call(
-        settings,
-        intake,
-        REFER,
-        {
-            "r": {
-                "survivor_id": sid,
-                "recipient_org": shelter.org_id,
-                "referral_type": "emergency_shelter",
-                "urgency": "emergency",
-            }
-        },
-    )
+    _, first = await call(settings, intake, REFER, {"r": referral(sid, shelter.org_id)})
     first_id = first["data"]["requestReferral"]["referralId"]
     await eventually(lambda: referral_known(db, UUID(first_id)))
-    _, onward = await call(settings, shelter_key, REFER, {"r": {
-        "survivor_id": sid, "recipient_org": clinic.org_id, "referral_type": "mental_health", "urgency": "urgent",
-        "parent_referral_id": first_id}})  # fmt: skip
+    _, onward = await call(settings, shelter_key, REFER, {"r": referral(
+        sid, clinic.org_id, referral_type="mental_health", urgency="urgent", parent_referral_id=first_id)})  # fmt: skip
     assert not onward.get("errors"), "the shelter is in the care team: its open referral makes it so"
     onward_id = onward["data"]["requestReferral"]["referralId"]
     await eventually(lambda: referral_known(db, UUID(onward_id)))

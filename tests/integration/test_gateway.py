@@ -27,17 +27,22 @@ from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.gateway import (
+    MOVE,
+    REFER,
+    SCREEN,
     call,
     codes,
     grant,
+    move,
     partner,
     persisted,
     production_gateway,
+    referral,
     screened,
+    screening,
     url,
     window,
 )
-from tests.support.intakes import intake_data
 from tests.support.observe import eventually, read_to_end
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import announce_capacity, organisation
@@ -135,7 +140,7 @@ async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audite
 
     data = body["data"]["survivor"]
     assert data["identity"] == {"givenName": "Maria", "familyName": "Santos"}
-    assert data["screening"]["outcome"] == "probable_victim"
+    assert data["screening"]["outcome"] == "PROBABLE_VICTIM"
     assert data["narrative"] is None, "not consented: null"
     assert data["contact"] is None, "not consented: null"
     refused = {tuple(e["path"])[-1]: e["extensions"]["code"] for e in body["errors"]}
@@ -150,7 +155,7 @@ async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audite
         {"s": str(survivor)},
     )
     assert ledger["data"]["accessLedger"] == [
-        {"orgId": hotline.org_id, "categories": ["case_status", "identity"], "purpose": "service_delivery"}
+        {"orgId": hotline.org_id, "categories": ["CASE_STATUS", "IDENTITY"], "purpose": "SERVICE_DELIVERY"}
     ]
     rows = await db.fetch("SELECT org_id, categories, purpose FROM gateway.audit_log WHERE survivor_id = $1", survivor)
     assert [(r["org_id"], sorted(r["categories"]), r["purpose"]) for r in rows] == [
@@ -192,27 +197,19 @@ async def test_two_organisations_never_see_each_others_inbox_or_referrals(
     intake = await partner(db, hotline, Role.INTAKE)
     keys = {org.org_id: await partner(db, org, Role.CASEWORKER) for org in (first, second)}
     survivor = await referrable(settings, db, intake, first, hotline, second)
-    ask = {
-        "survivor_id": str(survivor),
-        "recipient_org": first.org_id,
-        "referral_type": "emergency_shelter",
-        "urgency": "emergency",
-    }
-    _, made = await call(
-        settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { commandId } }", {"r": ask}
-    )
+    _, made = await call(settings, intake, REFER, {"r": referral(survivor, first.org_id)})
     assert not made.get("errors"), made
-    inbox = "{ inbox(first: 10) { items { id recipientOrg survivorId } hasNextPage } }"
+    inbox = "{ inbox(first: 10) { edges { node { id recipientOrg survivorId } } pageInfo { hasNextPage } } }"
 
     async def arrived() -> bool:
         _, body = await call(settings, keys[first.org_id], inbox)
-        return bool(body["data"]["inbox"]["items"])
+        return bool(body["data"]["inbox"]["edges"])
 
     await eventually(arrived)
     _, mine = await call(settings, keys[first.org_id], inbox)
     _, theirs = await call(settings, keys[second.org_id], inbox)
-    assert [i["recipientOrg"] for i in mine["data"]["inbox"]["items"]] == [first.org_id]
-    assert theirs["data"]["inbox"]["items"] == [], "nothing addressed to another organisation"
+    assert [e["node"]["recipientOrg"] for e in mine["data"]["inbox"]["edges"]] == [first.org_id]
+    assert theirs["data"]["inbox"]["edges"] == [], "nothing addressed to another organisation"
     pathway = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { referrals { recipientOrg } } }"
     _, outsider = await call(settings, keys[second.org_id], pathway, {"id": str(survivor)})
     _, nobody = await call(settings, keys[second.org_id], pathway, {"id": str(uuid4())})
@@ -368,7 +365,7 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:
     key = await partner(db, organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL), Role.INTAKE)
-    deep = "{ inbox { items" + " { parent" * 10 + " { id }" + " }" * 10 + " } }"
+    deep = "{ inbox { edges { node" + " { parent" * 10 + " { id }" + " }" * 10 + " } } }"
     _, depth = await call(settings, key, deep)
     aliases = "{ " + " ".join(f"a{i}: me {{ orgId }}" for i in range(30)) + " }"
     _, flood = await call(settings, key, aliases)
@@ -377,10 +374,12 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     _, anonymous = await call(settings, None, "{ me { orgId } }")
     _, broken = await call(settings, key, "{ me { orgId ")
     keys_before = await db.fetchval("SELECT count(*) FROM keyring.data_keys")
-    bad_intake = intake_data(narrative__means=[], identity__date_of_birth="31/12/1990")
-    _, invalid = await call(
-        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": bad_intake}
-    )
+    bad_intake = screening(identity__documents=[{"kind": "stolen", "number": "P1"}])
+    _, invalid = await call(settings, key, SCREEN, {"s": bad_intake})
+    not_in_schema = screening()
+    not_in_schema["identity"]["dateOfBirth"] = "31/12/1990"
+    not_in_schema["screenerOrg"] = "someone-else"
+    _, untyped = await call(settings, key, SCREEN, {"s": not_in_schema})
     keys_after = await db.fetchval("SELECT count(*) FROM keyring.data_keys")
 
     assert "exceeds maximum operation depth" in depth["errors"][0]["message"]
@@ -391,9 +390,13 @@ async def test_hostile_requests_are_refused_with_clear_errors(
     assert codes(big) == ["REQUEST_TOO_LARGE"]
     assert codes(anonymous) == ["UNAUTHENTICATED"]
     assert "Syntax Error" in broken["errors"][0]["message"]
-    assert codes(invalid) == ["VALIDATION_FAILED"]
+    assert codes(invalid) == ["VALIDATION_FAILED"], "the contract's model validates what the schema lets through"
     fields = {p["field"] for p in invalid["errors"][0]["extensions"]["problems"]}
-    assert "identity.date_of_birth" in fields
+    assert "identity.documents.0.kind" in fields
+    assert set(codes(untyped)) == {"GRAPHQL_VALIDATION_FAILED"}, "the schema refuses what it does not describe"
+    said = " ".join(e["message"] for e in untyped["errors"])
+    assert "'screenerOrg'" in said, "the screener is the caller: the input has no such field"
+    assert "Date" in said and "31/12/1990" in said, "a date that is not one is named with its type"
     assert keys_after == keys_before, "an invalid intake creates no key and sends nothing"
     everything = json.dumps([depth, flood, batch, big, anonymous, broken])
     assert "Traceback" not in everything, "never a stack trace"
@@ -424,15 +427,7 @@ async def test_a_new_referral_reaches_the_recipients_subscription(
             }
         )
         await asyncio.sleep(0.3)
-        ask = {
-            "survivor_id": str(survivor),
-            "recipient_org": shelter.org_id,
-            "referral_type": "emergency_shelter",
-            "urgency": "emergency",
-        }
-        _, sent = await call(
-            settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }", {"r": ask}
-        )
+        _, sent = await call(settings, intake, REFER, {"r": referral(survivor, shelter.org_id)})
         # Nothing polls: this arrives by the projection's NOTIFY, and how fast
         # is measured by `make bench` (latency stage), never here.
         message = await ws.receive_json(timeout=30)
@@ -455,7 +450,7 @@ async def test_an_oidc_token_from_the_configured_issuer_is_accepted_and_a_forged
     _, elsewhere = await call(settings, idp.token(shelter.org_id, "caseworker", audience="another-app"), me)
     _, expired = await call(settings, idp.token(shelter.org_id, "caseworker", expires_in=-60), me)
 
-    assert good["data"]["me"] == {"orgId": shelter.org_id, "role": "caseworker"}
+    assert good["data"]["me"] == {"orgId": shelter.org_id, "role": "CASEWORKER"}
     assert codes(forged) == codes(elsewhere) == codes(expired) == ["UNAUTHENTICATED"]
 
 
@@ -512,9 +507,6 @@ async def test_replay_rebuilds_the_read_model_from_the_topics(
     assert {t: after[t] >= before[t] for t in tables} == dict.fromkeys(tables, True), (before, after)
 
 
-OUTCOME = "outcome { status code field message }"
-
-
 async def test_every_command_is_answered_refused_with_its_code_or_applied_and_only_to_its_sender(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:
@@ -525,19 +517,13 @@ async def test_every_command_is_answered_refused_with_its_code_or_applied_and_on
     caseworker = await partner(db, shelter, Role.CASEWORKER)
     await partner(db, clinic, Role.CASEWORKER)
     survivor = await referrable(settings, db, intake, shelter, hotline, clinic)
-    refer = f"mutation($r: JSON!, $w: Int) {{ requestReferral(referral: $r, wait: $w) {{ commandId {OUTCOME} }} }}"
-
-    def ask(recipient: str) -> dict[str, Any]:
-        return {"survivor_id": str(survivor), "recipient_org": recipient, "referral_type": "emergency_shelter",
-                "urgency": "emergency"}  # fmt: skip
-
-    _, refused = await call(settings, intake, refer, {"r": ask(clinic.org_id), "w": 10_000})
-    _, applied = await call(settings, intake, refer, {"r": ask(shelter.org_id), "w": 10_000})
-    _, too_long = await call(settings, intake, refer, {"r": ask(shelter.org_id), "w": 60_000})
+    _, refused = await call(settings, intake, REFER, {"r": referral(survivor, clinic.org_id), "w": 10_000})
+    _, applied = await call(settings, intake, REFER, {"r": referral(survivor, shelter.org_id), "w": 10_000})
+    _, too_long = await call(settings, intake, REFER, {"r": referral(survivor, shelter.org_id), "w": 60_000})
 
     answer = refused["data"]["requestReferral"]
     assert answer["outcome"]["status"] == "REFUSED", answer
-    assert (answer["outcome"]["code"], answer["outcome"]["field"]) == ("service_not_offered", "referral_type")
+    assert (answer["outcome"]["code"], answer["outcome"]["field"]) == ("service_not_offered", "referralType")
     assert applied["data"]["requestReferral"]["outcome"] == {"status": "APPLIED", "code": None, "field": None,
                                                                "message": None}  # fmt: skip
     assert codes(too_long) == ["BAD_INPUT"], "wait is capped"
@@ -566,7 +552,8 @@ async def test_every_command_is_answered_refused_with_its_code_or_applied_and_on
         _, moved = await call(
             settings,
             caseworker,
-            "mutation($id: ID!, $s: ID!) { moveReferral(referralId: $id, survivorId: $s, move: ACCEPT) { commandId } }",
+            "mutation($id: ID!, $s: ID!) { moveReferral(referralId: $id, survivorId: $s, move: {accept: {}}) {"
+            " commandId } }",
             {"id": str(uuid4()), "s": str(survivor)},
         )
         pushed = await ws.receive_json(timeout=30)
@@ -596,17 +583,18 @@ async def test_an_intake_worker_finds_who_can_take_someone_before_any_consent(
         return bool(n == 2)
 
     await eventually(capacity_known)
-    search = 'query($g: String) { providers(service: "emergency_shelter", gender: $g) { orgId status available } }'
+    search = "query($g: Gender!) { providers(service: EMERGENCY_SHELTER, gender: $g) { orgId status available } }"
 
     async def found(gender: str) -> list[str]:
         _, body = await call(settings, intake, search, {"g": gender})
         assert not body.get("errors"), body
         return [o["orgId"] for o in body["data"]["providers"] if o["orgId"] in (women.org_id, anyone.org_id)]
 
-    assert await found("male") == [anyone.org_id], "a women-only shelter is not offered for a man"
-    assert await found("female") == [anyone.org_id, women.org_id], "more places first"
-    _, bad = await call(settings, intake, '{ providers(service: "beds") { orgId } }')
-    assert codes(bad) == ["BAD_INPUT"]
+    assert await found("MALE") == [anyone.org_id], "a women-only shelter is not offered for a man"
+    assert await found("FEMALE") == [anyone.org_id, women.org_id], "more places first"
+    _, bad = await call(settings, intake, "{ providers(service: BEDS) { orgId } }")
+    assert codes(bad) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "ReferralType" in bad["errors"][0]["message"], "the message names the enum to choose from"
 
 
 REGISTER = "mutation($u: String!, $e: [String!]!) { registerWebhook(url: $u, events: $e) { secret endpoint { id } } }"
@@ -632,10 +620,8 @@ async def test_a_partner_without_a_websocket_hears_of_its_referrals_by_a_signed_
         assert codes(not_admin) == ["FORBIDDEN"]
         secret = registered["data"]["registerWebhook"]["secret"]
         survivor = await referrable(settings, db, intake, shelter, hotline)
-        ask = {"survivor_id": str(survivor), "recipient_org": shelter.org_id, "referral_type": "emergency_shelter",
-               "urgency": "emergency", "note": "she speaks Tagalog"}  # fmt: skip
-        _, made = await call(settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r) { referralId } }",
-                             {"r": ask})  # fmt: skip
+        ask = referral(survivor, shelter.org_id, note="she speaks Tagalog")
+        _, made = await call(settings, intake, REFER, {"r": ask})
 
         async def delivered() -> bool:
             return bool(hook.received)
@@ -651,7 +637,7 @@ async def test_a_partner_without_a_websocket_hears_of_its_referrals_by_a_signed_
     _, log = await call(settings, admin, DELIVERIES)
     (hook,) = log["data"]["webhooks"]
     (delivery,) = hook["deliveries"]
-    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+    assert (delivery["status"], delivery["attempts"]) == ("DELIVERED", 2)
     assert [a["statusCode"] for a in delivery["log"]] == [503, 204], "the failed attempt is logged, then retried"
 
 
@@ -668,13 +654,8 @@ async def test_a_fhir_system_reads_its_referrals_as_tasks_that_validate_and_each
     caseworker = await partner(db, shelter, Role.CASEWORKER)
     outsider = await partner(db, stranger, Role.CASEWORKER)
     survivor = await referrable(settings, db, intake, shelter, hotline)
-    ask = {"survivor_id": str(survivor), "recipient_org": shelter.org_id, "referral_type": "emergency_shelter",
-           "urgency": "emergency"}  # fmt: skip
-    _, made = await call(settings, intake, "mutation($r: JSON!) { requestReferral(referral: $r, wait: 10000) {"
-                         " referralId } }", {"r": ask})  # fmt: skip
-    referral = made["data"]["requestReferral"]["referralId"]
-    move = ("mutation($id: ID!, $s: ID!, $m: ReferralMove!, $r: String) { moveReferral(referralId: $id,"
-            " survivorId: $s, move: $m, reason: $r, wait: 10000) { outcome { status } } }")  # fmt: skip
+    _, made = await call(settings, intake, REFER, {"r": referral(survivor, shelter.org_id), "w": 10_000})
+    made_id = made["data"]["requestReferral"]["referralId"]
     base = url(settings).removesuffix("/graphql")
 
     async def get(key: str | None, path: str) -> tuple[int, dict[str, Any]]:
@@ -684,37 +665,37 @@ async def test_a_fhir_system_reads_its_referrals_as_tasks_that_validate_and_each
             return response.status, await response.json()
 
     states = {}
-    for step, reason in ((None, None), ("RECEIVE", None), ("REJECT", "ineligible")):
+    for step, fields in ((None, {}), ("receive", {}), ("reject", {"reason": "ineligible"})):
         if step:
             _, moved = await call(
-                settings, caseworker, move, {"id": referral, "s": str(survivor), "m": step, "r": reason}
+                settings, caseworker, MOVE, {"id": made_id, "s": str(survivor), "m": move(step, **fields), "w": 10_000}
             )
-            assert moved["data"]["moveReferral"]["outcome"]["status"] == "APPLIED"
+            assert moved["data"]["moveReferral"]["outcome"]["status"] == "APPLIED", moved
 
             async def projected(step: str = step) -> bool:
                 status = await db.fetchval("SELECT status FROM gateway.referrals WHERE referral_id = $1",
-                                           UUID(referral))  # fmt: skip
-                return bool(status == {"RECEIVE": "received", "REJECT": "rejected"}[step])
+                                           UUID(made_id))  # fmt: skip
+                return bool(status == {"receive": "received", "reject": "rejected"}[step])
 
             await eventually(projected)
-        status, body = await get(caseworker, f"/fhir/Task/{referral}")
+        status, body = await get(caseworker, f"/fhir/Task/{made_id}")
         assert status == 200, body
         states[step] = Task.model_validate(body)  # every Task we serve validates as FHIR R4
     assert states[None].status == "requested"
-    received = states["RECEIVE"]
+    received = states["receive"]
     assert received.status == "requested", "received is not in the IG's referral task status set"
     assert received.businessStatus is not None
     assert received.businessStatus.coding[0].code == "received"  # type: ignore[index]
-    assert states["REJECT"].status == "rejected"
-    assert states["REJECT"].statusReason.text == "ineligible"  # type: ignore[union-attr]
+    assert states["reject"].status == "rejected"
+    assert states["reject"].statusReason.text == "ineligible"  # type: ignore[union-attr]
 
     found, bundle = await get(intake, f"/fhir/Task?owner=Organization/{shelter.org_id}&status=rejected")
     searched = Bundle.model_validate(bundle)
     assert found == 200
-    assert [e.resource.id for e in searched.entry or []] == [referral]  # type: ignore[union-attr]
-    not_party, _ = await get(outsider, f"/fhir/Task/{referral}")
+    assert [e.resource.id for e in searched.entry or []] == [made_id]  # type: ignore[union-attr]
+    not_party, _ = await get(outsider, f"/fhir/Task/{made_id}")
     nobody, _ = await get(outsider, f"/fhir/Task/{uuid4()}")
-    anonymous, _ = await get(None, f"/fhir/Task/{referral}")
+    anonymous, _ = await get(None, f"/fhir/Task/{made_id}")
     assert (not_party, nobody, anonymous) == (404, 404, 401), "a non-party hears what an unknown id gets"
     reads = await db.fetch("SELECT org_id, categories FROM gateway.audit_log WHERE survivor_id = $1", survivor)
     assert {(r["org_id"], tuple(r["categories"])) for r in reads} == {

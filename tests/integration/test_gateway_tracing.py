@@ -12,7 +12,7 @@ from events.envelope import header_map
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.db import create_pool
 from services.kernel.settings import Settings
-from tests.support.intakes import intake_data
+from tests.support.gateway import screening
 
 
 async def test_a_mutation_and_the_event_it_writes_share_one_trace(
@@ -22,12 +22,9 @@ async def test_a_mutation_and_the_event_it_writes_share_one_trace(
     who = Principal("city-hotline", OrgType.HOTLINE, Role.INTAKE)
     context = {"principal": who, "pool": db, "consent": ConsentScope(db, who),
                "keyring": Keyring(decode_master_key(settings.master_key_text()))}  # fmt: skip
-    screening = intake_data()
-    screening.pop("screener_org")
-
     result = await build_schema().execute(
-        "mutation($s: JSON!) { recordScreening(screening: $s) { commandId } }",
-        variable_values={"s": screening},
+        "mutation($s: ScreeningInput!) { recordScreening(screening: $s) { commandId } }",
+        variable_values={"s": screening()},
         context_value=context,
     )
 

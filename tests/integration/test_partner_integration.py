@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import pytest
@@ -26,19 +27,29 @@ from events.needs import ReferralType
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.gateway import partner, url
-from tests.support.intakes import intake_data
 from tests.support.observe import eventually
 from tests.support.partners import organisation
 from tests.support.processes import ServiceProcess, start_all
 from tests.support.webhooks import webhook_receiver
 
-SCREEN = "mutation($s: JSON!) { recordScreening(screening: $s, wait: 10000) { subjectId outcome { status code } } }"
-GRANT = ("mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d, wait: 10000) {"
+SCREEN = ("mutation($s: ScreeningInput!) { recordScreening(screening: $s, wait: 10000) {"
+          " subjectId outcome { status code } } }")  # fmt: skip
+GRANT = ("mutation($s: ID!, $d: DirectiveInput!) { grantConsent(survivorId: $s, directive: $d, wait: 10000) {"
          " outcome { status code } } }")  # fmt: skip
-REFER = "mutation($r: JSON!) { requestReferral(referral: $r, wait: 10000) { referralId outcome { status code } } }"
-PROVIDER = ("mutation($a: String!, $i: JSON!) { providerAction(action: $a, input: $i, wait: 10000) {"
+REFER = ("mutation($r: ReferralInput!) { requestReferral(referral: $r, wait: 10000) {"
+         " referralId outcome { status code } } }")  # fmt: skip
+PROVIDER = ("mutation($a: ProviderActionInput!) { providerAction(action: $a, wait: 10000) {"
             " outcome { status code message } } }")  # fmt: skip
 HOOK = "mutation($u: String!, $e: [String!]!) { registerWebhook(url: $u, events: $e) { secret } }"
+SCREENING = {  # a hotline's screening, as its case system sends it
+    "screenerType": "HOTLINE", "outcome": "PROBABLE_VICTIM",
+    "decidedBy": "city-hotline", "decidedByRole": "SCREENER",
+    "statistics": {"ageBand": "AGE_25_34", "gender": "FEMALE", "nationality": "PH"},
+    "identity": {"givenName": "Maria", "familyName": "Santos", "dateOfBirth": "1994-03-02"},
+    "contact": {"phone": "+63 917 555 0101", "safeContactInstructions": "text only, after 8pm"},
+    "narrative": {"acts": ["RECRUITMENT", "TRANSPORT"], "means": ["DECEPTION", "DEBT_BONDAGE"],
+                  "purposes": ["DOMESTIC_SERVITUDE"], "sector": "DOMESTIC_WORK"},
+}  # fmt: skip
 UPDATES = "subscription { referralUpdates { id status recipientOrg transitions { status reason } } }"
 
 
@@ -79,8 +90,9 @@ async def test_a_partner_system_screens_refers_is_refused_retries_and_hears_the_
         roomy_caseworker = await create_key(conn, roomy.org_id, Role.CASEWORKER)
     ours, theirs = Partner(settings, intake), Partner(settings, roomy_caseworker)
     for org, beds in ((full, 0), (roomy, 2)):  # each shelter's own admin says how many beds it has
-        configured = await Partner(settings, keys[org.org_id]).run(PROVIDER, a="shelter.configure",
-                                                                      i={"beds": {"adult_women": beds}})  # fmt: skip
+        configured = await Partner(settings, keys[org.org_id]).run(
+            PROVIDER, a={"configureShelter": {"beds": [{"unitType": "ADULT_WOMEN", "count": beds}]}}
+        )
         assert configured["providerAction"]["outcome"]["status"] == "APPLIED", configured
 
     cleanup = AsyncExitStack()
@@ -102,42 +114,41 @@ async def test_a_partner_system_screens_refers_is_refused_retries_and_hears_the_
 
     following = asyncio.create_task(follow())
     try:
-        screening = intake_data()
-        screening.pop("screener_org")  # the gateway records the caller as the screener
-        screened = await ours.run(SCREEN, s=screening)
+        # The gateway records the caller as the screener; the key makes a retry of this screening harmless.
+        screened = await ours.run(SCREEN, s={**SCREENING, "idempotencyKey": f"case-{uuid4()}"})
         assert screened["recordScreening"]["outcome"]["status"] == "APPLIED", screened
         survivor = screened["recordScreening"]["subjectId"]
-        directive = {"grantee": {"org_type": "shelter"}, "categories": ["identity", "contact", "case_status"],
-                     "purposes": ["service_delivery"], "valid_from": "2026-01-01T00:00:00Z",
-                     "valid_until": "2036-01-01T00:00:00Z",
-                     "obtained": {"method": "written", "language": "tl", "interpreter": True}}  # fmt: skip
+        directive = {"grantee": {"orgType": "SHELTER"}, "categories": ["IDENTITY", "CONTACT", "CASE_STATUS"],
+                     "purposes": ["SERVICE_DELIVERY"], "validFrom": "2026-01-01T00:00:00Z",
+                     "validUntil": "2036-01-01T00:00:00Z",
+                     "obtained": {"method": "WRITTEN", "language": "tl", "interpreter": True}}  # fmt: skip
         granted = await ours.run(GRANT, s=survivor, d=directive)
         assert granted["grantConsent"]["outcome"]["status"] == "APPLIED", granted
 
-        ask = {"survivor_id": survivor, "referral_type": "emergency_shelter", "urgency": "emergency"}
-        first = await ours.run(REFER, r={**ask, "recipient_org": full.org_id})
+        ask = {"survivorId": survivor, "referralType": "EMERGENCY_SHELTER", "urgency": "EMERGENCY"}
+        first = await ours.run(REFER, r={**ask, "recipientOrg": full.org_id})
         first_id = first["requestReferral"]["referralId"]
 
         async def refused() -> bool:
-            return any(u["id"] == first_id and u["status"] == "rejected" for u in updates)
+            return any(u["id"] == first_id and u["status"] == "REJECTED" for u in updates)
 
         await eventually(refused, timeout=45)
-        (rejection,) = [u for u in updates if u["id"] == first_id and u["status"] == "rejected"]
-        assert rejection["transitions"][-1] == {"status": "rejected", "reason": "no_capacity"}
+        (rejection,) = [u for u in updates if u["id"] == first_id and u["status"] == "REJECTED"]
+        assert rejection["transitions"][-1] == {"status": "REJECTED", "reason": "no_capacity"}
 
-        second = await ours.run(REFER, r={**ask, "recipient_org": roomy.org_id})
+        second = await ours.run(REFER, r={**ask, "recipientOrg": roomy.org_id})
         second_id = second["requestReferral"]["referralId"]
 
         async def received_by_roomy() -> bool:
-            return any(u["id"] == second_id and u["status"] == "received" for u in updates)
+            return any(u["id"] == second_id and u["status"] == "RECEIVED" for u in updates)
 
         await eventually(received_by_roomy, timeout=45)
-        bed = {"referral_id": second_id, "survivor_id": survivor, "unit_type": "adult_women"}
-        placed = await theirs.run(PROVIDER, a="shelter.accept_placement", i=bed)
+        bed = {"referralId": second_id, "survivorId": survivor, "unitType": "ADULT_WOMEN"}
+        placed = await theirs.run(PROVIDER, a={"acceptPlacement": bed})
         assert placed["providerAction"]["outcome"]["status"] == "APPLIED", placed
 
         async def accepted_everywhere() -> bool:
-            seen = any(u["id"] == second_id and u["status"] == "accepted" for u in updates)
+            seen = any(u["id"] == second_id and u["status"] == "ACCEPTED" for u in updates)
             heard = any(json.loads(b)["type"] == "referral.accepted" for b, _ in hooked.received)
             return seen and heard
 

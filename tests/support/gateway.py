@@ -12,10 +12,16 @@ from typing import Any
 from uuid import UUID
 
 import aiohttp
+from gateway.api.inputs import snake, variables
 from gateway.auth import Role, create_key
 from gateway.cli import register
+from strawberry.utils.str_converters import to_camel_case
 
+from events.base import EventData
+from events.consent import Directive
 from events.directory import Organisation
+from events.identification import ScreeningIntake
+from events.referrals import PARTNER_MOVES, RequestReferral
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.intakes import intake_data
@@ -56,17 +62,53 @@ async def call(
         return response.status, await response.json(content_type=None)
 
 
+SCREEN = "mutation($s: ScreeningInput!) { recordScreening(screening: $s) { subjectId } }"
+
+
+def screening(**changes: Any) -> dict[str, Any]:
+    """A realistic screening as the ``ScreeningInput`` variables a partner sends (``intake_data``'s overrides)."""
+    data = intake_data(**changes)
+    data.pop("screener_org")
+    return variables(ScreeningIntake, data)
+
+
+GRANT = "mutation($s: ID!, $d: DirectiveInput!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
+
+REFER = ("mutation($r: ReferralInput!, $w: Int) { requestReferral(referral: $r, wait: $w) {"
+         " commandId referralId outcome { status code field message } } }")  # fmt: skip
+
+
+def referral(survivor: UUID | str, recipient_org: str, **more: Any) -> dict[str, Any]:
+    """A ``ReferralInput`` (an emergency shelter referral unless ``more`` says otherwise), from contract values."""
+    fields = {"survivor_id": str(survivor), "recipient_org": recipient_org, "referral_type": "emergency_shelter",
+              "urgency": "emergency", **more}  # fmt: skip
+    return variables(RequestReferral, fields)
+
+
+MOVE = ("mutation($id: ID!, $s: ID!, $m: ReferralMoveInput!, $w: Int) { moveReferral(referralId: $id, survivorId: $s,"
+        " move: $m, wait: $w) { commandId outcome { status code field message } } }")  # fmt: skip
+
+ACT = ("mutation($a: ProviderActionInput!, $w: Int) { providerAction(action: $a, wait: $w) {"
+       " commandId outcome { status code field message } } }")  # fmt: skip
+
+
+def move(name: str, **fields: Any) -> dict[str, Any]:
+    """A ``ReferralMoveInput``: the move ``name`` (``reject``, ``complete`` …) with its contract fields."""
+    return {to_camel_case(name): variables(PARTNER_MOVES[name], fields)}
+
+
+def action(model: type[EventData], **fields: Any) -> dict[str, Any]:
+    """A ``ProviderActionInput``: one provider command (``AcceptPlacement`` …) with its contract fields."""
+    return {to_camel_case(snake(model.__name__)): variables(model, fields)}
+
+
 def codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code", "") for e in body.get("errors") or []]
 
 
 async def screened(settings: Settings, db: Pool, key: str, **changes: Any) -> UUID:
     """A screening recorded through the gateway; returns the survivor id once the gateway projected it."""
-    data = intake_data(**changes)
-    data.pop("screener_org")
-    status, body = await call(
-        settings, key, "mutation($s: JSON!) { recordScreening(screening: $s) { subjectId } }", {"s": data}
-    )
+    status, body = await call(settings, key, SCREEN, {"s": screening(**changes)})
     assert status == 200
     assert not body.get("errors"), body
     survivor = UUID(body["data"]["recordScreening"]["subjectId"])
@@ -85,8 +127,8 @@ async def grant(settings: Settings, db: Pool, key: str, survivor: UUID, **direct
     _status, body = await call(
         settings,
         key,
-        "mutation($s: ID!, $d: JSON!) { grantConsent(survivorId: $s, directive: $d) { commandId } }",
-        {"s": str(survivor), "d": directive},
+        GRANT,
+        {"s": str(survivor), "d": variables(Directive, directive)},
     )
     assert not body.get("errors"), body
 

@@ -7,13 +7,12 @@ from datetime import timedelta
 from typing import Any, NotRequired, Protocol, TypedDict
 from uuid import UUID
 
-import strawberry
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
-from strawberry.scalars import JSON
 from strawberry.types import Info as StrawberryInfo
+from strawberry.utils.str_converters import to_camel_case
 
 from events.base import EventData
 from events.care import NOT_IN_CARE_TEAM
@@ -25,6 +24,7 @@ from events.consent import Purpose as PurposeEnum
 from events.referrals import (
     SHARED_AT_MOST,
 )
+from gateway.api.inputs import coded, sealed_fields
 from gateway.audit import AuditWriter
 from gateway.auth import Principal, Role
 from gateway.care import is_member
@@ -75,7 +75,7 @@ Info = StrawberryInfo[Context, None]
 SOURCE = "haven/gateway"
 
 
-Purpose = strawberry.enum(PurposeEnum, description="Why the data is read; recorded in the access audit.")
+Purpose = coded(PurposeEnum, "Why survivor data is used; consent names purposes, and every read records one.")
 
 
 def fail(code: str, message: str, **extensions: Any) -> GraphQLError:
@@ -128,38 +128,40 @@ HEALTH_REFERRALS = frozenset(t for t, shared in SHARED_AT_MOST.items() if Catego
 """Referral types whose very name says something about the survivor's health."""
 
 
+SEALED_AS: dict[str, Category] = {"clinical_detail": Category.HEALTH}
+"""Sealed fields whose text belongs to a category of its own; any other free text is FREE_TEXT."""
+
+
 async def sealed_text(info: Info, survivor_id: UUID, text: object, field: str) -> dict[str, Any]:
-    """Free text a partner typed, sealed with the survivor's key before it travels (category FREE_TEXT)."""
+    """Text a partner typed, sealed with the survivor's key before it travels."""
     if not isinstance(text, str) or not 1 <= len(text) <= 500:
-        problems = [{"field": field, "message": "text of 1 to 500 characters"}]
-        raise fail("VALIDATION_FAILED", f"invalid input — {field}: text of 1 to 500 characters", problems=problems)
+        problems = [{"field": camel(field), "message": "text of 1 to 500 characters"}]
+        raise fail("VALIDATION_FAILED", f"invalid input — {camel(field)}: text of 1 to 500 characters",
+                   problems=problems)  # fmt: skip
     async with info.context["pool"].acquire() as conn:
         try:
             key: DataKey = await info.context["keyring"].get(conn, survivor_id)
         except SurvivorKeyMissing:
-            raise fail("BAD_INPUT", f"{field}: no text can be recorded about this survivor", field=field) from None
-    return key.seal(FREE_TEXT, text.encode()).model_dump()
+            raise fail("BAD_INPUT", f"{camel(field)}: no text can be recorded about this survivor",
+                       field=camel(field)) from None  # fmt: skip
+    return key.seal(SEALED_AS.get(field, FREE_TEXT), text.encode()).model_dump()
 
 
-async def sealing_note(info: Info, fields: dict[str, Any], survivor_field: str = "survivor_id") -> dict[str, Any]:
-    """``fields`` with a plain-text ``note`` sealed (the contract takes only the sealed form)."""
-    if fields.get("note") is None:
-        return fields
-    survivor_id = survivor_uuid(fields.get(survivor_field), survivor_field)
-    return {**fields, "note": await sealed_text(info, survivor_id, fields["note"], "note")}
+async def sealing(
+    info: Info, model: type[BaseModel], fields: dict[str, Any], survivor_id: UUID | None = None
+) -> dict[str, Any]:
+    """``fields`` with each of ``model``'s sealed fields, given as text, sealed (the contract takes only that)."""
+    sealed = {}
+    for name in sealed_fields(model):
+        if fields.get(name) is not None:
+            sid = survivor_id or survivor_uuid(fields.get("survivor_id"), "survivorId")
+            sealed[name] = await sealed_text(info, sid, fields[name], name)
+    return {**fields, **sealed}
 
 
-SET_BY_HAVEN = frozenset({"recorded_by", "version", "subject_is_minor"})
-"""Directive fields a caller never sets: who recorded it (the caller), its version, and the child rule's input."""
-
-
-def json_object(value: JSON) -> dict[str, Any]:
-    """A JSON argument that must be an object."""
-    if not isinstance(value, dict):
-        raise fail(
-            "VALIDATION_FAILED", "expected a JSON object", problems=[{"field": "(input)", "message": "not an object"}]
-        )
-    return value
+def camel(path: str) -> str:
+    """A contract field path as the API spells it: ``directive.valid_until`` -> ``directive.validUntil``."""
+    return ".".join(to_camel_case(part) for part in path.split("."))
 
 
 def validated(model: type[EventData] | type[BaseModel], data: dict[str, Any]) -> Any:
@@ -167,7 +169,7 @@ def validated(model: type[EventData] | type[BaseModel], data: dict[str, Any]) ->
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]) or "(input)", "message": e["msg"]}
+        problems = [{"field": camel(".".join(str(p) for p in e["loc"])) or "(input)", "message": e["msg"]}
                     for e in exc.errors(include_url=False, include_input=False)]  # fmt: skip
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
         raise fail("VALIDATION_FAILED", f"invalid input — {summary}", problems=problems) from None

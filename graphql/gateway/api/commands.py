@@ -17,7 +17,7 @@ from events.envelope import Envelope
 from events.referrals import (
     RequestReferral,
 )
-from gateway.api.base import SOURCE, Info, fail, principal, survivor_uuid
+from gateway.api.base import SOURCE, Info, camel, fail, principal, survivor_uuid
 from gateway.auth import Principal
 from gateway.projection import OUTCOMES_CHANNEL
 from services.kernel import outbox
@@ -48,14 +48,15 @@ class CommandOutcome:
     command_type: str
     status: CommandStatus
     code: str | None = strawberry.field(description="Why it was refused: a stable code (see the error catalogue).")
-    field: str | None = strawberry.field(description="The input field at fault, where there is one.")
+    field: str | None = strawberry.field(description="The input field at fault (e.g. directive.validUntil), if any.")
     message: str | None
     at: datetime = strawberry.field(description="When it was decided, or sent while it is pending.")
 
     @classmethod
     def of(cls, r: Any) -> CommandOutcome:
         return cls(command_id=strawberry.ID(str(r["command_id"])), command_type=r["command_type"],
-                   status=CommandStatus(r["status"]), code=r["code"], field=r["field"], message=r["message"],
+                   status=CommandStatus(r["status"]), code=r["code"], field=r["field"] and camel(r["field"]),
+                   message=r["message"],
                    at=r["decided_at"] or r["sent_at"])  # fmt: skip
 
 

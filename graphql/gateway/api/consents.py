@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import uuid4
 
 import strawberry
-from strawberry.scalars import JSON
 
 from events.consent import (
     Directive,
@@ -14,19 +13,29 @@ from events.consent import (
 )
 from events.envelope import Envelope
 from gateway.api.base import (
-    SET_BY_HAVEN,
     SOURCE,
     Info,
     fail,
-    json_object,
     principal,
     require_member,
-    sealed_text,
+    sealing,
     survivor_uuid,
     validated,
 )
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands, write_commands
+from gateway.api.inputs import Shape, input_type, plain
 from gateway.auth import Role
+
+DirectiveInput = input_type(
+    Shape(
+        Directive, "DirectiveInput",
+        omit=frozenset({"recorded_by", "version", "subject_is_minor"}),  # Haven sets these
+        optional=frozenset({"directive_id"}),  # given: the next version of that directive
+        required=frozenset({"obtained"}),  # every new directive says how consent was obtained
+        description="A consent directive: who may use which categories of the survivor's data, for which purposes, "
+        "from when until when. Haven sets who recorded it, its version and whether the subject is a child.",
+    )
+)  # fmt: skip
 
 
 @strawberry.type
@@ -38,33 +47,27 @@ class ConsentMutation:
         "to record the next version of an existing directive; Haven sets recordedBy and the version."
     )
     async def grant_consent(
-        self, info: Info, survivor_id: strawberry.ID, directive: JSON, wait: Wait = None
+        self,
+        info: Info,
+        survivor_id: strawberry.ID,
+        directive: DirectiveInput,  # type: ignore[valid-type]
+        wait: Wait = None,
     ) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
         check_wait(wait)
         sid = survivor_uuid(survivor_id, "survivorId")
-        given = json_object(directive)
-        if set_by_haven := sorted(SET_BY_HAVEN & given.keys()):
-            problems = [{"field": f, "message": "set by Haven, not by the caller"} for f in set_by_haven]
-            raise fail("VALIDATION_FAILED", f"invalid input — {', '.join(set_by_haven)}: set by Haven",
-                       problems=problems)  # fmt: skip
-        if "obtained" not in given:
-            problems = [
-                {"field": "obtained", "message": "say how consent was obtained (method, language, interpreter)"}
-            ]
-            raise fail("VALIDATION_FAILED", "invalid input — obtained: required", problems=problems)
+        given = plain(directive)
         await require_member(info, sid)
         version = 1
         if "directive_id" in given:
             latest = await info.context["pool"].fetchval(
                 "SELECT max(version) FROM gateway.consent_directives WHERE directive_id = $1 AND survivor_id = $2",
-                survivor_uuid(given["directive_id"], "directive.directive_id"), sid,
+                survivor_uuid(given["directive_id"], "directive.directiveId"), sid,
             )  # fmt: skip
             if latest is None:
-                raise fail("BAD_INPUT", "directive_id: no such directive for this survivor", field="directive_id")
+                raise fail("BAD_INPUT", "directiveId: no such directive for this survivor", field="directiveId")
             version = latest + 1
-        if given.get("justification") is not None:
-            given = {**given, "justification": await sealed_text(info, sid, given["justification"], "justification")}
+        given = await sealing(info, Directive, given, sid)
         fields = {"directive_id": str(uuid4()), **given, "version": version, "recorded_by": who.org_id}
         command = validated(GrantConsent, {"survivor_id": sid, "directive": validated(Directive, fields)})
         return await answer(info, (await send_commands(info, command))[0], wait)

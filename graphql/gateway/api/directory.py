@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from events.base import EventData
+from events.consent import OrgType
 from events.directory import CapacityStatus, Organisation, Seeker, rank, serves
 from events.directory import Offer as CapacityOffer
 from events.employment import Enrol, RecordEmploymentOutcome
@@ -17,32 +17,55 @@ from events.identification import AgeBand, Gender
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
 from events.needs import ReferralType
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
-from gateway.api.base import Info, fail, json_object, principal, sealing_note, validated
+from gateway.api.base import Info, principal, sealing, validated
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
+from gateway.api.inputs import Shape, chosen, coded, input_type, one_of, plain, snake
 from gateway.auth import Role
+
+for _vocabulary in (OrgType, Role, ReferralType, CapacityStatus, AgeBand, Gender):
+    coded(_vocabulary)
 
 
 @strawberry.type
 class Me:
     org_id: str
-    org_type: str
-    role: str
+    org_type: OrgType
+    role: Role
+
+
+@strawberry.type(description="What a provider last announced for one service (and unit type, for shelters).")
+class Capacity:
+    service: ReferralType
+    unit_type: str | None = strawberry.field(description="For shelters: the kind of bed (a UnitType's value).")
+    status: CapacityStatus
+    available: int
 
 
 @strawberry.type
 class Offer:
     org_id: str
     name: str
-    org_type: str
-    capacity: JSON
+    org_type: OrgType
+    capacity: list[Capacity]
 
 
 @strawberry.type(description="A provider that can take the person, with its best current capacity for the service.")
 class ProviderOffer:
     org_id: str
     name: str
-    status: str = strawberry.field(description="FHIR SDOH capacity status: capacity, waitlist, no-capacity …")
+    status: CapacityStatus = strawberry.field(description="FHIR SDOH capacity status: capacity, waitlist …")
     available: int
+
+
+def _capacity(stored: dict[str, Any] | None) -> list[Capacity]:
+    """A read-model row's capacity entries (keyed ``service/unit``), typed."""
+    out = []
+    for key, entry in sorted((stored or {}).items()):
+        c = json.loads(entry) if isinstance(entry, str) else entry  # rows projected before the capacity fix
+        service, unit = key.split("/")
+        out.append(Capacity(service=ReferralType(service), unit_type=None if unit == "-" else unit,
+                            status=CapacityStatus(c["status"]), available=c["available"]))  # fmt: skip
+    return out
 
 
 def _best_offer(row: Any, service: ReferralType) -> tuple[Organisation, CapacityOffer] | None:
@@ -52,20 +75,31 @@ def _best_offer(row: Any, service: ReferralType) -> tuple[Organisation, Capacity
     org = Organisation.model_validate(row["profile"])
     if service not in org.services:
         return None
-    # Rows projected before the capacity fix hold each entry as JSON text; both read the same.
-    entries = {key: json.loads(c) if isinstance(c, str) else c for key, c in (row["capacity"] or {}).items()}
-    known = [c for key, c in entries.items() if key.split("/")[0] == service]
-    best = rank(CapacityOffer(org.org_id, org.name, CapacityStatus(c["status"]), c["available"]) for c in known)
+    known = [c for c in _capacity(row["capacity"]) if c.service == service]
+    best = rank(CapacityOffer(org.org_id, org.name, c.status, c.available) for c in known)
     fallback = CapacityOffer(org.org_id, org.name, CapacityStatus.ADDITIONAL_ASSESSMENT_REQUIRED, 0)
     return org, best[0] if best else fallback
 
 
 PROVIDER_COMMANDS: dict[str, type[EventData]] = {
-    c.event_type: c
+    snake(c.__name__): c
     for c in (ConfigureShelter, AcceptPlacement, CheckIn, CheckOut, ConfigureClinic, OpenMatter, RecordMilestone,
               CloseMatter, RecordEngagement, DischargeFromCare, Enrol, RecordEmploymentOutcome)
 }  # fmt: skip
 """Provider actions a partner may send through the gateway; the actor is always the caller's organisation."""
+
+ACTING = frozenset({"org_id", "actor_org"})
+"""Who acts: the caller's organisation, never the input's."""
+
+ProviderAction = one_of(
+    "ProviderActionInput",
+    {
+        name: input_type(Shape(model, f"{model.__name__}Input", omit=ACTING))
+        for name, model in PROVIDER_COMMANDS.items()
+    },
+    "One provider action (shelter beds and placements, legal matters, care, enrolments), from the contract's "
+    "provider commands.",
+)
 
 
 @strawberry.type
@@ -78,29 +112,26 @@ class DirectoryQuery:
         return Me(org_id=who.org_id, org_type=who.org_type, role=who.role)
 
     @strawberry.field(description="The service directory with live capacity (no survivor data).")
-    async def directory(self, info: Info, service: str | None = None) -> list[Offer]:
+    async def directory(self, info: Info, service: ReferralType | None = None) -> list[Offer]:
         principal(info)
         rows = await info.context["pool"].fetch(
             "SELECT * FROM gateway.organisations WHERE $1::text IS NULL OR profile->'services' ? $1 ORDER BY org_id",
             service,
         )
-        return [Offer(org_id=r["org_id"], name=r["name"], org_type=r["org_type"], capacity=r["capacity"]) for r in rows]
+        return [Offer(org_id=r["org_id"], name=r["name"], org_type=OrgType(r["org_type"]),
+                      capacity=_capacity(r["capacity"])) for r in rows]  # fmt: skip
 
     @strawberry.field(
         description="Who can take someone now, best first: an anonymous capacity search on coded needs only (no "
         "survivor, so no consent needed), for an intake worker before anything is recorded."
     )
     async def providers(
-        self, info: Info, service: str, age_band: str | None = None, gender: str | None = None,
-        language: str | None = None, wheelchair: bool = False, jurisdiction: str | None = None,
+        self, info: Info, service: ReferralType, age_band: AgeBand = AgeBand.UNKNOWN,
+        gender: Gender = Gender.UNDISCLOSED, language: str | None = None, wheelchair: bool = False,
+        jurisdiction: str | None = None,
     ) -> list[ProviderOffer]:  # fmt: skip
         principal(info)
-        try:
-            kind = ReferralType(service)
-            seeker = Seeker(AgeBand(age_band or AgeBand.UNKNOWN), Gender(gender or Gender.UNDISCLOSED), language,
-                            wheelchair)  # fmt: skip
-        except ValueError as exc:
-            raise fail("BAD_INPUT", f"not a code this API knows: {exc}", field="service") from None
+        kind, seeker = service, Seeker(age_band, gender, language, wheelchair)
         rows = await info.context["pool"].fetch("SELECT profile, capacity FROM gateway.organisations")
         offers = []
         for row in rows:
@@ -119,12 +150,11 @@ class ProvidersMutation:
     """A provider's own actions."""
 
     @strawberry.mutation(description="A provider action: shelter beds and placements, matters, care, enrolments.")
-    async def provider_action(self, info: Info, action: str, input: JSON, wait: Wait = None) -> Accepted:
+    async def provider_action(self, info: Info, action: ProviderAction, wait: Wait = None) -> Accepted:  # type: ignore[valid-type]
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
         check_wait(wait)
-        model = PROVIDER_COMMANDS.get(action)
-        if model is None:
-            raise fail("BAD_INPUT", f"action: one of {', '.join(sorted(PROVIDER_COMMANDS))}", field="action")
-        acting = {"org_id": who.org_id} if "org_id" in model.model_fields else {"actor_org": who.org_id}
-        fields = await sealing_note(info, {**json_object(input), **acting})
+        name, given = chosen(action)
+        model = PROVIDER_COMMANDS[name]
+        acting = {field: who.org_id for field in ACTING if field in model.model_fields}
+        fields = await sealing(info, model, {**plain(given), **acting})
         return await answer(info, (await send_commands(info, validated(model, fields)))[0], wait)

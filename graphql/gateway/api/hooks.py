@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -20,11 +21,18 @@ class WebhookAttempt:
     error: str | None
 
 
+@strawberry.enum(description="What became of a delivery.")
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 @strawberry.type(description="A message queued for an endpoint, and what became of it.")
 class WebhookDelivery:
     message_id: str = strawberry.field(description="webhook-id: the same for every attempt (for your idempotency).")
     event_type: str
-    status: str = strawberry.field(description="pending, delivered or failed")
+    status: DeliveryStatus
     attempts: int
     queued_at: datetime
     delivered_at: datetime | None
@@ -52,8 +60,9 @@ class WebhookEndpoint:
             """,
             UUID(str(self.id)), first,
         )  # fmt: skip
-        return [WebhookDelivery(message_id=r["message_id"], event_type=r["event_type"], status=r["status"],
-                                attempts=r["attempts"], queued_at=r["queued_at"], delivered_at=r["delivered_at"],
+        return [WebhookDelivery(message_id=r["message_id"], event_type=r["event_type"],
+                                status=DeliveryStatus(r["status"]), attempts=r["attempts"], queued_at=r["queued_at"],
+                                delivered_at=r["delivered_at"],
                                 log=[WebhookAttempt(at=a[0], status_code=a[1], error=a[2]) for a in r["log"] or []])
                 for r in rows]  # fmt: skip
 

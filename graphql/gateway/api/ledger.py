@@ -6,17 +6,19 @@ from datetime import datetime
 
 import strawberry
 
+from events.consent import Category
+from events.consent import Purpose as PurposeEnum
 from gateway import audit
-from gateway.api.base import Info, principal, require_member, survivor_uuid
+from gateway.api.base import Info, Purpose, principal, require_member, survivor_uuid
 from gateway.auth import Role
 
 
-@strawberry.type
+@strawberry.type(description="One read of the survivor's data: who, in which role, which categories, why, when.")
 class AccessRecord:
     org_id: str
-    role: str
-    categories: list[str]
-    purpose: str
+    role: Role
+    categories: list[Category]
+    purpose: Purpose
     at: datetime
 
 
@@ -48,8 +50,8 @@ class LedgerQuery:
             if who.role is not Role.OVERSIGHT:
                 await require_member(info, sid)
             rows = await pool.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", sid)
-        return [AccessRecord(org_id=r["org_id"], role=r["role"], categories=list(r["categories"]),
-                             purpose=r["purpose"], at=r["at"]) for r in rows]  # fmt: skip
+        return [AccessRecord(org_id=r["org_id"], role=Role(r["role"]), purpose=PurposeEnum(r["purpose"]),
+                             categories=[Category(c) for c in r["categories"]], at=r["at"]) for r in rows]  # fmt: skip
 
     @strawberry.field(description="Whether the access audit's hash chain is intact (oversight bodies only).")
     async def audit_chain(self, info: Info) -> AuditChain:

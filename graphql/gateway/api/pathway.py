@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -14,9 +15,16 @@ from events.consent import (
     decide,
 )
 from events.consent import Purpose as PurposeEnum
+from events.employment import ProgramType, WageBand
+from events.health import HealthService
+from events.identification import Act, ExploitationPurpose, Indicator, Means, ScreeningOutcome, Sector
 from events.identification import Contact as ContactModel
 from events.identification import Identity as IdentityModel
 from events.identification import Narrative as NarrativeModel
+from events.legal_aid import MatterOutcome, MatterType, Milestone
+from events.needs import ReferralType, Urgency
+from events.referrals import ReferralStatus
+from events.shelter import Destination, UnitType
 from events.types import Sealed
 from gateway.api.base import (
     HEALTH_REFERRALS,
@@ -27,10 +35,17 @@ from gateway.api.base import (
     principal,
     survivor_uuid,
 )
+from gateway.api.inputs import coded
 from gateway.auth import Role
 from gateway.care import is_member
 from gateway.consent import Consent, ConsentScope
+from gateway.projection import MatterStatus, PlacementStatus
 from services.kernel.crypto import DataKey
+
+for _vocabulary in (Category, ReferralType, Urgency, ReferralStatus, ScreeningOutcome, Act, Means, ExploitationPurpose,
+                    Indicator, Sector, UnitType, Destination, PlacementStatus, HealthService, Milestone, MatterType,
+                    MatterStatus, MatterOutcome, ProgramType, WageBand):  # fmt: skip
+    coded(_vocabulary)
 
 
 @strawberry.type(description="Identity: category identity.")
@@ -51,24 +66,24 @@ class Contact:
 
 @strawberry.type(description="The survivor's account: category narrative.")
 class Narrative:
-    acts: list[str]
-    means: list[str]
-    purposes: list[str]
-    indicators: list[str]
-    sector: str
+    acts: list[Act]
+    means: list[Means]
+    purposes: list[ExploitationPurpose]
+    indicators: list[Indicator]
+    sector: Sector
     story: str | None
 
 
 @strawberry.type
 class Need:
-    referral_type: str
-    urgency: str
-    reason: str
+    referral_type: ReferralType
+    urgency: Urgency
+    reason: str = strawberry.field(description="Why, as a code (e.g. no_safe_accommodation).")
 
 
 @strawberry.type
 class Screening:
-    outcome: str
+    outcome: ScreeningOutcome
     is_minor: bool
     screener_org: str
     identified_at: datetime
@@ -76,7 +91,7 @@ class Screening:
 
 @strawberry.type
 class Transition:
-    status: str
+    status: ReferralStatus
     actor_org: str
     reason: str | None
     at: datetime
@@ -102,9 +117,9 @@ SELECT r.*, (SELECT array_agg(row(t.status, t.actor_org, t.reason, t.at) ORDER B
 class Referral:
     id: strawberry.ID
     survivor_id: strawberry.ID
-    referral_type: str
-    urgency: str
-    status: str
+    referral_type: ReferralType
+    urgency: Urgency
+    status: ReferralStatus
     referrer_org: str
     recipient_org: str
     deadline: datetime
@@ -112,10 +127,10 @@ class Referral:
     created_at: datetime
     updated_at: datetime
     transitions: list[Transition] = strawberry.field(description="Every move: who, when, and the coded reason.")
-    shared_categories: list[str] = strawberry.field(
+    shared_categories: list[Category] = strawberry.field(
         description="What the survivor's consent shares with the recipient through this referral."
     )
-    withheld_categories: list[str] = strawberry.field(
+    withheld_categories: list[Category] = strawberry.field(
         description="What this type of referral could share but the survivor's consent does not: the recipient "
         "accepts without it (the survivor presents in person) or rejects with insufficient_information."
     )
@@ -143,13 +158,24 @@ class Referral:
     def of(cls, r: Any) -> Referral:
         return cls(
             id=strawberry.ID(str(r["referral_id"])), survivor_id=strawberry.ID(str(r["survivor_id"])),
-            referral_type=r["referral_type"], urgency=r["urgency"], status=r["status"],
+            referral_type=ReferralType(r["referral_type"]), urgency=Urgency(r["urgency"]),
+            status=ReferralStatus(r["status"]),
             referrer_org=r["referrer_org"], recipient_org=r["recipient_org"], deadline=r["deadline"],
             parent_referral_id=strawberry.ID(str(r["parent_referral_id"])) if r["parent_referral_id"] else None,
             created_at=r["created_at"], updated_at=r["updated_at"],
-            transitions=[Transition(status=m[0], actor_org=m[1], reason=m[2], at=m[3]) for m in r["moves"] or []],
-            shared_categories=list(r["shared"]), withheld_categories=list(r["withheld"]),
+            transitions=[Transition(status=ReferralStatus(m[0]), actor_org=m[1], reason=m[2], at=m[3])
+                         for m in r["moves"] or []],
+            shared_categories=[Category(c) for c in r["shared"]],
+            withheld_categories=[Category(c) for c in r["withheld"]],
         )  # fmt: skip
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _coded(vocabulary: type[E], value: str | None) -> E | None:
+    """A stored code as its vocabulary's member (records fill in over several events: it may not be there yet)."""
+    return None if value is None else vocabulary(value)
 
 
 async def _open(info: Info, survivor_id: UUID, category: str, sealed: dict[str, Any] | None) -> bytes | None:
@@ -164,9 +190,9 @@ async def _open(info: Info, survivor_id: UUID, category: str, sealed: dict[str, 
 @strawberry.type
 class Placement:
     shelter_org: str
-    unit_type: str
-    status: str
-    destination: str | None
+    unit_type: UnitType
+    status: PlacementStatus
+    destination: Destination | None
     survivor_id: strawberry.Private[UUID]
     purpose: strawberry.Private[PurposeEnum]
     sealed_location: strawberry.Private[dict[str, Any] | None]
@@ -188,8 +214,8 @@ class HealthEngagement:
 
     @strawberry.field(description="The kind of care (e.g. mental_health): category health.",
                       extensions=[Consent(Category.HEALTH)])  # fmt: skip
-    async def service(self) -> str | None:
-        return self.service_type
+    async def service(self) -> HealthService | None:
+        return HealthService(self.service_type)
 
     @strawberry.field(description="Clinical detail: category health.", extensions=[Consent(Category.HEALTH)])
     async def clinical_detail(self, info: Info) -> str | None:
@@ -198,31 +224,31 @@ class HealthEngagement:
 
 
 @strawberry.type
-class Milestone:
-    milestone: str
+class MatterMilestone:
+    milestone: Milestone
     hearing_date: date | None
 
     @classmethod
-    def of(cls, m: dict[str, Any]) -> Milestone:
+    def of(cls, m: dict[str, Any]) -> MatterMilestone:
         hearing = m.get("hearing_date")
-        return cls(milestone=m["milestone"], hearing_date=date.fromisoformat(hearing) if hearing else None)
+        return cls(milestone=Milestone(m["milestone"]), hearing_date=date.fromisoformat(hearing) if hearing else None)
 
 
 @strawberry.type
 class LegalMatter:
     clinic_org: str
-    matter_type: str | None
-    status: str | None
-    outcome: str | None
-    milestones: list[Milestone]
+    matter_type: MatterType | None
+    status: MatterStatus | None
+    outcome: MatterOutcome | None
+    milestones: list[MatterMilestone]
 
 
 @strawberry.type
 class Enrolment:
     program_org: str
-    program_type: str | None
+    program_type: ProgramType | None
     employed: bool | None
-    wage_band: str | None
+    wage_band: WageBand | None
     retained_3_months: bool | None
     retained_6_months: bool | None
 
@@ -242,7 +268,7 @@ class Survivor:
     @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
     async def screening(self) -> Screening | None:
         r = self.row
-        return Screening(outcome=r["outcome"], is_minor=r["is_minor"], screener_org=r["screener_org"],
+        return Screening(outcome=ScreeningOutcome(r["outcome"]), is_minor=r["is_minor"], screener_org=r["screener_org"],
                          identified_at=r["identified_at"])  # fmt: skip
 
     @strawberry.field(extensions=[Consent(Category.IDENTITY)])
@@ -266,7 +292,8 @@ class Survivor:
 
     @strawberry.field(extensions=[Consent(Category.CASE_STATUS)])
     async def needs(self) -> list[Need] | None:
-        return [Need(**n) for n in self.row["needs"]]
+        return [Need(referral_type=ReferralType(n["referral_type"]), urgency=Urgency(n["urgency"]), reason=n["reason"])
+                for n in self.row["needs"]]  # fmt: skip
 
     @strawberry.field(description="Referrals you made or received always; others only with case_status consent.")
     async def referrals(self, info: Info) -> list[Referral]:
@@ -296,8 +323,10 @@ class Survivor:
     async def placements(self, info: Info) -> list[Placement] | None:
         return [
             Placement(
-                shelter_org=r["org_id"], unit_type=r["state"].get("unit_type"), status=r["state"].get("status"),
-                destination=r["state"].get("destination"), survivor_id=self.survivor_id, purpose=self.purpose,
+                shelter_org=r["org_id"], unit_type=UnitType(r["state"]["unit_type"]),
+                status=PlacementStatus(r["state"]["status"]),
+                destination=Destination(r["state"]["destination"]) if r["state"].get("destination") else None,
+                survivor_id=self.survivor_id, purpose=self.purpose,
                 sealed_location=r["state"].get("location"),
             )
             for r in await self._records(info, "placement")
@@ -315,17 +344,20 @@ class Survivor:
     async def legal_matters(self, info: Info) -> list[LegalMatter] | None:
         return [
             LegalMatter(
-                clinic_org=r["org_id"], matter_type=r["state"].get("matter_type"), status=r["state"].get("status"),
-                outcome=r["state"].get("outcome"),
-                milestones=[Milestone.of(m) for m in r["state"].get("milestones", [])],
+                clinic_org=r["org_id"], matter_type=_coded(MatterType, r["state"].get("matter_type")),
+                status=_coded(MatterStatus, r["state"].get("status")),
+                outcome=_coded(MatterOutcome, r["state"].get("outcome")),
+                milestones=[MatterMilestone.of(m) for m in r["state"].get("milestones", [])],
             )
             for r in await self._records(info, "legal_matter")
         ]  # fmt: skip
 
     @strawberry.field(extensions=[Consent(Category.EMPLOYMENT)])
     async def employment(self, info: Info) -> list[Enrolment] | None:
-        keys = ("program_type", "employed", "wage_band", "retained_3_months", "retained_6_months")
-        return [Enrolment(program_org=r["org_id"], **{k: r["state"].get(k) for k in keys})
+        keys = ("employed", "retained_3_months", "retained_6_months")
+        return [Enrolment(program_org=r["org_id"], program_type=_coded(ProgramType, r["state"].get("program_type")),
+                          wage_band=_coded(WageBand, r["state"].get("wage_band")),
+                          **{k: r["state"].get(k) for k in keys})
                 for r in await self._records(info, "employment")]  # fmt: skip
 
 
@@ -334,7 +366,7 @@ class PathwayQuery:
     """A survivor's pathway."""
 
     @strawberry.field(description="A survivor's pathway; every read is recorded with its purpose.")
-    async def survivor(self, info: Info, id: strawberry.ID, purpose: Purpose) -> Survivor | None:  # type: ignore[valid-type]
+    async def survivor(self, info: Info, id: strawberry.ID, purpose: Purpose) -> Survivor | None:
         who = principal(info, Role.CASEWORKER, Role.INTAKE)
         survivor_id = survivor_uuid(id, "id")
         row = await info.context["pool"].fetchrow(SURVIVOR, survivor_id)

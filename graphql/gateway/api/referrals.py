@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-from enum import StrEnum
-from typing import Any
+from typing import Annotated
 from uuid import uuid4
 
 import strawberry
-from strawberry.scalars import JSON
+from strawberry import relay
 
 from events.consent import (
+    Category,
     ConsentRecord,
     OrgType,
     Party,
@@ -20,7 +20,6 @@ from events.needs import ReferralType
 from events.referrals import (
     PARTNER_MOVES,
     SHARED_AT_MOST,
-    CompleteReferral,
     RequestReferral,
     sharing,
 )
@@ -29,62 +28,86 @@ from gateway.api.base import (
     Purpose,
     consent_scope,
     fail,
-    json_object,
     principal,
     require_member,
-    sealing_note,
+    sealing,
     survivor_uuid,
     validated,
 )
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
+from gateway.api.inputs import Shape, chosen, input_type, one_of, plain
 from gateway.api.pathway import REFERRALS, Referral
 from gateway.auth import Role
 
-
-@strawberry.type
-class ReferralPage:
-    items: list[Referral]
-    end_cursor: str | None
-    has_next_page: bool
+ReferralConnection = relay.Connection[Referral]  # type: ignore[type-var]  # a Referral is found by its own id, not a Node id
+"""Referrals a page at a time (Relay connections: edges, node, pageInfo; first/after or last/before)."""
 
 
 @strawberry.type
 class Sharing:
-    shared: list[str]
-    withheld: list[str]
+    shared: list[Category]
+    withheld: list[Category]
 
 
 def _cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
 
 
-def _after(cursor: str | None) -> int:
-    if not cursor:
-        return 0
+def _seq(cursor: str | None, field: str, default: int) -> int:
+    if cursor is None:
+        return default
     try:
         seq = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("seq:"))
     except ValueError:
         seq = -1
     if not 0 <= seq < 2**63:
-        raise fail("BAD_CURSOR", "after: not a cursor this API gave out", field="after")
+        raise fail("BAD_CURSOR", f"{field}: not a cursor this API gave out", field=field)
     return seq
 
 
-async def _page(info: Info, column: str, org: str, first: int, after: str | None) -> ReferralPage:
-    if not 1 <= first <= 100:
-        raise fail("BAD_INPUT", "first: between 1 and 100", field="first")
+async def _page(
+    info: Info, column: str, org: str, first: int | None, after: str | None, last: int | None, before: str | None
+) -> relay.Connection[Referral]:  # type: ignore[type-var]
+    """One page of the organisation's referrals, oldest first: ``first`` after a cursor, or ``last`` before one."""
+    if first is not None and last is not None:
+        raise fail("BAD_INPUT", "first or last, not both", field="last")
+    size, field = (last, "last") if last is not None else (first or 20, "first")
+    if not 1 <= size <= 100:
+        raise fail("BAD_INPUT", f"{field}: between 1 and 100", field=field)
+    lo, hi = _seq(after, "after", 0), _seq(before, "before", 2**63 - 1)
+    backwards = last is not None
     rows = await info.context["pool"].fetch(
-        f"{REFERRALS} WHERE r.{column} = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
-        org, _after(after), first + 1,
+        f"{REFERRALS} WHERE r.{column} = $1 AND r.seq > $2 AND r.seq < $3"
+        f" ORDER BY r.seq {'DESC' if backwards else 'ASC'} LIMIT $4",
+        org, lo, hi, size + 1,
     )  # fmt: skip
-    items = rows[:first]
-    return ReferralPage(items=[Referral.of(r) for r in items], end_cursor=_cursor(items[-1]["seq"]) if items else after,
-                        has_next_page=len(rows) > first)  # fmt: skip
+    more = len(rows) > size
+    rows = sorted(rows[:size], key=lambda r: r["seq"])
+    edges = [relay.Edge(cursor=_cursor(r["seq"]), node=Referral.of(r)) for r in rows]  # type: ignore[type-var]
+    return relay.Connection(  # type: ignore[type-var]
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=more and not backwards, has_previous_page=more and backwards,
+            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )  # fmt: skip
 
 
-ReferralMove = StrEnum("ReferralMove", {name.upper(): name for name in PARTNER_MOVES})  # type: ignore[misc]  # an enum built from data: mypy cannot follow it
-"""The moves a partner may ask for, from the contract (``events.referrals.PARTNER_MOVES``)."""
-Move = strawberry.enum(ReferralMove)
+Move = one_of(
+    "ReferralMoveInput",
+    {name: input_type(Shape(model, f"{model.__name__}Input", omit=frozenset({"referral_id", "survivor_id",
+                                                                             "actor_org"})))
+     for name, model in PARTNER_MOVES.items()},
+    "One move, with what it needs (a rejection its coded reason, a completion its outcome); from the contract's "
+    "referral commands (events.referrals.PARTNER_MOVES).",
+)  # fmt: skip
+
+ReferralInput = input_type(
+    Shape(RequestReferral, "ReferralInput", omit=frozenset({"referral_id", "referrer_org"}),
+          description="A referral of a survivor in your care team; the referrer is your organisation.")
+)  # fmt: skip
+
+Page = Annotated[int | None, strawberry.argument(description="At most 100; 20 when neither first nor last is given.")]
 
 
 @strawberry.type
@@ -92,30 +115,30 @@ class ReferralsQuery:
     """Referrals made and received."""
 
     @strawberry.field(description="Referrals addressed to my organisation, oldest first.")
-    async def inbox(self, info: Info, first: int = 20, after: str | None = None) -> ReferralPage:
+    async def inbox(
+        self, info: Info, first: Page = None, after: str | None = None, last: Page = None, before: str | None = None
+    ) -> ReferralConnection:
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
-        return await _page(info, "recipient_org", who.org_id, first, after)
+        return await _page(info, "recipient_org", who.org_id, first, after, last, before)
 
     @strawberry.field(description="Referrals my organisation made, with their current state.")
-    async def my_referrals(self, info: Info, first: int = 20, after: str | None = None) -> ReferralPage:
+    async def my_referrals(
+        self, info: Info, first: Page = None, after: str | None = None, last: Page = None, before: str | None = None
+    ) -> ReferralConnection:
         who = principal(info)
-        return await _page(info, "referrer_org", who.org_id, first, after)
+        return await _page(info, "referrer_org", who.org_id, first, after, last, before)
 
     @strawberry.field(
         description="Before referring: what a referral of this type to this organisation would share, and what "
         "the survivor's consent withholds (the referral goes ahead either way; the recipient decides)."
     )
     async def referral_sharing(
-        self, info: Info, survivor_id: strawberry.ID, recipient_org: str, referral_type: str,
-        purpose: Purpose = PurposeEnum.SERVICE_DELIVERY,  # type: ignore[valid-type]
+        self, info: Info, survivor_id: strawberry.ID, recipient_org: str, referral_type: ReferralType,
+        purpose: Purpose = PurposeEnum.SERVICE_DELIVERY,
     ) -> Sharing:  # fmt: skip
         principal(info, Role.INTAKE, Role.CASEWORKER)
         sid = survivor_uuid(survivor_id, "survivorId")
         await require_member(info, sid)
-        try:
-            kind = ReferralType(referral_type)
-        except ValueError:
-            raise fail("BAD_INPUT", f"referralType: one of {', '.join(ReferralType)}", field="referralType") from None
         org_type = await info.context["pool"].fetchval(
             "SELECT org_type FROM gateway.organisations WHERE org_id = $1", recipient_org
         )
@@ -123,9 +146,9 @@ class ReferralsQuery:
             raise fail("BAD_INPUT", "recipientOrg: not in the directory", field="recipientOrg")
         scope = consent_scope(info)
         records: list[ConsentRecord] = await scope.records(sid)
-        shared, withheld = sharing(records, Party(recipient_org, OrgType(org_type)), SHARED_AT_MOST[kind],
+        shared, withheld = sharing(records, Party(recipient_org, OrgType(org_type)), SHARED_AT_MOST[referral_type],
                                    PurposeEnum(purpose), scope.at)  # fmt: skip
-        return Sharing(shared=sorted(shared), withheld=sorted(withheld))
+        return Sharing(shared=sorted(shared), withheld=sorted(withheld))  # Category members
 
 
 @strawberry.type
@@ -136,28 +159,28 @@ class ReferralsMutation:
         description="Refer a survivor in your care team. Consent decides what the referral shares, not whether it "
         "is made: see referralSharing first, and withheldCategories on the referral."
     )
-    async def request_referral(self, info: Info, referral: JSON, wait: Wait = None) -> Accepted:
+    async def request_referral(self, info: Info, referral: ReferralInput, wait: Wait = None) -> Accepted:  # type: ignore[valid-type]
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
         check_wait(wait)
-        given = await sealing_note(info, json_object(referral))
-        command: RequestReferral = validated(
-            RequestReferral, {"referral_id": str(uuid4()), **given, "referrer_org": who.org_id}
-        )
-        await require_member(info, command.survivor_id)
-        return await answer(info, (await send_commands(info, command))[0], wait)
+        given = plain(referral)
+        await require_member(info, survivor_uuid(given["survivor_id"], "referral.survivorId"))
+        fields = {
+            "referral_id": str(uuid4()),
+            **await sealing(info, RequestReferral, given),
+            "referrer_org": who.org_id,
+        }
+        return await answer(info, (await send_commands(info, validated(RequestReferral, fields)))[0], wait)
 
     @strawberry.mutation(description="Move a referral on (accept, start, complete, cancel …).")
     async def move_referral(
         self, info: Info, referral_id: strawberry.ID, survivor_id: strawberry.ID, move: Move,  # type: ignore[valid-type]
-        reason: str | None = None, note: str | None = None, wait: Wait = None,
+        wait: Wait = None,
     ) -> Accepted:  # fmt: skip
         who = principal(info, Role.CASEWORKER, Role.ORG_ADMIN)
         check_wait(wait)
-        model = PARTNER_MOVES[ReferralMove(move).value]
-        fields: dict[str, Any] = {"referral_id": referral_id, "survivor_id": survivor_id, "actor_org": who.org_id,
-                                  "note": note}  # fmt: skip
-        if reason is not None:
-            fields["outcome" if model is CompleteReferral else "reason"] = reason
-        return await answer(
-            info, (await send_commands(info, validated(model, await sealing_note(info, fields))))[0], wait
-        )
+        name, given = chosen(move)
+        model = PARTNER_MOVES[name]
+        sid = survivor_uuid(survivor_id, "survivorId")
+        fields = {**plain(given), "referral_id": referral_id, "survivor_id": sid, "actor_org": who.org_id}
+        command = validated(model, await sealing(info, model, fields, sid))
+        return await answer(info, (await send_commands(info, command))[0], wait)
