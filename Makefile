@@ -32,7 +32,7 @@ lint: $(STAMP) ## ruff, mypy --strict, and the dependency floors (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	PYTHONPATH=graphql $(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
@@ -40,7 +40,7 @@ fmt: $(STAMP) ## format the code
 
 asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql and the generated docs/
 	$(PY) -m events.asyncapi
-	PYTHONPATH=graphql $(PY) -m gateway.schema --write
+	$(PY) -m gateway.schema --write
 	$(PY) -m infra.docs --write
 
 infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
@@ -68,7 +68,7 @@ bench: $(STAMP) ## benchmarks against their ceilings, on a fresh stack of their 
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(BENCH_ENV) $(PY) -m infra.stack clean
 	$(BENCH_ENV) $(PY) -m infra.stack up
-	set -o pipefail; $(BENCH_ENV) PYTHONPATH=graphql $(PY) -m bench.run $(BENCH_ARGS); rc=$$?; \
+	set -o pipefail; $(BENCH_ENV) $(PY) -m bench.run $(BENCH_ARGS); rc=$$?; \
 	  $(BENCH_ENV) $(PY) -m infra.stack down; exit $$rc
 
 bench-relay: $(STAMP) ## outbox relay throughput vs the raw producer, same broker, same run

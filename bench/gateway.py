@@ -189,7 +189,6 @@ async def pathway_load(
     """The pathway query for ``ids`` through the gateway, then the same through the bare endpoint."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT / "graphql"),
         "HAVEN_GATEWAY_PORT": str(port),
         "HAVEN_RATE_PER_SECOND": "1000000",
         "HAVEN_RATE_BURST": "1000000",

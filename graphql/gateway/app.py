@@ -1,5 +1,5 @@
 """The gateway process: Starlette + strawberry on uvicorn (loopback by default), its projection
-consumer and its outbox relay. ``python -m gateway.app`` (with ``graphql/`` on the path)."""
+consumer and its outbox relay. ``python -m gateway.app``."""
 
 from __future__ import annotations
 

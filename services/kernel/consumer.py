@@ -123,11 +123,8 @@ class _BatchNeedsIsolation(Exception):
 class IdempotentConsumer:
     """Runs ``handlers`` (event type → handler) over ``topics`` as consumer group ``name``.
 
-    >>> consumer = IdempotentConsumer(
-    ...     name="referrals", pool=pool, consumer=kafka.consumer(settings, "referrals", [CONSENT.name]),
-    ...     dead_letters=kafka.producer(settings), handlers={"consent.revoked": cancel_for_revocation},
-    ... )  # doctest: +SKIP
-    >>> await consumer.run(stop)  # doctest: +SKIP
+    Each service builds one in its ``app.py`` from its handlers (``dict([on(Event, handler), …])``);
+    ``tests/integration/test_idempotent_consumer.py`` runs it against the broker.
     """
 
     def __init__(

@@ -4,10 +4,26 @@ Keys live in the ``keyring`` schema, wrapped by the master key (``HAVEN_MASTER_K
 key file). Erasing a survivor deletes the key: every copy of the ciphertext — in Kafka, in any
 table, in a backup — becomes unreadable at once (crypto-shredding).
 
->>> key = await keyring.create(conn, survivor_id)  # doctest: +SKIP
->>> sealed = key.seal_model(Category.IDENTITY, identity)  # doctest: +SKIP
->>> key.open_model(Category.IDENTITY, sealed, Identity) == identity  # doctest: +SKIP
-True
+>>> from uuid import uuid4
+>>> from events.consent import Category
+>>> from events.identification import Identity
+>>> keyring = Keyring(decode_master_key(new_master_key()))
+>>> survivor_id = uuid4()
+>>> key, wrapped = keyring.mint(survivor_id)  # Keyring.create also stores it, in the caller's transaction
+>>> sealed = key.seal_model(Category.IDENTITY, Identity(given_name="Maria"))
+>>> "Maria" in sealed.model_dump_json()
+False
+>>> key.open_model(Category.IDENTITY, sealed, Identity).given_name
+'Maria'
+>>> keyring.unwrap(survivor_id, key.kid, wrapped).open_model(Category.IDENTITY, sealed, Identity).given_name
+'Maria'
+
+A seal is bound to its category: what was sealed as identity does not open as contact.
+
+>>> key.open(Category.CONTACT, sealed)
+Traceback (most recent call last):
+...
+services.kernel.crypto.SealBroken: the contact value does not open with this survivor's key
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ async def _init_connection(conn: Connection) -> None:
 async def create_pool(settings: Settings, *, schema: str | None = None, min_size: int = 1) -> Pool:
     """Open a pool whose connections decode JSON and, given a schema, look there first.
 
-    >>> pool = await create_pool(Settings(), schema="referrals")  # doctest: +SKIP
+    Each service opens one at start (it needs PostgreSQL, so it is shown, not run)::
+
+        pool = await create_pool(Settings(), schema="referrals")
     """
     server_settings = {"application_name": f"haven-{schema or 'kernel'}"}
     if schema:

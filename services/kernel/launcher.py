@@ -7,7 +7,6 @@ service: services meet through events.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,17 +28,11 @@ def discover_apps(root: Path = SERVICES_ROOT) -> list[str]:
     ]
 
 
-GATEWAY = SERVICES_ROOT.parent / "graphql"
-
-
 def main() -> int:
     settings = Settings()
     apps = discover_apps()
-    if (GATEWAY / "gateway" / "app.py").is_file():
-        apps.append("gateway.app")
-    # graphql/ is not a package (graphql-core owns the name); the gateway imports as `gateway`.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(GATEWAY), os.environ.get("PYTHONPATH")]))}
-    children = {app: subprocess.Popen([sys.executable, "-m", app], env=env) for app in apps}
+    apps.append("gateway.app")  # installed from graphql/gateway/ as the package `gateway`
+    children = {app: subprocess.Popen([sys.executable, "-m", app]) for app in apps}
     print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
     print(f"haven ▸ {len(children)} services running: {', '.join(apps) or '(none yet)'} — Ctrl-C stops them")
     stopping = False

@@ -21,7 +21,17 @@ async def run_until_stopped(*components: Component, stop: asyncio.Event | None =
     committed, a consumer commits its batch). If one fails, the others are stopped and the
     failure is raised.
 
-    >>> await run_until_stopped(relay.run, consumer.run)  # doctest: +SKIP
+    A service passes its relay's and consumer's ``run``; any coroutine function taking ``stop`` will do:
+
+    >>> async def worker(stop: asyncio.Event) -> None:
+    ...     await stop.wait()  # a real component finishes the work in hand here
+    ...     print("drained")
+    >>> async def failing(stop: asyncio.Event) -> None:
+    ...     raise RuntimeError("broker gone")
+    >>> asyncio.run(run_until_stopped(worker, failing))
+    Traceback (most recent call last):
+    ...
+    RuntimeError: broker gone
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

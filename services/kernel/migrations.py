@@ -40,8 +40,10 @@ async def migrate(
 ) -> list[str]:
     """Create ``schema`` and apply what has not been applied; return the versions applied now.
 
-    >>> await migrate(pool, "referrals", Path("services/referrals/migrations"))  # doctest: +SKIP
-    ['kernel/001_outbox_inbox', 'referrals/001_referrals']
+    On a new database (it needs PostgreSQL, so it is shown, not run; ``tests/integration`` runs it)::
+
+        await migrate(pool, "referrals", Path("services/referrals/migrations"))
+        # ['kernel/001_outbox_inbox', 'kernel/002_erased_parked', 'referrals/001_referrals', ...]
     """
     plan: list[tuple[str, Path]] = [(f"kernel/{p.stem}", p) for p in _sql_files(KERNEL_MIGRATIONS) if with_outbox]
     plan += [(f"{d.name}/{p.stem}", p) for d in shared_migrations(service_migrations) for p in _sql_files(d)]

@@ -12,9 +12,11 @@ async def write(conn: Connection, *events: Envelope) -> None:
 
     Nothing is published unless that transaction commits.
 
-    >>> async with pool.acquire() as conn, conn.transaction():  # doctest: +SKIP
-    ...     await conn.execute("UPDATE referral SET status = 'accepted' WHERE id = $1", referral_id)
-    ...     await outbox.write(conn, Envelope.new(ReferralAccepted(...), source="haven/referrals"))
+    As every handler does (it needs PostgreSQL, so it is shown, not run)::
+
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE referrals SET status = 'accepted' WHERE referral_id = $1", referral_id)
+            await outbox.write(conn, Envelope.new(accepted, source="haven/referrals"))
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.write needs an open transaction: the event must commit with its change")

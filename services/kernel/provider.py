@@ -5,8 +5,13 @@ Protocol plumbing, like the inbox: it follows the referrals addressed to one pro
 survivor that matching needs, and turns a provider's decision into the referral command that
 the referrals service carries out. What a provider decides stays in its own service.
 
->>> follower = ReferralFollower(frozenset({ReferralType.EMERGENCY_SHELTER}), source="haven/shelter")  # doctest: +SKIP
->>> handlers = dict([*follower.handlers(on_requested=offer_a_bed)])  # doctest: +SKIP
+>>> from services.kernel.crypto import Keyring, decode_master_key, new_master_key
+>>> async def offer_a_bed(event: ReferralRequested, row: Any, uow: UnitOfWork) -> None: ...
+>>> follower = ReferralFollower(frozenset({ReferralType.EMERGENCY_SHELTER}), source="haven/shelter")
+>>> keyring = Keyring(decode_master_key(new_master_key()))
+>>> handlers = dict(follower.handlers(on_requested=offer_a_bed, keyring=keyring))
+>>> [t for t in sorted(handlers) if not t.startswith("referral.")]  # and every referral event
+['survivor.erased', 'survivor.identified']
 """
 
 from __future__ import annotations

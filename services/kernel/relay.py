@@ -27,8 +27,8 @@ def outbox_channel(schema: str) -> str:
 class OutboxRelay:
     """Publishes ``schema``'s outbox through ``producer``, keeping the order of ``seq`` (hence per key).
 
-    >>> relay = OutboxRelay(pool, "referrals", kafka.producer(settings))  # doctest: +SKIP
-    >>> await relay.run(stop)  # until stop is set  # doctest: +SKIP
+    Each service builds one in its ``app.py`` and runs it beside its consumer (``run_until_stopped``);
+    ``tests/integration/test_outbox_relay.py`` runs it against the broker.
     """
 
     def __init__(

@@ -35,12 +35,17 @@ Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def on(message: type[D], handler: Callable[[D, UnitOfWork], Awaitable[object]]) -> tuple[str, Handler]:
-    """Register ``handler`` for ``message``'s type: it gets the payload; a ``DomainError`` dead-letters it.
+    """Register ``handler`` for ``message``'s type: it gets the payload; a ``DomainError`` refuses the command
+    (``command.refused`` reaches its sender on ``haven.outcomes``).
 
     A command (anything on a ``.commands`` topic) about an erased survivor is refused ``survivor_erased``
     before its handler runs, in every service.
 
-    >>> handlers = dict([on(ConsentRevoked, cancel_open_referrals)])  # doctest: +SKIP
+    >>> from events.consent import ConsentRevoked
+    >>> async def forget_what_it_covered(event: ConsentRevoked, uow: UnitOfWork) -> None: ...
+    >>> handlers = dict([on(ConsentRevoked, forget_what_it_covered)])
+    >>> list(handlers)
+    ['consent.revoked']
     """
     is_command = message.topic.endswith(".commands")
 

@@ -29,7 +29,7 @@ class ServiceProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": str(ROOT / "graphql"), **self.env},
+                env={**os.environ, **self.env},
             )  # fmt: skip
         self._wait_for("serving", timeout=60)
         return self
