@@ -90,13 +90,24 @@ def raised_in(path: Path) -> list[Raised]:
     return found
 
 
-def catalogue() -> str:
+def collected() -> dict[tuple[str, str], list[Raised]]:
+    """Every code raised, by (folder, code): ``services`` and ``events`` refuse commands, the gateway answers."""
     CONSTANTS.update(constants())
     by_code: dict[tuple[str, str], list[Raised]] = defaultdict(list)
     for folder in SOURCES:
         for path in sorted((ROOT / folder).rglob("*.py")):
             for raised in raised_in(path):
                 by_code[(folder, raised.code)].append(raised)
+    return by_code
+
+
+def refusal_codes() -> frozenset[str]:
+    """Every code a service refuses a command with (``DomainError`` under services/ and in the contract)."""
+    return frozenset(code for folder, code in collected() if folder in ("services", "events"))
+
+
+def catalogue() -> str:
+    by_code = collected()
     lines = [
         "# Error codes",
         "",
