@@ -31,16 +31,26 @@ from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
 from infra.errors_doc import refusal_codes
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import ACT, MOVE, REFER, action, call, move, partner, referral, screened, screening, window
+from tests.support.gateway import (
+    ACT,
+    GRANT,
+    MOVE,
+    REFER,
+    SCREEN,
+    action,
+    call,
+    move,
+    partner,
+    referral,
+    screened,
+    screening,
+    window,
+)
 from tests.support.intakes import send
 from tests.support.observe import eventually
 from tests.support.partners import organisation
 from tests.support.processes import ServiceProcess, start_all
 
-SCREEN = ("mutation($s: ScreeningInput!, $w: Int) { recordScreening(screening: $s, wait: $w) {"
-          " commandId subjectId outcome { status code field message } } }")  # fmt: skip
-GRANT = ("mutation($s: ID!, $d: DirectiveInput!, $w: Int) { grantConsent(survivorId: $s, directive: $d, wait: $w) {"
-         " commandId outcome { status code field message } } }")  # fmt: skip
 REVOKE = ("mutation($s: ID!, $d: ID!, $w: Int) { revokeConsent(survivorId: $s, directiveId: $d, wait: $w) {"
           " commandId outcome { status code field message } } }")  # fmt: skip
 DECIDED = "query($id: ID!) { command(id: $id) { status code field message } }"

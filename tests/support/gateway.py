@@ -62,7 +62,8 @@ async def call(
         return response.status, await response.json(content_type=None)
 
 
-SCREEN = "mutation($s: ScreeningInput!) { recordScreening(screening: $s) { subjectId } }"
+SCREEN = ("mutation($s: ScreeningInput!, $w: Int) { recordScreening(screening: $s, wait: $w) {"
+          " commandId subjectId outcome { status code field message } } }")  # fmt: skip
 
 
 def screening(**changes: Any) -> dict[str, Any]:
@@ -72,7 +73,8 @@ def screening(**changes: Any) -> dict[str, Any]:
     return variables(ScreeningIntake, data)
 
 
-GRANT = "mutation($s: ID!, $d: DirectiveInput!) { grantConsent(survivorId: $s, directive: $d) { commandId } }"
+GRANT = ("mutation($s: ID!, $d: DirectiveInput!, $w: Int) { grantConsent(survivorId: $s, directive: $d, wait: $w) {"
+         " commandId outcome { status code field message } } }")  # fmt: skip
 
 REFER = ("mutation($r: ReferralInput!, $w: Int) { requestReferral(referral: $r, wait: $w) {"
          " commandId referralId outcome { status code field message } } }")  # fmt: skip
