@@ -12,7 +12,7 @@ from events.consent import Category, ConsentExpired, ConsentGranted, ConsentRevo
 from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation, Seeker, serves
 from events.envelope import Envelope
 from events.errors import DomainError
-from events.identification import Statistics, SurvivorErased, SurvivorIdentified
+from events.identification import AgeBand, Gender, Statistics, SurvivorErased, SurvivorIdentified
 from events.referrals import (
     AWAITING_ANSWER,
     EVENT_FOR,
@@ -168,7 +168,7 @@ async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> tuple[str
     shares and withholds (consent shapes what it shares, and prefers whom it shares more with)."""
     conn = uow.conn
     known = await repository.survivor(conn, row["survivor_id"])
-    seeker = Seeker(age_band=known["age_band"], gender=known["gender"]) if known else Seeker()
+    seeker = Seeker(age_band=AgeBand(known["age_band"]), gender=Gender(known["gender"])) if known else Seeker()
     tried = await repository.tried_in_chain(conn, row["root_referral_id"])
     records = await repository.consent_records(conn, row["survivor_id"])
     at_most = SHARED_AT_MOST[row["referral_type"]]

@@ -8,7 +8,7 @@ from events.consent import Category
 from events.directory import CapacityChanged, CapacityStatus
 from events.envelope import Envelope
 from events.errors import DomainError
-from events.identification import SurvivorErased
+from events.identification import Gender, SurvivorErased
 from events.needs import ReferralType
 from events.referrals import (
     AcceptReferral,
@@ -41,7 +41,14 @@ FOLLOWER = ReferralFollower(frozenset({ReferralType.EMERGENCY_SHELTER, ReferralT
 
 
 def _facts(row: Any) -> Facts:
-    return Facts(row["is_minor"], row["gender"], row["disability"]) if row else Facts()
+    """A ``survivor_facts`` row as the rules read it: codes as their enums (``unit_serves`` compares members).
+
+    >>> from events.shelter import UnitType
+    >>> from services.shelter.domain import unit_serves
+    >>> unit_serves(UnitType.ADULT_MEN, _facts({"is_minor": False, "gender": "female", "disability": None}))
+    False
+    """
+    return Facts(row["is_minor"], Gender(row["gender"]), row["disability"]) if row else Facts()
 
 
 async def _publish_capacity(uow: UnitOfWork, org_id: str) -> None:

@@ -409,10 +409,10 @@ def _bed(referral_id: str, unit: str = "adult_women") -> dict[str, Any]:
 
 
 @refused("unit_unsuitable")
-async def _an_adults_bed_for_a_child(r: Run) -> dict[str, Any]:
-    child = await _child(r)  # the shelter has minors' beds, so it does not turn the referral away itself
-    made = await r.refer(r.world.shelter, ReferralType.EMERGENCY_SHELTER, child)
-    return await r.act(r.world.shelter_key, AcceptPlacement, survivor_id=str(child), **_bed(made))
+async def _a_mens_bed_for_a_woman(r: Run) -> dict[str, Any]:
+    # The gender travels sealed (statistics); the shelter opens it with the survivor's key to match beds.
+    made = await r.refer(r.world.shelter, ReferralType.EMERGENCY_SHELTER)
+    return await r.act(r.world.shelter_key, AcceptPlacement, survivor_id=str(r.world.adult), **_bed(made, "adult_men"))
 
 
 @refused("already_placed")
