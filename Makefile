@@ -15,7 +15,7 @@ TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=19092 HAVEN_KAFKA_CONTROLLE
 BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=26092 HAVEN_KAFKA_CONTROLLER_PORT=26093 HAVEN_PG_PORT=26432 \
              HAVEN_GATEWAY_PORT=26000
 
-.PHONY: help install lint fmt asyncapi infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
+.PHONY: help install lint fmt asyncapi messages infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql an
 	$(PY) -m events.asyncapi
 	$(PY) -m gateway.schema --write
 	$(PY) -m infra.docs --write
+
+messages: $(STAMP) ## extract the console's messages and merge them into its catalogs (then translate what is new)
+	cd graphql/gateway/console && ../../../$(VENV)/bin/pybabel -q extract -F babel.cfg --no-location --sort-output \
+	  -o locale/messages.pot . && ../../../$(VENV)/bin/pybabel -q update -i locale/messages.pot -d locale --ignore-obsolete --width 120
 
 infra-up: $(STAMP) ## install, start and prepare Kafka and PostgreSQL (idempotent)
 	$(PY) -m infra.stack up

@@ -83,7 +83,7 @@ def _java_major() -> int:
 
 
 def ensure_packages() -> None:
-    """Install a PostgreSQL server, a Java 17+ runtime and Maven through apt, if missing."""
+    """Install a PostgreSQL server, a Java 17+ runtime, Maven and Chromium (browser tests) through apt, if missing."""
     wanted = []
     if _initdb() is None:
         wanted.append("postgresql")
@@ -91,6 +91,8 @@ def ensure_packages() -> None:
         wanted.append("openjdk-17-jre-headless")
     if not shutil.which("mvn"):
         wanted.append("maven")
+    if not shutil.which("chromium"):
+        wanted.append("chromium")  # the console's browser tests drive it (playwright's own downloads are unreachable)
     if not wanted:
         return
     if not IS_ROOT:

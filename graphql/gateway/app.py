@@ -20,6 +20,7 @@ import uvloop
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -36,6 +37,7 @@ from gateway.api.pathway import REFERRALS
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
+from gateway.console.app import Console
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
@@ -226,10 +228,13 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
         address_burst=settings.address_burst, allowed=allowed,
     )  # fmt: skip
     tasks = TaskEndpoints(pool, graphql.audit)
+    console = Console(graphql, pool)
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql),
-                Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health)],
-        middleware=[guard],
+                Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health),
+                *console.routes()],
+        # gzip for weak connections (server-sent events are never compressed: they must flow as they come)
+        middleware=[guard, Middleware(GZipMiddleware, minimum_size=512)],
     )  # fmt: skip
 
 

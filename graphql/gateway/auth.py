@@ -109,10 +109,15 @@ async def authenticate(conn: Pool | Connection, key: str | None, oidc: OidcVerif
         if org_type is None or claims.get("haven_role") not in Role.__members__.values():
             return None
         return _principal(claims["haven_org"], org_type, claims["haven_role"])
+    return await principal_of(conn, hash_key(key))
+
+
+async def principal_of(conn: Pool | Connection, key_hash: str) -> Principal | None:
+    """The principal of the API key with this hash, while the key holds (a console session keeps only the hash)."""
     row = await conn.fetchrow(
         "SELECT k.org_id, k.role, o.org_type FROM gateway.api_keys k JOIN gateway.organisations o USING (org_id)"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        hash_key(key),
+        key_hash,
     )
     return _principal(row["org_id"], row["org_type"], row["role"]) if row else None
 

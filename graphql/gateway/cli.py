@@ -179,8 +179,10 @@ async def _replayed(reader: Any, ends: dict[TopicPartition, int]) -> int:
 async def _run(args: Any) -> int:
     settings = GatewaySettings()
     if args.command == "seed-demo":
-        print(f"haven ▸ demo partners and their API keys (GraphQL: http://{settings.gateway_host}:"
-              f"{settings.gateway_port}/graphql, header Authorization: Bearer <key>):")  # fmt: skip
+        base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        print(f"haven ▸ console: {base}/console (sign in with a key below)")
+        print(f"haven ▸ GraphQL: {base}/graphql (header Authorization: Bearer <key>)")
+        print("haven ▸ demo partners and their API keys:")
         for org_id, role, key in await seed_demo(settings):
             print(f"  {org_id:<22} {role:<11} {key}")
         return 0

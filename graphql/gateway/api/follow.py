@@ -26,7 +26,7 @@ async def _follow(info: Info, channel: str, start: str, rows: str, cursor: str) 
     who = principal(info)
     pool, wakeup, watch = info.context["pool"], info.context["wakeup"], info.context["key_watch"]
     token, socket = info.context["token"], info.context["request"]
-    if token is None or not isinstance(socket, WebSocket):
+    if token is None:  # a websocket with a key, or a console session (which follows over server-sent events)
         raise fail("UNAUTHENTICATED", "subscribe over a websocket with an API key")
     last = await pool.fetchval(start, who.org_id)
     woken = wakeup.armed(channel)  # armed before looking: a notification during the query still wakes the wait
@@ -45,7 +45,8 @@ async def _follow(info: Info, channel: str, start: str, rows: str, cursor: str) 
             await asyncio.wait_for(woken.wait(), max(recheck - time.monotonic(), 0.0))
         if time.monotonic() >= recheck:
             if not await watch.valid(token):
-                await socket.close(code=4403, reason="the API key was revoked")
+                if isinstance(socket, WebSocket):
+                    await socket.close(code=4403, reason="the API key was revoked")
                 return
             recheck = time.monotonic() + watch.interval
         found = []

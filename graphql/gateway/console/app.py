@@ -1,0 +1,442 @@
+"""The partner console: server-rendered pages for the people at hotlines, shelters, clinics and programs.
+
+Every page is built from GraphQL operations (``console.operations``) run in the gateway's process as the
+signed-in organisation: the same schema, consent at the field, access audit and refusal codes as ``/graphql``.
+The console reads no table of survivor data itself; its own state is the session (``console_sessions``).
+
+Why server-rendered, with a few lines of script: a caseworker on an old phone and a weak connection gets a whole
+page in one small response that works without JavaScript; the script only keeps the inbox live (server-sent
+events from the ``referralUpdates`` subscription) and nothing is loaded from any other host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import uuid4
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from events.consent import Basis, Category, ConsentMethod, Purpose
+from events.identification import Act, AgeBand, ExploitationPurpose, Gender, Means, ScreeningOutcome, Sector
+from events.needs import ReferralType, Urgency
+from events.referrals import RejectionReason
+from events.shelter import Destination, UnitType
+from gateway.api.base import Context
+from gateway.auth import Principal, Role, authenticate, hash_key, principal_of
+from gateway.consent import ConsentScope
+from gateway.console import i18n, operations
+from services.kernel.db import Pool
+
+HERE = Path(__file__).parent
+COOKIE = "haven_console"
+PRE_COOKIE = "haven_console_csrf"  # before sign-in: the sign-in form's CSRF token (double submit)
+IDLE = timedelta(hours=8)
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+
+
+class Executes(Protocol):
+    """What the console needs of the gateway's GraphQL app: its schema and the request context it builds."""
+
+    schema: Any
+
+    async def get_context(self, request: Any, response: Any) -> Context: ...
+
+
+@dataclass(frozen=True)
+class Session:
+    session_hash: str
+    principal: Principal
+    csrf: str
+    language: str
+
+
+class SessionWatch:
+    """A console session's subscription re-checks the session (and the key behind it) instead of a key."""
+
+    interval = 30.0
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def valid(self, token: str) -> bool:
+        key_hash = await self.pool.fetchval(
+            "SELECT key_hash FROM gateway.console_sessions WHERE session_hash = $1", token
+        )
+        return key_hash is not None and await principal_of(self.pool, key_hash) is not None
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class Console:
+    def __init__(self, graphql: Executes, pool: Pool) -> None:
+        self.graphql, self.pool = graphql, pool
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"],
+            undefined=jinja2.StrictUndefined,
+        )  # fmt: skip
+        self.templates.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+            lambda s: i18n.translations(i18n.CURRENT.get()).gettext(s),
+            lambda s, p, n: i18n.translations(i18n.CURRENT.get()).ngettext(s, p, n),
+            newstyle=True,
+        )
+        self.templates.filters.update(label=i18n.label, when=i18n.when)
+
+    def routes(self) -> list[BaseRoute]:
+        page = self._page
+        return [
+            Route("/console", self.sign_in_page, methods=["GET"]),
+            Route("/console/sign-in", self.sign_in, methods=["POST"]),
+            Route("/console/sign-out", page(self.sign_out), methods=["POST"]),
+            Route("/console/home", page(self.home), methods=["GET"]),
+            Route("/console/inbox", page(self.inbox), methods=["GET"]),
+            Route("/console/inbox/events", self.inbox_events, methods=["GET"]),
+            Route("/console/referrals/{id}/move", page(self.move), methods=["POST"]),
+            Route("/console/referrals/{id}/place", page(self.place), methods=["POST"]),
+            Route("/console/screen", page(self.screen), methods=["GET", "POST"]),
+            Route("/console/survivors/{id}", page(self.pathway), methods=["GET"]),
+            Route("/console/survivors/{id}/ledger", page(self.ledger), methods=["GET"]),
+            Route("/console/survivors/{id}/consent", page(self.consent), methods=["GET", "POST"]),
+            Route("/console/survivors/{id}/refer", page(self.refer), methods=["GET", "POST"]),
+            Mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static"),
+        ]
+
+    # ------------------------------------------------------------ sessions, CSRF, headers
+
+    async def session(self, request: Request) -> Session | None:
+        sid = request.cookies.get(COOKIE)
+        if not sid:
+            return None
+        row = await self.pool.fetchrow(
+            "UPDATE gateway.console_sessions SET seen_at = now() WHERE session_hash = $1 AND seen_at > $2 RETURNING *",
+            _hash(sid), datetime.now(UTC) - IDLE,
+        )  # fmt: skip
+        if row is None:
+            return None
+        who = await principal_of(self.pool, row["key_hash"])
+        if who is None:  # the key was revoked: so is every session opened with it
+            await self.pool.execute("DELETE FROM gateway.console_sessions WHERE key_hash = $1", row["key_hash"])
+            return None
+        language = i18n.pick(request.query_params.get("lang"), None) if "lang" in request.query_params else None
+        if language and language != row["language"]:
+            await self.pool.execute("UPDATE gateway.console_sessions SET language = $2 WHERE session_hash = $1",
+                                    row["session_hash"], language)  # fmt: skip
+        return Session(row["session_hash"], who, row["csrf"], language or row["language"])
+
+    def _page(self, handler: Callable[[Request, Session], Awaitable[Response]]) -> Callable[[Request], Awaitable[Any]]:
+        """A page for signed-in users: the session, its language, CSRF on every POST, and the security headers."""
+
+        async def endpoint(request: Request) -> Response:
+            session = await self.session(request)
+            if session is None:
+                return self._headers(RedirectResponse("/console", status_code=303))
+            token = i18n.CURRENT.set(session.language)
+            try:
+                if request.method == "POST":
+                    form = await request.form()
+                    if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
+                        return self._headers(HTMLResponse(i18n._("This form has expired: go back and try again."),
+                                                          status_code=403))  # fmt: skip
+                return self._headers(await handler(request, session))
+            finally:
+                i18n.CURRENT.reset(token)
+
+        return endpoint
+
+    @staticmethod
+    def _headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"  # pages carry survivor data: never kept by a browser or proxy
+        return response
+
+    def render(
+        self, request: Request, session: Session | None, template: str, status: int = 200, **values: Any
+    ) -> Response:
+        body = self.templates.get_template(template).render(
+            me=session.principal if session else None, csrf=session.csrf if session else values.pop("csrf", ""),
+            lang=i18n.CURRENT.get(), languages=i18n.LANGUAGES, path=request.url.path, Role=Role, **values,
+        )  # fmt: skip
+        return HTMLResponse(body, status_code=status)
+
+    # ------------------------------------------------------------ running the public API
+
+    async def run(
+        self, request: Request, session: Session, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run one operation as the session's organisation; the data and the errors (message and extensions)."""
+        context = await self._context(request, session)
+        result = await self.graphql.schema.execute(query, variable_values=variables, context_value=context)
+        errors = [{"message": e.message, "path": e.path or [], **(e.extensions or {})} for e in result.errors or []]
+        return result.data or {}, errors
+
+    async def _context(self, request: Request, session: Session) -> Context:
+        context = await self.graphql.get_context(request, None)
+        context["principal"], context["token"] = session.principal, session.session_hash
+        context["consent"], context["key_watch"] = ConsentScope(self.pool, session.principal), SessionWatch(self.pool)
+        return context
+
+    async def command(
+        self, request: Request, session: Session, query: str, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Send a command; the mutation's answer and what became of it (APPLIED, or REFUSED/ERROR with a code)."""
+        data, errors = await self.run(request, session, query, variables)
+        if errors:
+            first = errors[0]
+            return {}, {"status": "ERROR", "code": first.get("code"), "message": first["message"],
+                        "field": first.get("field")}  # fmt: skip
+        (answer,) = data.values()
+        return answer, answer["outcome"]
+
+    # ------------------------------------------------------------ signing in and out
+
+    async def sign_in_page(self, request: Request, error: str | None = None, status: int = 200) -> Response:
+        if error is None and await self.session(request) is not None:
+            return self._headers(RedirectResponse("/console/home", status_code=303))
+        language = i18n.pick(request.query_params.get("lang"), request.headers.get("accept-language"))
+        token = i18n.CURRENT.set(language)
+        try:
+            csrf = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+            response = self.render(request, None, "sign_in.html", status, csrf=csrf, error=error)
+        finally:
+            i18n.CURRENT.reset(token)
+        response.set_cookie(PRE_COOKIE, csrf, httponly=True, secure=True, samesite="strict", path="/console")
+        return self._headers(response)
+
+    async def sign_in(self, request: Request) -> Response:
+        form = await request.form()
+        expected = request.cookies.get(PRE_COOKIE, "")
+        if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
+            return await self.sign_in_page(request, i18n._("This form has expired: try again."), 403)
+        key = str(form.get("key", "")).strip()
+        who = await authenticate(self.pool, key) if key.startswith("hvn_") else None
+        if who is None:
+            return await self.sign_in_page(request, i18n._("That key is not valid, or it was revoked."), 401)
+        sid = secrets.token_urlsafe(32)
+        language = i18n.pick(str(form.get("lang", "")), request.headers.get("accept-language"))
+        await self.pool.execute(
+            "INSERT INTO gateway.console_sessions (session_hash, key_hash, csrf, language) VALUES ($1, $2, $3, $4)",
+            _hash(sid), hash_key(key), secrets.token_urlsafe(32), language,
+        )  # fmt: skip
+        await self.pool.execute("DELETE FROM gateway.console_sessions WHERE seen_at < $1", datetime.now(UTC) - IDLE)
+        response = RedirectResponse("/console/home", status_code=303)
+        response.set_cookie(COOKIE, sid, httponly=True, secure=True, samesite="strict", path="/console")
+        response.delete_cookie(PRE_COOKIE, path="/console")
+        return self._headers(response)
+
+    async def sign_out(self, request: Request, session: Session) -> Response:
+        await self.pool.execute("DELETE FROM gateway.console_sessions WHERE session_hash = $1", session.session_hash)
+        response = RedirectResponse("/console", status_code=303)
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    # ------------------------------------------------------------ pages
+
+    async def home(self, request: Request, session: Session) -> Response:
+        data, errors = await self.run(request, session, operations.MY_REFERRALS, {"first": 50})
+        made = [e["node"] for e in (data.get("myReferrals") or {}).get("edges", [])]
+        return self.render(request, session, "home.html", referrals=made[::-1], errors=errors)
+
+    async def _inbox_rows(self, request: Request, session: Session) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        data, _errors = await self.run(request, session, operations.INBOX, {"first": 100})
+        wanted = {k: request.query_params.get(k, "") for k in ("status", "urgency")}
+        now = datetime.now(UTC)
+        rows = []
+        for edge in (data.get("inbox") or {}).get("edges", []):
+            node = edge["node"]
+            if wanted["status"] == "OPEN" and node["status"] not in ("REQUESTED", "RECEIVED", "ACCEPTED", "ON_HOLD"):
+                continue
+            if wanted["status"] not in ("", "OPEN") and node["status"] != wanted["status"]:
+                continue
+            if wanted["urgency"] and node["urgency"] != wanted["urgency"]:
+                continue
+            rows.append({**node, "left": i18n.time_left(node["deadline"], now),
+                         "overdue": datetime.fromisoformat(node["deadline"]) < now})  # fmt: skip
+        rows.sort(key=lambda r: r["deadline"])
+        return rows, wanted
+
+    async def inbox(self, request: Request, session: Session, outcome: dict[str, Any] | None = None) -> Response:
+        rows, wanted = await self._inbox_rows(request, session)
+        template = "_inbox_rows.html" if request.query_params.get("fragment") else "inbox.html"
+        return self.render(request, session, template, rows=rows, wanted=wanted, outcome=outcome,
+                           statuses=["OPEN", "REQUESTED", "RECEIVED", "ACCEPTED", "ON_HOLD", "REJECTED", "COMPLETED"],
+                           urgencies=[u.name for u in Urgency], reasons=[r.name for r in RejectionReason],
+                           units=[u.name for u in UnitType], destinations=[d.name for d in Destination],
+                           is_shelter=session.principal.org_type == "shelter")  # fmt: skip
+
+    async def inbox_events(self, request: Request) -> Response:
+        """Server-sent events: one ``changed`` per move of a referral this organisation made or received."""
+        session = await self.session(request)
+        if session is None:
+            return self._headers(Response(status_code=401))
+        context = await self._context(request, session)
+        stream = await self.graphql.schema.subscribe(operations.FOLLOW, context_value=context)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield b"retry: 3000\n\n"
+            if not hasattr(stream, "__aiter__"):
+                return
+            async with contextlib.aclosing(stream):
+                async for result in stream:
+                    if result.data:
+                        moved = result.data["referralUpdates"]
+                        yield f"event: changed\ndata: {moved['id']}\n\n".encode()
+
+        response = StreamingResponse(events(), media_type="text/event-stream")
+        response.headers["X-Accel-Buffering"] = "no"
+        return self._headers(response)
+
+    async def move(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        name, fields = str(form.get("move", "")), {}
+        if name == "reject":
+            fields["reason"] = str(form.get("reason") or "OTHER")
+        elif name == "put_on_hold":
+            fields["reason"] = "waitlist"
+        variables = {"id": request.path_params["id"], "s": str(form.get("survivor", "")), "m": {_camel(name): fields}}
+        _answer, outcome = await self.command(request, session, operations.MOVE, variables)
+        return await self.inbox(request, session, outcome)
+
+    async def place(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        step = str(form.get("step", ""))
+        base = {"referralId": request.path_params["id"], "survivorId": str(form.get("survivor", ""))}
+        actions = {
+            "accept": {"acceptPlacement": {**base, "unitType": str(form.get("unit") or "ADULT_WOMEN")}},
+            "check_in": {"checkIn": base},
+            "check_out": {"checkOut": {**base, "destination": str(form.get("destination") or "UNKNOWN")}},
+        }
+        if step not in actions:
+            return self.render(request, session, "message.html", 400, message=i18n._("Unknown action."))
+        _answer, outcome = await self.command(request, session, operations.ACT, {"a": actions[step]})
+        return await self.inbox(request, session, outcome)
+
+    async def pathway(self, request: Request, session: Session) -> Response:
+        survivor = request.path_params["id"]
+        data, errors = await self.run(request, session, operations.PATHWAY, {"id": survivor})
+        hidden = {str(e["path"][-1]): e.get("category", "") for e in errors if e.get("code") == "CONSENT_REQUIRED"}
+        refused = [e for e in errors if e.get("code") != "CONSENT_REQUIRED"]
+        shown = data.get("survivor")
+        status = 200 if shown else 404
+        return self.render(request, session, "pathway.html", status, survivor=shown, survivor_id=survivor,
+                           hidden=hidden, refused=refused)  # fmt: skip
+
+    async def ledger(self, request: Request, session: Session) -> Response:
+        survivor = request.path_params["id"]
+        data, errors = await self.run(request, session, operations.LEDGER, {"id": survivor})
+        reads = data.get("accessLedger") or []
+        return self.render(request, session, "ledger.html", 200 if not errors else 403, reads=reads,
+                           survivor_id=survivor, errors=errors)  # fmt: skip
+
+    async def screen(self, request: Request, session: Session) -> Response:
+        choices = {"acts": Act, "means": Means, "purposes": ExploitationPurpose, "sectors": Sector,
+                   "age_bands": AgeBand, "genders": Gender, "outcomes": ScreeningOutcome}  # fmt: skip
+        options = {k: [m.name for m in v] for k, v in choices.items()}
+        if request.method == "GET":
+            return self.render(request, session, "screen.html", options=options, outcome=None,
+                               idempotency=str(uuid4()), form={})  # fmt: skip
+        form = await request.form()
+        values = {k: form.getlist(k) if k in ("acts", "means", "purposes") else str(form.get(k, "")) for k in form}
+        screening = _screening(values, session.principal)
+        answer, outcome = await self.command(request, session, operations.SCREEN, {"s": screening})
+        if outcome["status"] == "APPLIED":
+            return self._headers(RedirectResponse(f"/console/survivors/{answer['subjectId']}/consent", 303))
+        return self.render(request, session, "screen.html", 422, options=options, outcome=outcome,
+                           idempotency=str(form.get("idempotency", uuid4())), form=values)  # fmt: skip
+
+    async def consent(self, request: Request, session: Session) -> Response:
+        survivor = request.path_params["id"]
+        data, _errors = await self.run(request, session, operations.DIRECTORY)
+        orgs = [o for o in data.get("directory") or [] if o["orgId"] != session.principal.org_id]
+        page = {"survivor_id": survivor, "orgs": orgs, "categories": [c.name for c in Category],
+                "purposes": [p.name for p in Purpose], "methods": [m.name for m in ConsentMethod],
+                "bases": [b.name for b in Basis]}  # fmt: skip
+        if request.method == "GET":
+            return self.render(request, session, "consent.html", outcome=None, **page)
+        form = await request.form()
+        until = date.fromisoformat(str(form.get("until") or (date.today() + timedelta(days=90)).isoformat()))
+        directive: dict[str, Any] = {
+            "grantee": {"orgId": str(form.get("grantee"))},
+            "categories": form.getlist("categories"),
+            "purposes": form.getlist("purposes") or ["SERVICE_DELIVERY"],
+            "validFrom": datetime.now(UTC).isoformat(),
+            "validUntil": datetime.combine(until, datetime.max.time(), UTC).isoformat(),
+            "basis": str(form.get("basis") or "CONSENT"),
+            "obtained": {"method": str(form.get("method") or "VERBAL_WITNESSED"),
+                         "language": str(form.get("language") or "en"), "interpreter": form.get("interpreter") == "on"},
+        }  # fmt: skip
+        if form.get("justification"):
+            directive["justification"] = str(form.get("justification"))
+        if approvers := [a.strip() for a in str(form.get("approvers", "")).split(",") if a.strip()]:
+            directive["approvers"] = approvers
+        _answer, outcome = await self.command(request, session, operations.GRANT, {"id": survivor, "d": directive})
+        return self.render(request, session, "consent.html", 200 if outcome["status"] == "APPLIED" else 422,
+                           outcome=outcome, **page)  # fmt: skip
+
+    async def refer(self, request: Request, session: Session) -> Response:
+        survivor = request.path_params["id"]
+        form = await request.form() if request.method == "POST" else request.query_params
+        service = str(form.get("service") or ReferralType.EMERGENCY_SHELTER.name)
+        data, _errors = await self.run(request, session, operations.PROVIDERS, {"service": service})
+        page = {"survivor_id": survivor, "service": service, "services": [t.name for t in ReferralType],
+                "urgencies": [u.name for u in Urgency], "providers": data.get("providers") or []}  # fmt: skip
+        if request.method == "GET":
+            return self.render(request, session, "refer.html", outcome=None, **page)
+        referral = {"survivorId": survivor, "recipientOrg": str(form.get("recipient")), "referralType": service,
+                    "urgency": str(form.get("urgency") or "URGENT")}  # fmt: skip
+        if form.get("note"):
+            referral["note"] = str(form.get("note"))
+        _answer, outcome = await self.command(request, session, operations.REFER, {"r": referral})
+        return self.render(request, session, "refer.html", 200 if outcome["status"] == "APPLIED" else 422,
+                           outcome=outcome, **page)  # fmt: skip
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+SCREENER_TYPE = {"hotline": "HOTLINE", "ngo": "NGO", "health_provider": "HEALTH_WORKER",
+                 "labour_inspectorate": "LABOUR_INSPECTOR", "border_agency": "BORDER_OFFICIAL",
+                 "law_enforcement": "POLICE"}  # fmt: skip
+"""Who screens, by the kind of organisation signed in."""
+
+
+def _screening(values: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """The screening form as ``ScreeningInput`` variables (empty fields left out: the contract has defaults)."""
+    identity = {"givenName": values.get("given_name", ""), "familyName": values.get("family_name") or None,
+                "dateOfBirth": values.get("date_of_birth") or None}  # fmt: skip
+    contact = {"phone": values.get("phone") or None, "safeContactInstructions": values.get("safe_contact") or None}
+    return {
+        "idempotencyKey": values.get("idempotency") or str(uuid4()),
+        "screenerType": SCREENER_TYPE.get(who.org_type, "NGO"),
+        "outcome": values.get("outcome") or "PROBABLE_VICTIM",
+        "decidedBy": who.org_id,
+        "decidedByRole": "SCREENER",
+        "presumedMinor": values.get("presumed_minor") == "on",
+        "statistics": {"ageBand": values.get("age_band") or "UNKNOWN", "gender": values.get("gender") or "UNDISCLOSED"},
+        "identity": {k: v for k, v in identity.items() if v is not None},
+        "contact": {k: v for k, v in contact.items() if v is not None},
+        "narrative": {
+            "acts": values.get("acts") or [],
+            "means": values.get("means") or [],
+            "purposes": values.get("purposes") or [],
+            "sector": values.get("sector") or "OTHER",
+            "story": values.get("story") or None,
+        },
+    }

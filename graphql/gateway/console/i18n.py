@@ -1,0 +1,234 @@
+"""The console's languages: gettext catalogs (Babel) read from ``locale/*/LC_MESSAGES/messages.po``, and the
+plain-language words for Haven's codes. English is the source language; Spanish and French are complete (a unit
+test fails when a message has no translation)."""
+
+from __future__ import annotations
+
+import contextvars
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES = Path(__file__).with_name("locale")
+LANGUAGES = {"en": "English", "es": "Español", "fr": "Français"}
+"""What the console speaks, each named in itself (the language picker shows these)."""
+
+CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("console_language", default="en")
+
+
+def _(message: str) -> str:
+    """Mark ``message`` for translation and translate it into the current language."""
+    return translations(CURRENT.get()).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation only (it is translated where it is shown)."""
+    return message
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The catalog of ``language``, compiled in memory from its .po file (English needs none)."""
+    po = LOCALES / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not po.is_file():
+        return NullTranslations()
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    from io import BytesIO
+
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def pick(requested: str | None, accept_language: str | None) -> str:
+    """The user's choice if we speak it, else the first language of the browser's we speak, else English."""
+    if requested in LANGUAGES:
+        return requested
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return "en"
+
+
+def when(moment: datetime | str | None) -> str:
+    """A date and time as the current language writes it."""
+    if moment is None:
+        return ""
+    at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return format_datetime(at, format="medium", locale=Locale.parse(CURRENT.get()))
+
+
+def time_left(deadline: datetime | str, now: datetime) -> str:
+    """How long until ``deadline`` ("in 3 hours", "2 days ago"), in the current language."""
+    at = datetime.fromisoformat(deadline) if isinstance(deadline, str) else deadline
+    return format_timedelta(at - now, add_direction=True, locale=Locale.parse(CURRENT.get()))
+
+
+LABELS = {
+    # consent categories, in words a survivor understands
+    "IDENTITY": N_("Who you are (name, date of birth, documents)"),
+    "CONTACT": N_("How to reach you safely"),
+    "LOCATION": N_("Where you are staying"),
+    "NARRATIVE": N_("What happened to you"),
+    "HEALTH": N_("Your health and care"),
+    "IMMIGRATION": N_("Your immigration situation"),
+    "LEGAL": N_("Your legal case"),
+    "EMPLOYMENT": N_("Your work and training"),
+    "CASE_STATUS": N_("Which services you are using, and how it is going"),
+    "STATISTICS": N_("Age group, gender and nationality"),  # also a purpose: counted, never named
+    # purposes
+    "SERVICE_DELIVERY": N_("to give you a service"),
+    "LEGAL_PROCEEDINGS": N_("for your legal case"),
+    "LAW_ENFORCEMENT": N_("for a police investigation"),
+    # referral states
+    "REQUESTED": N_("Requested"),
+    "RECEIVED": N_("Received"),
+    "ACCEPTED": N_("Accepted"),
+    "IN_PROGRESS": N_("In progress"),
+    "ON_HOLD": N_("On hold"),
+    "COMPLETED": N_("Completed"),
+    "FAILED": N_("Failed"),
+    "REJECTED": N_("Declined"),
+    "DECLINED_BY_SURVIVOR": N_("Declined by the survivor"),
+    "CANCELLED": N_("Cancelled"),
+    "EXPIRED": N_("Expired"),
+    "ENTERED_IN_ERROR": N_("Entered in error"),
+    # urgency
+    "EMERGENCY": N_("Emergency"),
+    "URGENT": N_("Urgent"),
+    "ROUTINE": N_("Routine"),
+    # services
+    "EMERGENCY_SHELTER": N_("Emergency shelter"),
+    "TRANSITIONAL_HOUSING": N_("Transitional housing"),
+    "MEDICAL": N_("Medical care"),
+    "MENTAL_HEALTH": N_("Mental health"),
+    "SEXUAL_REPRODUCTIVE_HEALTH": N_("Sexual and reproductive health"),
+    "PSYCHOSOCIAL": N_("Psychosocial support"),
+    "LEGAL_AID": N_("Legal aid"),
+    "IMMIGRATION_LEGAL": N_("Immigration advice"),
+    "CHILD_PROTECTION": N_("Child protection"),
+    "INTERPRETATION": N_("Interpretation"),
+    # shelter units
+    "ADULT_WOMEN": N_("Adult women"),
+    "ADULT_MEN": N_("Adult men"),
+    "FAMILIES": N_("Families"),
+    "MINORS": N_("Minors"),
+    "ACCESSIBLE": N_("Accessible"),
+    # why a provider declines
+    "NO_CAPACITY": N_("No capacity"),
+    "INELIGIBLE": N_("Not eligible"),
+    "INSUFFICIENT_INFORMATION": N_("Not enough information"),
+    "UNREACHABLE": N_("Could not reach the survivor"),
+    "OTHER": N_("Other"),
+    # why a referral was cancelled
+    "BY_REFERRER": N_("Withdrawn by the referrer"),
+    "CONSENT_WITHDRAWN": N_("The survivor withdrew consent"),
+    # the screening: Palermo Protocol acts, means and purposes, and where it happened
+    "RECRUITMENT": N_("Recruitment"),
+    "TRANSPORT": N_("Transport"),
+    "TRANSFER": N_("Transfer"),
+    "HARBOURING": N_("Harbouring"),
+    "RECEIPT": N_("Receipt"),
+    "FORCE": N_("Force"),
+    "THREAT": N_("Threats"),
+    "ABDUCTION": N_("Abduction"),
+    "FRAUD": N_("Fraud"),
+    "DECEPTION": N_("Deception"),
+    "COERCION": N_("Coercion"),
+    "DEBT_BONDAGE": N_("Debt bondage"),
+    "DOCUMENT_CONFISCATION": N_("Documents taken away"),
+    "ABUSE_OF_POWER": N_("Abuse of power"),
+    "ABUSE_OF_VULNERABILITY": N_("Abuse of a position of vulnerability"),
+    "PAYMENTS_TO_CONTROLLER": N_("Payments to a person in control"),
+    "SEXUAL_EXPLOITATION": N_("Sexual exploitation"),
+    "FORCED_LABOUR": N_("Forced labour"),
+    "DOMESTIC_SERVITUDE": N_("Domestic servitude"),
+    "FORCED_CRIMINALITY": N_("Forced criminality"),
+    "FORCED_MARRIAGE": N_("Forced marriage"),
+    "ORGAN_REMOVAL": N_("Organ removal"),
+    "AGRICULTURE": N_("Agriculture"),
+    "FISHING": N_("Fishing"),
+    "CONSTRUCTION": N_("Construction"),
+    "MANUFACTURING": N_("Manufacturing"),
+    "MINING": N_("Mining"),
+    "DOMESTIC_WORK": N_("Domestic work"),
+    "CARE_WORK": N_("Care work"),
+    "HOSPITALITY": N_("Hospitality"),
+    "SEX_INDUSTRY": N_("Sex industry"),
+    "BEGGING": N_("Begging"),
+    "ONLINE_SCAM": N_("Online scam centres"),
+    "RETAIL": N_("Retail"),
+    "AGE_0_11": N_("0 to 11"),
+    "AGE_12_17": N_("12 to 17"),
+    "AGE_18_24": N_("18 to 24"),
+    "AGE_25_34": N_("25 to 34"),
+    "AGE_35_44": N_("35 to 44"),
+    "AGE_45_54": N_("45 to 54"),
+    "AGE_55_PLUS": N_("55 or over"),
+    "UNKNOWN": N_("Unknown"),
+    "FEMALE": N_("Female"),
+    "MALE": N_("Male"),
+    "NON_BINARY": N_("Non-binary"),
+    "UNDISCLOSED": N_("Not said"),
+    "POSSIBLE_VICTIM": N_("Possible victim"),
+    "PROBABLE_VICTIM": N_("Probable victim"),
+    "CONFIRMED_VICTIM": N_("Confirmed victim"),
+    "NOT_A_VICTIM": N_("Not a victim"),
+    # consent: how it was obtained, and on what basis
+    "WRITTEN": N_("Written"),
+    "VERBAL_WITNESSED": N_("Spoken, with a witness"),
+    "ELECTRONIC": N_("Electronic"),
+    "CONSENT": N_("The person's own consent"),
+    "GUARDIAN": N_("A guardian's consent"),
+    "BEST_INTEREST": N_("The child's best interest"),
+    # organisations
+    "HOTLINE": N_("Hotline"),
+    "NGO": N_("NGO"),
+    "SHELTER": N_("Shelter"),
+    "LEGAL_CLINIC": N_("Legal clinic"),
+    "HEALTH_PROVIDER": N_("Health provider"),
+    "EMPLOYMENT_PROGRAM": N_("Employment program"),
+    "LABOUR_INSPECTORATE": N_("Labour inspectorate"),
+    "BORDER_AGENCY": N_("Border agency"),
+    "OVERSIGHT_BODY": N_("Oversight body"),
+    # leaving a shelter, and capacity
+    "INDEPENDENT_LIVING": N_("Independent living"),
+    "FAMILY_REUNIFICATION": N_("Back with family"),
+    "OTHER_SHELTER": N_("Another shelter"),
+    "HOSPITAL": N_("Hospital"),
+    "REPATRIATION": N_("Return home"),
+    "LEFT_WITHOUT_NOTICE": N_("Left without notice"),
+    "CAPACITY": N_("Has room"),
+    "WAITLIST": N_("Waiting list"),
+    "ADDITIONAL_ASSESSMENT_REQUIRED": N_("Needs an assessment first"),
+    # roles
+    "INTAKE": N_("Intake"),
+    "CASEWORKER": N_("Caseworker"),
+    "ORG_ADMIN": N_("Administrator"),
+    "AUDITOR": N_("Auditor"),
+    "OVERSIGHT": N_("Oversight"),
+}
+
+
+PURPOSES = {"STATISTICS": N_("for statistics, counted without your name")}
+"""Where a purpose shares its name with a category."""
+
+
+def label(code: str | None, kind: str | None = None) -> str:
+    """A code (``EMERGENCY_SHELTER``, ``case_status``) in words, translated; an unknown code as it is.
+    ``kind="purpose"`` reads a code as a purpose where a category has the same name."""
+    if code is None:
+        return ""
+    key = code.upper()
+    if kind == "purpose" and key in PURPOSES:
+        return _(PURPOSES[key])
+    return _(LABELS[key]) if key in LABELS else code.replace("_", " ").lower()

@@ -1,0 +1,81 @@
+"""Every GraphQL operation the console sends: the public API, nothing else (a partner integration can do the same).
+
+The console runs them in the gateway's process with the signed-in session's principal, through the same schema,
+consent checks and access audit as any request to ``/graphql``.
+"""
+
+ME = "query Me { me { orgId orgType role } }"
+
+INBOX = """
+query Inbox($first: Int!) {
+  inbox(first: $first) {
+    edges { node { id survivorId referralType urgency status deadline createdAt referrerOrg
+                   transitions { status actorOrg reason at } } }
+  }
+}"""
+
+MY_REFERRALS = """
+query MyReferrals($first: Int!) {
+  myReferrals(first: $first) {
+    edges { node { id survivorId referralType urgency status deadline createdAt recipientOrg } }
+  }
+}"""
+
+PATHWAY = """
+query Pathway($id: ID!) {
+  survivor(id: $id, purpose: SERVICE_DELIVERY) {
+    id
+    screening { outcome isMinor screenerOrg identifiedAt }
+    identity { givenName familyName otherNames dateOfBirth }
+    contact { phone email address safeContactInstructions }
+    narrative { acts means purposes indicators sector story }
+    needs { referralType urgency reason }
+    placements { shelterOrg unitType status destination }
+    referrals { id referralType urgency status referrerOrg recipientOrg createdAt sharedCategories
+                withheldCategories transitions { status actorOrg reason at } }
+  }
+}"""
+
+LEDGER = "query Ledger($id: ID!) { accessLedger(survivorId: $id) { orgId role categories purpose at } }"
+
+DIRECTORY = "query Directory { directory { orgId name orgType } }"
+
+PROVIDERS = """
+query Providers($service: ReferralType!) {
+  providers(service: $service) { orgId name status available }
+}"""
+
+SCREEN = """
+mutation Screen($s: ScreeningInput!) {
+  recordScreening(screening: $s, wait: 8000) { subjectId outcome { status code field message } }
+}"""
+
+GRANT = """
+mutation Grant($id: ID!, $d: DirectiveInput!) {
+  grantConsent(survivorId: $id, directive: $d, wait: 8000) { outcome { status code field message } }
+}"""
+
+REVOKE = """
+mutation Revoke($id: ID!, $d: ID!) {
+  revokeConsent(survivorId: $id, directiveId: $d, wait: 8000) { outcome { status code field message } }
+}"""
+
+REFER = """
+mutation Refer($r: ReferralInput!) {
+  requestReferral(referral: $r, wait: 8000) { referralId outcome { status code field message } }
+}"""
+
+MOVE = """
+mutation Move($id: ID!, $s: ID!, $m: ReferralMoveInput!) {
+  moveReferral(referralId: $id, survivorId: $s, move: $m, wait: 8000) { outcome { status code field message } }
+}"""
+
+ACT = """
+mutation Act($a: ProviderActionInput!) {
+  providerAction(action: $a, wait: 8000) { outcome { status code field message } }
+}"""
+
+FOLLOW = "subscription Follow { referralUpdates { id status } }"
+
+ALL = (ME, INBOX, MY_REFERRALS, PATHWAY, LEDGER, DIRECTORY, PROVIDERS, SCREEN, GRANT, REVOKE, REFER, MOVE, ACT, FOLLOW)
+"""Every document, for a deployment that serves persisted queries only: add these to its allow-list."""
