@@ -27,7 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from gateway.api.commands import CommandsQuery
-from gateway.api.consents import ConsentMutation
+from gateway.api.consents import ConsentMutation, ConsentQuery
 from gateway.api.directory import DirectoryQuery, ProvidersMutation
 from gateway.api.follow import Subscription
 from gateway.api.hooks import WebhooksMutation, WebhooksQuery
@@ -44,7 +44,9 @@ SDL = Path(__file__).parent.parent / "schema.graphql"
 TRACER = trace.get_tracer("haven.gateway")
 
 
-Query = merge_types("Query", (DirectoryQuery, PathwayQuery, ReferralsQuery, LedgerQuery, CommandsQuery, WebhooksQuery))
+Query = merge_types(
+    "Query", (DirectoryQuery, PathwayQuery, ConsentQuery, ReferralsQuery, LedgerQuery, CommandsQuery, WebhooksQuery)
+)
 Mutation = merge_types(
     "Mutation", (IntakeMutation, ConsentMutation, ReferralsMutation, ProvidersMutation, WebhooksMutation)
 )

@@ -186,12 +186,11 @@ async def test_a_hotline_refers_and_a_shelter_takes_the_survivor_in_through_the_
     assert "FORBIDDEN" in await refusal.inner_text()
     assert "care team" in await refusal.inner_text()
 
-    # After the survivor revokes, the shelter's next page load says what is not shared, never a blank.
-    directive = await db.fetchval("SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1",
-                                  survivor)  # fmt: skip
-    revoke = "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }"
-    revoked = await call(settings, intake_key, revoke, {"s": str(survivor), "d": str(directive)})
-    assert not revoked[1].get("errors"), revoked
+    # The survivor revokes with the hotline; the shelter's next page load says what is not shared, never a blank.
+    await checked.open(hotline_page, f"/survivors/{survivor}/consent")
+    await hotline_page.get_by_role("button", name="Revoke").click()
+    await hotline_page.get_by_text("Done.").wait_for()
+    assert await hotline_page.get_by_text("Revoked").count() == 1
     await checked.open(shelter_page, f"/survivors/{survivor}")
     shown = await shelter_page.locator("main").inner_text()
     assert "Ana" not in shown

@@ -703,3 +703,29 @@ async def test_a_fhir_system_reads_its_referrals_as_tasks_that_validate_and_each
         (shelter.org_id, ("case_status",)),
         (hotline.org_id, ("case_status",)),
     }, "every Task read is in the access ledger"
+
+
+async def test_the_care_team_lists_a_survivors_directives_and_no_one_else_can(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    stranger = await partner(db, shelter, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    directive = await grant(settings, db, intake, survivor, grantee={"org_id": shelter.org_id},
+                            categories=["contact"], **window())  # fmt: skip
+    listing = "query($s: ID!) { consents(survivorId: $s) { id granteeOrgId categories revokedAt } }"
+
+    _, mine = await call(settings, intake, listing, {"s": str(survivor)})
+    _, theirs = await call(settings, stranger, listing, {"s": str(survivor)})
+
+    assert mine["data"]["consents"] == [
+        {"id": directive, "granteeOrgId": shelter.org_id, "categories": ["CONTACT"], "revokedAt": None}
+    ]
+    assert theirs["data"] is None, "even the grantee is not told what else the survivor shares"
+    assert [e["extensions"].get("reason") for e in theirs["errors"]] == ["not_in_care_team"]
+    reads = await db.fetch("SELECT org_id, categories FROM gateway.audit_log WHERE survivor_id = $1", survivor)
+    assert [(r["org_id"], list(r["categories"])) for r in reads] == [(hotline.org_id, ["case_status"])], (
+        "listing the directives is a read, in the ledger"
+    )

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
 import strawberry
 
 from events.consent import (
+    Basis,
+    Category,
     Directive,
+    Effect,
     GrantConsent,
+    OrgType,
     RevokeConsent,
 )
+from events.consent import Purpose as PurposeEnum
 from events.envelope import Envelope
 from gateway.api.base import (
     SOURCE,
     Info,
+    consent_scope,
     fail,
     principal,
     require_member,
@@ -23,8 +31,11 @@ from gateway.api.base import (
     validated,
 )
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands, write_commands
-from gateway.api.inputs import Shape, input_type, plain
+from gateway.api.inputs import Shape, coded, input_type, plain
 from gateway.auth import Role
+
+for _vocabulary in (Effect, Basis, OrgType, Category):
+    coded(_vocabulary)
 
 DirectiveInput = input_type(
     Shape(
@@ -36,6 +47,51 @@ DirectiveInput = input_type(
         "from when until when. Haven sets who recorded it, its version and whether the subject is a child.",
     )
 )  # fmt: skip
+
+
+@strawberry.type(description="One consent directive, at its latest version: who may use what, for what, until when.")
+class ConsentDirective:
+    id: strawberry.ID
+    version: int
+    grantee_org_id: str | None = strawberry.field(description="Exactly this organisation, or …")
+    grantee_org_type: OrgType | None = strawberry.field(description="… every organisation of this type.")
+    categories: list[Category]
+    purposes: list[PurposeEnum]
+    effect: Effect
+    basis: Basis
+    valid_from: datetime
+    valid_until: datetime
+    recorded_by: str
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> ConsentDirective:
+        d = Directive.model_validate(row["directive"])
+        return cls(id=strawberry.ID(str(d.directive_id)), version=d.version, grantee_org_id=d.grantee.org_id,
+                   grantee_org_type=d.grantee.org_type, categories=sorted(d.categories), purposes=sorted(d.purposes),
+                   effect=d.effect, basis=d.basis, valid_from=d.valid_from, valid_until=d.valid_until,
+                   recorded_by=d.recorded_by, revoked_at=row["revoked_at"])  # fmt: skip
+
+
+@strawberry.type
+class ConsentQuery:
+    """A survivor's directives, for the care team that records and revokes them."""
+
+    @strawberry.field(
+        description="The survivor's consent directives (latest version of each), for their care team: what to show "
+        "the survivor, and what to revoke. The read is recorded in the access ledger (case_status)."
+    )
+    async def consents(self, info: Info, survivor_id: strawberry.ID) -> list[ConsentDirective]:
+        principal(info, Role.INTAKE, Role.CASEWORKER)
+        sid = survivor_uuid(survivor_id, "survivorId")
+        await require_member(info, sid)
+        rows = await info.context["pool"].fetch(
+            "SELECT DISTINCT ON (directive_id) directive, revoked_at FROM gateway.consent_directives"
+            " WHERE survivor_id = $1 ORDER BY directive_id, version DESC",
+            sid,
+        )
+        consent_scope(info).shown[(sid, PurposeEnum.SERVICE_DELIVERY)].add(Category.CASE_STATUS)  # audited
+        return sorted((ConsentDirective.of(r) for r in rows), key=lambda d: d.valid_from, reverse=True)
 
 
 @strawberry.type

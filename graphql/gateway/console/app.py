@@ -111,6 +111,7 @@ class Console:
             Route("/console/survivors/{id}", page(self.pathway), methods=["GET"]),
             Route("/console/survivors/{id}/ledger", page(self.ledger), methods=["GET"]),
             Route("/console/survivors/{id}/consent", page(self.consent), methods=["GET", "POST"]),
+            Route("/console/survivors/{id}/consent/revoke", page(self.revoke), methods=["POST"]),
             Route("/console/survivors/{id}/refer", page(self.refer), methods=["GET", "POST"]),
             Mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static"),
         ]
@@ -359,14 +360,27 @@ class Console:
         return self.render(request, session, "screen.html", 422, options=options, outcome=outcome,
                            idempotency=str(form.get("idempotency", uuid4())), form=values)  # fmt: skip
 
-    async def consent(self, request: Request, session: Session) -> Response:
+    async def _consent_page(self, request: Request, session: Session) -> dict[str, Any]:
         survivor = request.path_params["id"]
         data, _errors = await self.run(request, session, operations.DIRECTORY)
         orgs = [o for o in data.get("directory") or [] if o["orgId"] != session.principal.org_id]
-        page = {"survivor_id": survivor, "orgs": orgs, "categories": [c.name for c in Category],
+        given, _errors = await self.run(request, session, operations.CONSENTS, {"id": survivor})
+        return {"survivor_id": survivor, "orgs": orgs, "categories": [c.name for c in Category],
                 "purposes": [p.name for p in Purpose], "methods": [m.name for m in ConsentMethod],
-                "bases": [b.name for b in Basis]}  # fmt: skip
+                "bases": [b.name for b in Basis], "directives": given.get("consents") or []}  # fmt: skip
+
+    async def revoke(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        variables = {"id": request.path_params["id"], "d": str(form.get("directive", ""))}
+        _answer, outcome = await self.command(request, session, operations.REVOKE, variables)
+        page = await self._consent_page(request, session)
+        return self.render(request, session, "consent.html", 200 if outcome["status"] == "APPLIED" else 422,
+                           outcome=outcome, **page)  # fmt: skip
+
+    async def consent(self, request: Request, session: Session) -> Response:
+        survivor = request.path_params["id"]
         if request.method == "GET":
+            page = await self._consent_page(request, session)
             return self.render(request, session, "consent.html", outcome=None, **page)
         form = await request.form()
         until = date.fromisoformat(str(form.get("until") or (date.today() + timedelta(days=90)).isoformat()))
@@ -385,6 +399,7 @@ class Console:
         if approvers := [a.strip() for a in str(form.get("approvers", "")).split(",") if a.strip()]:
             directive["approvers"] = approvers
         _answer, outcome = await self.command(request, session, operations.GRANT, {"id": survivor, "d": directive})
+        page = await self._consent_page(request, session)
         return self.render(request, session, "consent.html", 200 if outcome["status"] == "APPLIED" else 422,
                            outcome=outcome, **page)  # fmt: skip
 

@@ -38,6 +38,11 @@ query Pathway($id: ID!) {
 
 LEDGER = "query Ledger($id: ID!) { accessLedger(survivorId: $id) { orgId role categories purpose at } }"
 
+CONSENTS = """
+query Consents($id: ID!) {
+  consents(survivorId: $id) { id version granteeOrgId granteeOrgType categories purposes validUntil revokedAt }
+}"""
+
 DIRECTORY = "query Directory { directory { orgId name orgType } }"
 
 PROVIDERS = """
@@ -77,5 +82,21 @@ mutation Act($a: ProviderActionInput!) {
 
 FOLLOW = "subscription Follow { referralUpdates { id status } }"
 
-ALL = (ME, INBOX, MY_REFERRALS, PATHWAY, LEDGER, DIRECTORY, PROVIDERS, SCREEN, GRANT, REVOKE, REFER, MOVE, ACT, FOLLOW)
+ALL = (
+    ME,
+    INBOX,
+    MY_REFERRALS,
+    PATHWAY,
+    LEDGER,
+    CONSENTS,
+    DIRECTORY,
+    PROVIDERS,
+    SCREEN,
+    GRANT,
+    REVOKE,
+    REFER,
+    MOVE,
+    ACT,
+    FOLLOW,
+)
 """Every document, for a deployment that serves persisted queries only: add these to its allow-list."""
