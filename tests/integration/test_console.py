@@ -23,7 +23,7 @@ from events.needs import ReferralType
 from events.shelter import ConfigureShelter
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import ACT, action, call, partner, url
+from tests.support.gateway import ACT, REFER, action, call, partner, referral, screened, url
 from tests.support.observe import eventually
 from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
@@ -37,8 +37,8 @@ SCREENSHOTS = ROOT / "docs" / "console"
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000"}
-    running = start_all({n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None)
-                         for n in ("identification", "consent", "referrals", "shelter", "gateway")})  # fmt: skip
+    names = ("identification", "consent", "referrals", "shelter", "legal_aid", "gateway")
+    running = start_all({n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None) for n in names})
     yield running
     for process in running.values():
         assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
@@ -209,6 +209,57 @@ async def test_a_hotline_refers_and_a_shelter_takes_the_survivor_in_through_the_
     heavy = {page: size for page, size in checked.weights.items() if size > PAGE_BUDGET}
     assert len(checked.weights) >= 8, checked.weights
     assert not heavy, f"over {PAGE_BUDGET} bytes: {heavy}"
+
+
+async def test_a_legal_clinic_opens_a_matter_and_sees_a_refusal_where_it_acted(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, browser: Browser
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    clinic = organisation(OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID, name="Justice Clinic")
+    intake = await partner(db, hotline, Role.INTAKE)
+    clinic_key = await partner(db, clinic, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    await eventually(lambda: _known(db, clinic.org_id))
+    made = await call(settings, intake, REFER, {"r": referral(survivor, clinic.org_id, referral_type="legal_aid"),
+                                                "w": 10_000})  # fmt: skip
+    assert made[1]["data"]["requestReferral"]["outcome"]["status"] == "APPLIED", made
+    await eventually(lambda: _arrived(db, survivor))
+    checked = Checked()
+    _, page = await signed_in(browser, clinic_key, checked, "fr")
+    await checked.open(page, "/inbox?lang=en")
+    await page.get_by_label("Matter").select_option("LABOUR_CLAIM")
+    await page.get_by_role("button", name="Open a matter").click()
+    await page.get_by_text("Done.").wait_for()
+    await eventually(lambda: _status(db, survivor, "in_progress"))
+    await checked.open(page, "/inbox")
+
+    await page.get_by_label("Milestone").select_option("HEARING_SCHEDULED")
+    await page.get_by_role("button", name="Record", exact=True).click()  # no date: the legal aid service refuses
+    refusal = page.get_by_role("alert")
+    await refusal.wait_for()
+    assert "hearing_date_required" in await refusal.inner_text()
+    assert "a scheduled hearing needs its date" in await refusal.inner_text()
+
+    await page.get_by_label("Milestone").select_option("HEARING_SCHEDULED")
+    await page.get_by_label("Hearing date").fill("2027-02-01")
+    await page.get_by_role("button", name="Record", exact=True).click()
+    await page.get_by_text("Done.").wait_for()
+    await page.get_by_label("Outcome").select_option("GRANTED")
+    await page.get_by_role("button", name="Close the matter").click()
+    await page.get_by_text("Done.").wait_for()
+    await eventually(lambda: _status(db, survivor, "completed"))
+    assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
+
+
+async def _known(db: Pool, org_id: str) -> bool:
+    return bool(
+        await db.fetchval("SELECT 1 FROM legal_aid.clinics WHERE org_id = $1", org_id)
+        or await db.fetchval("SELECT 1 FROM referrals.organisations WHERE org_id = $1", org_id)
+    )
+
+
+async def _arrived(db: Pool, survivor: UUID) -> bool:
+    return bool(await db.fetchval("SELECT 1 FROM legal_aid.referrals_in WHERE survivor_id = $1", survivor))
 
 
 async def _status(db: Pool, survivor: UUID, status: str) -> bool:

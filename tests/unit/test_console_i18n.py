@@ -13,7 +13,10 @@ from gateway.console import i18n
 
 from events.consent import Basis, Category, ConsentMethod, OrgType, Purpose
 from events.directory import CapacityStatus
+from events.employment import ProgramType, WageBand
+from events.health import HealthService
 from events.identification import Act, AgeBand, ExploitationPurpose, Gender, Means, ScreeningOutcome, Sector
+from events.legal_aid import MatterOutcome, MatterType, Milestone
 from events.needs import ReferralType, Urgency
 from events.referrals import CancellationReason, ReferralStatus, RejectionReason
 from events.shelter import Destination, UnitType
@@ -39,7 +42,8 @@ def test_every_message_is_translated(language: str) -> None:
 
 SHOWN: list[type[StrEnum]] = [Category, ReferralStatus, Urgency, ReferralType, UnitType, RejectionReason,
                               CancellationReason, Act, Means, ExploitationPurpose, Sector, AgeBand, Gender,
-                              ScreeningOutcome, ConsentMethod, Basis, OrgType, Destination, CapacityStatus]  # fmt: skip
+                              ScreeningOutcome, ConsentMethod, Basis, OrgType, Destination, CapacityStatus, MatterType,
+                              Milestone, MatterOutcome, HealthService, ProgramType, WageBand]  # fmt: skip
 
 
 def test_every_code_the_console_shows_has_words() -> None:

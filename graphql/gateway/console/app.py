@@ -29,7 +29,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from events.consent import Basis, Category, ConsentMethod, Purpose
+from events.employment import ProgramType, WageBand
+from events.health import HealthService
 from events.identification import Act, AgeBand, ExploitationPurpose, Gender, Means, ScreeningOutcome, Sector
+from events.legal_aid import MatterOutcome, MatterType, Milestone
 from events.needs import ReferralType, Urgency
 from events.referrals import RejectionReason
 from events.shelter import Destination, UnitType
@@ -106,7 +109,7 @@ class Console:
             Route("/console/inbox", page(self.inbox), methods=["GET"]),
             Route("/console/inbox/events", self.inbox_events, methods=["GET"]),
             Route("/console/referrals/{id}/move", page(self.move), methods=["POST"]),
-            Route("/console/referrals/{id}/place", page(self.place), methods=["POST"]),
+            Route("/console/referrals/{id}/act", page(self.act), methods=["POST"]),
             Route("/console/screen", page(self.screen), methods=["GET", "POST"]),
             Route("/console/survivors/{id}", page(self.pathway), methods=["GET"]),
             Route("/console/survivors/{id}/ledger", page(self.ledger), methods=["GET"]),
@@ -277,8 +280,7 @@ class Console:
         return self.render(request, session, template, rows=rows, wanted=wanted, outcome=outcome,
                            statuses=["OPEN", "REQUESTED", "RECEIVED", "ACCEPTED", "ON_HOLD", "REJECTED", "COMPLETED"],
                            urgencies=[u.name for u in Urgency], reasons=[r.name for r in RejectionReason],
-                           units=[u.name for u in UnitType], destinations=[d.name for d in Destination],
-                           is_shelter=session.principal.org_type == "shelter")  # fmt: skip
+                           org_type=str(session.principal.org_type), choices=CHOICES)  # fmt: skip
 
     async def inbox_events(self, request: Request) -> Response:
         """Server-sent events: one ``changed`` per move of a referral this organisation made or received."""
@@ -313,18 +315,13 @@ class Console:
         _answer, outcome = await self.command(request, session, operations.MOVE, variables)
         return await self.inbox(request, session, outcome)
 
-    async def place(self, request: Request, session: Session) -> Response:
+    async def act(self, request: Request, session: Session) -> Response:
         form = await request.form()
-        step = str(form.get("step", ""))
-        base = {"referralId": request.path_params["id"], "survivorId": str(form.get("survivor", ""))}
-        actions = {
-            "accept": {"acceptPlacement": {**base, "unitType": str(form.get("unit") or "ADULT_WOMEN")}},
-            "check_in": {"checkIn": base},
-            "check_out": {"checkOut": {**base, "destination": str(form.get("destination") or "UNKNOWN")}},
-        }
-        if step not in actions:
+        fields = {k: str(v) for k, v in form.items()}
+        action = provider_action(fields.get("step", ""), request.path_params["id"], fields)
+        if action is None:
             return self.render(request, session, "message.html", 400, message=i18n._("Unknown action."))
-        _answer, outcome = await self.command(request, session, operations.ACT, {"a": actions[step]})
+        _answer, outcome = await self.command(request, session, operations.ACT, {"a": action})
         return await self.inbox(request, session, outcome)
 
     async def pathway(self, request: Request, session: Session) -> Response:
@@ -419,6 +416,44 @@ class Console:
         _answer, outcome = await self.command(request, session, operations.REFER, {"r": referral})
         return self.render(request, session, "refer.html", 200 if outcome["status"] == "APPLIED" else 422,
                            outcome=outcome, **page)  # fmt: skip
+
+
+CHOICES = {name: [m.name for m in vocabulary] for name, vocabulary in (
+    ("units", UnitType), ("destinations", Destination), ("matter_types", MatterType), ("milestones", Milestone),
+    ("matter_outcomes", MatterOutcome), ("health_services", HealthService), ("programs", ProgramType),
+    ("wage_bands", WageBand),
+)}  # fmt: skip
+CHOICES["discharges"] = ["TREATMENT_COMPLETED", "REFERRED_ELSEWHERE", "DISENGAGED"]  # coded outcomes of care
+
+
+def provider_action(step: str, referral_id: str, form: dict[str, str]) -> dict[str, Any] | None:
+    """A provider's step on a referral as a ``ProviderActionInput``. The console names a matter and an enrolment
+    by the referral's own id (one of each per referral), so later steps need nothing but the referral."""
+    base = {"referralId": referral_id, "survivorId": form.get("survivor", "")}
+    matter = {"matterId": referral_id, "survivorId": base["survivorId"]}
+    enrolment = {"enrolmentId": referral_id, "survivorId": base["survivorId"]}
+    actions: dict[str, dict[str, Any]] = {
+        "accept": {"acceptPlacement": {**base, "unitType": form.get("unit") or "ADULT_WOMEN"}},
+        "check_in": {"checkIn": base},
+        "check_out": {"checkOut": {**base, "destination": form.get("destination") or "UNKNOWN"}},
+        "open_matter": {"openMatter": {**base, "matterId": referral_id, "matterType": form.get("matter_type")}},
+        "milestone": {"recordMilestone": {**matter, "milestone": form.get("milestone"),
+                                          "hearingDate": form.get("hearing_date") or None}},
+        "close_matter": {"closeMatter": {**matter, "outcome": form.get("outcome")}},
+        "engage": {"recordEngagement": {**base, "service": form.get("service"), "engaged": True}},
+        "discharge": {"dischargeFromCare": {**base, "outcome": (form.get("outcome") or "").lower()}},
+        "enrol": {"enrol": {**base, "enrolmentId": referral_id, "programType": form.get("program")}},
+        "work_outcome": {"recordEmploymentOutcome": {
+            **enrolment, "employed": form.get("employed") == "on", "wageBand": form.get("wage_band") or None,
+            "retained3Months": _known(form.get("retained_3")), "retained6Months": _known(form.get("retained_6")),
+        }},
+    }  # fmt: skip
+    return actions.get(step)
+
+
+def _known(answer: str | None) -> bool | None:
+    """A yes/no question that may not have an answer yet."""
+    return {"yes": True, "no": False}.get(answer or "")
 
 
 def _camel(name: str) -> str:
