@@ -251,6 +251,32 @@ async def test_a_legal_clinic_opens_a_matter_and_sees_a_refusal_where_it_acted(
     assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
 
 
+async def test_an_admin_sets_the_beds_and_an_oversight_body_checks_the_record(
+    services: dict[str, ServiceProcess], db: Pool, browser: Browser
+) -> None:
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    admin = await partner(db, shelter, Role.ORG_ADMIN)
+    oversight = await partner(db, organisation(OrgType.OVERSIGHT_BODY), Role.OVERSIGHT)
+    checked = Checked()
+    _, page = await signed_in(browser, admin, checked)
+    await checked.open(page, "/organisation")
+    await page.get_by_label("Adult women").fill("4")
+    await page.get_by_label("Families").fill("2")
+    await page.get_by_role("button", name="Save the beds").click()
+    await page.get_by_text("Done.").wait_for()
+
+    async def announced() -> bool:
+        capacity = await db.fetchval("SELECT capacity FROM gateway.organisations WHERE org_id = $1", shelter.org_id)
+        return bool(capacity and len(capacity) == 2)
+
+    await eventually(announced)
+    _, watcher = await signed_in(browser, oversight, checked)
+    await checked.open(watcher, "/audit")
+    assert "The access record is intact" in await watcher.get_by_role("status").inner_text()
+    assert await watcher.get_by_role("link", name="Inbox").count() == 0, "oversight has no inbox, and sees none"
+    assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
+
+
 async def _known(db: Pool, org_id: str) -> bool:
     return bool(
         await db.fetchval("SELECT 1 FROM legal_aid.clinics WHERE org_id = $1", org_id)

@@ -111,6 +111,8 @@ class Console:
             Route("/console/referrals/{id}/move", page(self.move), methods=["POST"]),
             Route("/console/referrals/{id}/act", page(self.act), methods=["POST"]),
             Route("/console/screen", page(self.screen), methods=["GET", "POST"]),
+            Route("/console/organisation", page(self.organisation), methods=["GET", "POST"]),
+            Route("/console/audit", page(self.audit), methods=["GET"]),
             Route("/console/survivors/{id}", page(self.pathway), methods=["GET"]),
             Route("/console/survivors/{id}/ledger", page(self.ledger), methods=["GET"]),
             Route("/console/survivors/{id}/consent", page(self.consent), methods=["GET", "POST"]),
@@ -323,6 +325,42 @@ class Console:
             return self.render(request, session, "message.html", 400, message=i18n._("Unknown action."))
         _answer, outcome = await self.command(request, session, operations.ACT, {"a": action})
         return await self.inbox(request, session, outcome)
+
+    async def organisation(self, request: Request, session: Session) -> Response:
+        """An org admin's page: the shelter's beds or the clinic's caseload, and the webhook endpoints."""
+        outcome = None
+        if request.method == "POST":
+            form = await request.form()
+            counts = {k: str(v).strip() for k, v in form.items() if k in (*CHOICES["units"], "caseload")}
+            if not all(v.isdigit() for v in counts.values() if v):
+                outcome = {"status": "ERROR", "code": "BAD_INPUT", "message": i18n._("Give whole numbers.")}
+            else:
+                if form.get("what") == "beds":
+                    beds = [{"unitType": u, "count": int(v)} for u, v in counts.items() if u != "caseload" and v]
+                    action: dict[str, Any] = {"configureShelter": {"beds": beds}}
+                else:
+                    action = {"configureClinic": {"maxOpenMatters": int(counts.get("caseload") or 0)}}
+                _answer, outcome = await self.command(request, session, operations.ACT, {"a": action})
+        data, errors = await self.run(request, session, operations.WEBHOOKS)
+        status = 200 if outcome is None or outcome["status"] == "APPLIED" else 422
+        return self.render(request, session, "organisation.html", status, outcome=outcome, choices=CHOICES,
+                           hooks=data.get("webhooks") or [], org_type=str(session.principal.org_type),
+                           errors=errors)  # fmt: skip
+
+    async def audit(self, request: Request, session: Session) -> Response:
+        """Auditors and oversight bodies: a survivor's ledger as their role allows, and the chain's integrity."""
+        survivor = request.query_params.get("survivor", "").strip()
+        reads: list[Any] = []
+        errors: list[dict[str, Any]] = []
+        if survivor:
+            data, errors = await self.run(request, session, operations.LEDGER, {"id": survivor})
+            reads = data.get("accessLedger") or []
+        chain = None
+        if session.principal.role == Role.OVERSIGHT:
+            data, _errors = await self.run(request, session, operations.AUDIT_CHAIN)
+            chain = data.get("auditChain")
+        return self.render(request, session, "audit.html", reads=reads, errors=errors, survivor=survivor,
+                           chain=chain)  # fmt: skip
 
     async def pathway(self, request: Request, session: Session) -> Response:
         survivor = request.path_params["id"]

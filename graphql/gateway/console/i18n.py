@@ -237,6 +237,8 @@ LABELS = {
     "BELOW_MINIMUM": N_("Below the minimum wage"),
     "MINIMUM_TO_1_5X": N_("Minimum wage to 1.5 times it"),
     "ABOVE_1_5X": N_("Above 1.5 times the minimum wage"),
+    "PENDING": N_("Pending"),
+    "DELIVERED": N_("Delivered"),
     "TREATMENT_COMPLETED": N_("Treatment completed"),
     "DISENGAGED": N_("Stopped coming"),
     # roles

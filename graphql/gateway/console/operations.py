@@ -80,6 +80,13 @@ mutation Act($a: ProviderActionInput!) {
   providerAction(action: $a, wait: 8000) { outcome { status code field message } }
 }"""
 
+WEBHOOKS = """
+query Webhooks {
+  webhooks { url events enabled disabledReason deliveries(first: 5) { eventType status attempts queuedAt } }
+}"""
+
+AUDIT_CHAIN = "query AuditChain { auditChain { records intact brokenAt problem } }"
+
 FOLLOW = "subscription Follow { referralUpdates { id status } }"
 
 ALL = (
@@ -97,6 +104,8 @@ ALL = (
     REFER,
     MOVE,
     ACT,
+    WEBHOOKS,
+    AUDIT_CHAIN,
     FOLLOW,
 )
 """Every document, for a deployment that serves persisted queries only: add these to its allow-list."""
