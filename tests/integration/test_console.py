@@ -152,6 +152,7 @@ async def test_a_hotline_refers_and_a_shelter_takes_the_survivor_in_through_the_
     # … while the shelter has its inbox open.
     await checked.open(shelter_page, "/inbox")
     assert await shelter_page.locator("li[id^='referral-']").count() == 0
+    assert "Adult women: 3" in await shelter_page.locator(".beds").inner_text(), "the bed board"
 
     await checked.open(hotline_page, f"/survivors/{survivor}/refer")
     await hotline_page.get_by_label(re.compile(re.escape(shelter.org_id))).check()

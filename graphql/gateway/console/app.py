@@ -97,7 +97,7 @@ class Console:
             lambda s, p, n: i18n.translations(i18n.CURRENT.get()).ngettext(s, p, n),
             newstyle=True,
         )
-        self.templates.filters.update(label=i18n.label, when=i18n.when)
+        self.templates.filters.update(label=i18n.label, when=i18n.when, number=i18n.number)
 
     def routes(self) -> list[BaseRoute]:
         page = self._page
@@ -278,11 +278,16 @@ class Console:
 
     async def inbox(self, request: Request, session: Session, outcome: dict[str, Any] | None = None) -> Response:
         rows, wanted = await self._inbox_rows(request, session)
+        beds: list[dict[str, Any]] = []
+        if session.principal.org_type == "shelter" and not request.query_params.get("fragment"):
+            data, _errors = await self.run(request, session, operations.BEDS)
+            mine = [o for o in data.get("directory") or [] if o["orgId"] == session.principal.org_id]
+            beds = sorted((c for o in mine for c in o["capacity"] if c["unitType"]), key=lambda c: c["unitType"])
         template = "_inbox_rows.html" if request.query_params.get("fragment") else "inbox.html"
         return self.render(request, session, template, rows=rows, wanted=wanted, outcome=outcome,
                            statuses=["OPEN", "REQUESTED", "RECEIVED", "ACCEPTED", "ON_HOLD", "REJECTED", "COMPLETED"],
                            urgencies=[u.name for u in Urgency], reasons=[r.name for r in RejectionReason],
-                           org_type=str(session.principal.org_type), choices=CHOICES)  # fmt: skip
+                           org_type=str(session.principal.org_type), choices=CHOICES, beds=beds)  # fmt: skip
 
     async def inbox_events(self, request: Request) -> Response:
         """Server-sent events: one ``changed`` per move of a referral this organisation made or received."""

@@ -13,6 +13,7 @@ from babel import Locale
 from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 LOCALES = Path(__file__).with_name("locale")
@@ -65,6 +66,11 @@ def when(moment: datetime | str | None) -> str:
         return ""
     at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return format_datetime(at, format="medium", locale=Locale.parse(CURRENT.get()))
+
+
+def number(value: int | float | None) -> str:
+    """A number as the current language writes it (1,250 · 1.250 · 1 250)."""
+    return "" if value is None else format_decimal(value, locale=Locale.parse(CURRENT.get()))
 
 
 def time_left(deadline: datetime | str, now: datetime) -> str:

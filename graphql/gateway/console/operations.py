@@ -80,6 +80,8 @@ mutation Act($a: ProviderActionInput!) {
   providerAction(action: $a, wait: 8000) { outcome { status code field message } }
 }"""
 
+BEDS = "query Beds { directory(service: EMERGENCY_SHELTER) { orgId capacity { unitType status available } } }"
+
 WEBHOOKS = """
 query Webhooks {
   webhooks { url events enabled disabledReason deliveries(first: 5) { eventType status attempts queuedAt } }
@@ -104,6 +106,7 @@ ALL = (
     REFER,
     MOVE,
     ACT,
+    BEDS,
     WEBHOOKS,
     AUDIT_CHAIN,
     FOLLOW,
