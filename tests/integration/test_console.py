@@ -240,6 +240,10 @@ async def test_a_legal_clinic_opens_a_matter_and_sees_a_refusal_where_it_acted(
     await refusal.wait_for()
     assert "hearing_date_required" in await refusal.inner_text()
     assert "a scheduled hearing needs its date" in await refusal.inner_text()
+    await page.get_by_label("Language").select_option("fr")  # from the page that answered a form
+    await page.get_by_role("button", name="Change").click()
+    await page.get_by_role("heading", name="Orientations reçues").wait_for()
+    await checked.open(page, "/inbox?lang=en")
 
     await page.get_by_label("Milestone").select_option("HEARING_SCHEDULED")
     await page.get_by_label("Hearing date").fill("2027-02-01")

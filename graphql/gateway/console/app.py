@@ -176,7 +176,8 @@ class Console:
     ) -> Response:
         body = self.templates.get_template(template).render(
             me=session.principal if session else None, csrf=session.csrf if session else values.pop("csrf", ""),
-            lang=i18n.CURRENT.get(), languages=i18n.LANGUAGES, path=request.url.path, Role=Role, **values,
+            lang=i18n.CURRENT.get(), languages=i18n.LANGUAGES, path=request.url.path, here=_page_of(request), Role=Role,
+            **values,
         )  # fmt: skip
         return HTMLResponse(body, status_code=status)
 
@@ -492,6 +493,17 @@ def provider_action(step: str, referral_id: str, form: dict[str, str]) -> dict[s
         }},
     }  # fmt: skip
     return actions.get(step)
+
+
+def _page_of(request: Request) -> str:
+    """The page a form answered on (a language change reloads it): the inbox for a referral's action, the
+    consent page for a revocation, else the page itself."""
+    path = request.url.path
+    if request.method == "GET":
+        return path
+    if path.startswith("/console/referrals/"):
+        return "/console/inbox"
+    return path.removesuffix("/revoke")
 
 
 def _known(answer: str | None) -> bool | None:
