@@ -212,7 +212,7 @@ async def _upsert_record(
             updated_at = excluded.updated_at
         """,
         f"{kind}/{record_id}", event.data.survivor_id, kind, org, referral,  # type: ignore[attr-defined]
-        json.dumps(state), json.dumps([milestone]) if milestone else None, event.time,
+        state, [milestone] if milestone else None, event.time,  # the pool's jsonb codec encodes them
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from events.needs import ReferralType
 from events.shelter import ConfigureShelter
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import ACT, REFER, action, call, partner, referral, screened, url
+from tests.support.gateway import ACT, REFER, action, call, grant, partner, referral, screened, url, window
 from tests.support.observe import eventually
 from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
@@ -253,6 +253,13 @@ async def test_a_legal_clinic_opens_a_matter_and_sees_a_refusal_where_it_acted(
     await page.get_by_role("button", name="Close the matter").click()
     await page.get_by_text("Done.").wait_for()
     await eventually(lambda: _status(db, survivor, "completed"))
+    await checked.open(page, f"/survivors/{survivor}")
+    assert "Not shared by the survivor — Your legal case" in await page.locator("main").inner_text()
+    await grant(settings, db, intake, survivor, grantee={"org_id": clinic.org_id}, categories=["legal"], **window())
+    await checked.open(page, f"/survivors/{survivor}")
+    services_shown = await page.locator("#h-services + *").locator("..").inner_text()
+    assert "Labour claim · Matter closed · Granted" in services_shown
+    assert "Hearing scheduled — 2027-02-01" in services_shown
     assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
 
 

@@ -10,6 +10,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from gateway.console import i18n
+from gateway.projection import MatterStatus, PlacementStatus
 
 from events.consent import Basis, Category, ConsentMethod, OrgType, Purpose
 from events.directory import CapacityStatus
@@ -43,7 +44,8 @@ def test_every_message_is_translated(language: str) -> None:
 SHOWN: list[type[StrEnum]] = [Category, ReferralStatus, Urgency, ReferralType, UnitType, RejectionReason,
                               CancellationReason, Act, Means, ExploitationPurpose, Sector, AgeBand, Gender,
                               ScreeningOutcome, ConsentMethod, Basis, OrgType, Destination, CapacityStatus, MatterType,
-                              Milestone, MatterOutcome, HealthService, ProgramType, WageBand]  # fmt: skip
+                              Milestone, MatterOutcome, HealthService, ProgramType, WageBand, PlacementStatus,
+                              MatterStatus]  # fmt: skip
 
 
 def test_every_code_the_console_shows_has_words() -> None:

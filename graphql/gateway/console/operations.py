@@ -31,6 +31,9 @@ query Pathway($id: ID!) {
     narrative { acts means purposes indicators sector story }
     needs { referralType urgency reason }
     placements { shelterOrg unitType status destination }
+    legalMatters { clinicOrg matterType status outcome milestones { milestone hearingDate } }
+    health { providerOrg engaged service }
+    employment { programOrg programType employed wageBand retained3Months retained6Months }
     referrals { id referralType urgency status referrerOrg recipientOrg createdAt sharedCategories
                 withheldCategories transitions { status actorOrg reason at } }
   }
