@@ -37,7 +37,7 @@ from gateway.api.pathway import REFERRALS
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
-from gateway.console.app import Console
+from gateway.console.app import Console, ConsoleOidc
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
@@ -74,6 +74,9 @@ class GatewaySettings(Settings):
     oidc_issuer: str = Field(default="", description="Accept OIDC bearer JWTs from this issuer (with the two below).")
     oidc_audience: str = ""
     oidc_jwks_url: str = ""
+    oidc_authorize_url: str = Field(default="", description="The console signs people in here (code flow, PKCE).")
+    oidc_token_url: str = ""
+    oidc_client_id: str = Field(default="", description="The console's client id; its ID tokens' audience.")
     persisted_queries: Path | None = Field(
         default=None, description="A JSON file {sha256: query}; when set, only these queries are served."
     )
@@ -228,7 +231,7 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
         address_burst=settings.address_burst, allowed=allowed,
     )  # fmt: skip
     tasks = TaskEndpoints(pool, graphql.audit)
-    console = Console(graphql, pool)
+    console = Console(graphql, pool, ConsoleOidc.of(settings))
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql),
                 Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health),

@@ -104,12 +104,17 @@ async def authenticate(conn: Pool | Connection, key: str | None, oidc: OidcVerif
             claims = await asyncio.to_thread(oidc.claims, key)  # JWKS fetches are blocking I/O
         except jwt.PyJWTError:
             return None
-        org_type = await conn.fetchval("SELECT org_type FROM gateway.organisations WHERE org_id = $1",
-                                       claims.get("haven_org"))  # fmt: skip
-        if org_type is None or claims.get("haven_role") not in Role.__members__.values():
-            return None
-        return _principal(claims["haven_org"], org_type, claims["haven_role"])
+        return await principal_for(conn, claims.get("haven_org"), claims.get("haven_role"))
     return await principal_of(conn, hash_key(key))
+
+
+async def principal_for(conn: Pool | Connection, org_id: object, role: object) -> Principal | None:
+    """The principal an identity provider vouches for (``haven_org``, ``haven_role``), if the gateway knows the
+    organisation and it may hold the role."""
+    if not isinstance(org_id, str) or role not in Role.__members__.values():
+        return None
+    org_type = await conn.fetchval("SELECT org_type FROM gateway.organisations WHERE org_id = $1", org_id)
+    return _principal(org_id, org_type, str(role)) if org_type is not None else None
 
 
 async def principal_of(conn: Pool | Connection, key_hash: str) -> Principal | None:

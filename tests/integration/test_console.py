@@ -11,7 +11,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
@@ -25,6 +25,7 @@ from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.gateway import ACT, REFER, action, call, grant, partner, referral, screened, url, window
 from tests.support.observe import eventually
+from tests.support.oidc import IdentityProvider
 from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess, start_all
 
@@ -34,9 +35,15 @@ SCREENSHOTS = ROOT / "docs" / "console"
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+def idp() -> Iterator[IdentityProvider]:
+    with IdentityProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000"}
+    gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000", **idp.console_settings()}
     names = ("identification", "consent", "referrals", "shelter", "legal_aid", "gateway")
     running = start_all({n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None) for n in names})
     yield running
@@ -286,6 +293,40 @@ async def test_an_admin_sets_the_beds_and_an_oversight_body_checks_the_record(
     await checked.open(watcher, "/audit")
     assert "The access record is intact" in await watcher.get_by_role("status").inner_text()
     assert await watcher.get_by_role("link", name="Inbox").count() == 0, "oversight has no inbox, and sees none"
+    assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
+
+
+async def test_staff_sign_in_through_their_organisations_identity_provider(
+    services: dict[str, ServiceProcess], db: Pool, browser: Browser, idp: IdentityProvider
+) -> None:
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await partner(db, shelter, Role.ORG_ADMIN)
+    checked = Checked()
+
+    async def sign_in_as(org: str) -> Page:
+        idp.sign_in_as = (org, "caseworker")
+        page = await (await browser.new_context(viewport={"width": 360, "height": 740})).new_page()
+        await checked.open(page, "")
+        await page.get_by_role("link", name="Sign in with your organisation's account").click()
+        await page.wait_for_load_state()
+        return page
+
+    page = await sign_in_as(shelter.org_id)
+    assert page.url.endswith("/console/home"), await page.content()
+    assert f"{shelter.org_id} · Caseworker" in await page.locator("header").inner_text()
+    await checked.open(page, "/inbox")
+    assert await page.get_by_role("heading", name="Referral inbox").count() == 1
+    assert idp.refused == [], "the code was redeemed with the PKCE verifier that made its challenge"
+
+    stranger = await sign_in_as(f"shelter-{uuid4().hex[:8]}")  # vouched for, but not an organisation Haven knows
+    assert stranger.url.split("?")[0].endswith("/console/oidc/callback")
+    assert "did not work" in await stranger.get_by_role("alert").inner_text()
+    await checked.open(stranger, "/inbox")
+    assert stranger.url.endswith("/console"), "no session was opened"
+
+    forged = await page.context.new_page()
+    await forged.goto(console(f"/oidc/callback?code=stolen&state={uuid4().hex}"))  # a callback nobody started
+    assert "did not work" in await forged.get_by_role("alert").inner_text()
     assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
 
 

@@ -11,6 +11,8 @@ events from the ``referralUpdates`` subscription) and nothing is loaded from any
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 from uuid import uuid4
 
+import aiohttp
 import jinja2
+import jwt
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -37,7 +42,7 @@ from events.needs import ReferralType, Urgency
 from events.referrals import RejectionReason
 from events.shelter import Destination, UnitType
 from gateway.api.base import Context
-from gateway.auth import Principal, Role, authenticate, hash_key, principal_of
+from gateway.auth import OidcVerifier, Principal, Role, authenticate, hash_key, principal_for, principal_of
 from gateway.consent import ConsentScope
 from gateway.console import i18n, operations
 from services.kernel.db import Pool
@@ -46,6 +51,7 @@ HERE = Path(__file__).parent
 COOKIE = "haven_console"
 PRE_COOKIE = "haven_console_csrf"  # before sign-in: the sign-in form's CSRF token (double submit)
 IDLE = timedelta(hours=8)
+LOGIN = timedelta(minutes=10)  # a sign-in through the identity provider must come back within this
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
 
@@ -66,6 +72,36 @@ class Session:
     language: str
 
 
+@dataclass(frozen=True)
+class ConsoleOidc:
+    """Sign-in through the organisation's identity provider: the authorization code flow with PKCE (S256)."""
+
+    issuer: str
+    jwks_url: str
+    authorize_url: str
+    token_url: str
+    client_id: str
+
+    @classmethod
+    def of(cls, settings: Any) -> ConsoleOidc | None:
+        found = (settings.oidc_issuer, settings.oidc_jwks_url, settings.oidc_authorize_url, settings.oidc_token_url,
+                 settings.oidc_client_id)  # fmt: skip
+        return cls(*found) if all(found) else None
+
+    def verifier(self) -> OidcVerifier:
+        return OidcVerifier(self.issuer, self.client_id, self.jwks_url)  # an ID token's audience is the client
+
+
+async def session_principal(pool: Pool, row: Any) -> Principal | None:
+    """Who a session acts as: its API key's principal while the key holds, or what the identity provider vouched
+    for until its ID token expires."""
+    if row["key_hash"] is not None:
+        return await principal_of(pool, row["key_hash"])
+    if row["expires_at"] is None or row["expires_at"] <= datetime.now(UTC):
+        return None
+    return await principal_for(pool, row["org_id"], row["role"])
+
+
 class SessionWatch:
     """A console session's subscription re-checks the session (and the key behind it) instead of a key."""
 
@@ -75,10 +111,8 @@ class SessionWatch:
         self.pool = pool
 
     async def valid(self, token: str) -> bool:
-        key_hash = await self.pool.fetchval(
-            "SELECT key_hash FROM gateway.console_sessions WHERE session_hash = $1", token
-        )
-        return key_hash is not None and await principal_of(self.pool, key_hash) is not None
+        row = await self.pool.fetchrow("SELECT * FROM gateway.console_sessions WHERE session_hash = $1", token)
+        return row is not None and await session_principal(self.pool, row) is not None
 
 
 def _hash(value: str) -> str:
@@ -86,8 +120,9 @@ def _hash(value: str) -> str:
 
 
 class Console:
-    def __init__(self, graphql: Executes, pool: Pool) -> None:
-        self.graphql, self.pool = graphql, pool
+    def __init__(self, graphql: Executes, pool: Pool, oidc: ConsoleOidc | None = None) -> None:
+        self.graphql, self.pool, self.oidc = graphql, pool, oidc
+        self.verifier = oidc.verifier() if oidc else None
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"],
             undefined=jinja2.StrictUndefined,
@@ -104,6 +139,8 @@ class Console:
         return [
             Route("/console", self.sign_in_page, methods=["GET"]),
             Route("/console/sign-in", self.sign_in, methods=["POST"]),
+            Route("/console/oidc/start", self.oidc_start, methods=["GET"]),
+            Route("/console/oidc/callback", self.oidc_callback, methods=["GET"], name="console-oidc-callback"),
             Route("/console/sign-out", page(self.sign_out), methods=["POST"]),
             Route("/console/home", page(self.home), methods=["GET"]),
             Route("/console/inbox", page(self.inbox), methods=["GET"]),
@@ -133,9 +170,10 @@ class Console:
         )  # fmt: skip
         if row is None:
             return None
-        who = await principal_of(self.pool, row["key_hash"])
-        if who is None:  # the key was revoked: so is every session opened with it
-            await self.pool.execute("DELETE FROM gateway.console_sessions WHERE key_hash = $1", row["key_hash"])
+        who = await session_principal(self.pool, row)
+        if who is None:  # the key was revoked (so is every session opened with it), or the ID token expired
+            await self.pool.execute("DELETE FROM gateway.console_sessions WHERE session_hash = $1 OR key_hash = $2",
+                                    row["session_hash"], row["key_hash"])  # fmt: skip
             return None
         language = i18n.pick(request.query_params.get("lang"), None) if "lang" in request.query_params else None
         if language and language != row["language"]:
@@ -219,7 +257,8 @@ class Console:
         token = i18n.CURRENT.set(language)
         try:
             csrf = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
-            response = self.render(request, None, "sign_in.html", status, csrf=csrf, error=error)
+            response = self.render(request, None, "sign_in.html", status, csrf=csrf, error=error,
+                                   oidc=self.oidc is not None)  # fmt: skip
         finally:
             i18n.CURRENT.reset(token)
         response.set_cookie(PRE_COOKIE, csrf, httponly=True, secure=True, samesite="strict", path="/console")
@@ -234,17 +273,76 @@ class Console:
         who = await authenticate(self.pool, key) if key.startswith("hvn_") else None
         if who is None:
             return await self.sign_in_page(request, i18n._("That key is not valid, or it was revoked."), 401)
-        sid = secrets.token_urlsafe(32)
         language = i18n.pick(str(form.get("lang", "")), request.headers.get("accept-language"))
+        return await self._open_session(language, key_hash=hash_key(key))
+
+    async def _open_session(
+        self, language: str, *, key_hash: str | None = None, who: Principal | None = None,
+        expires_at: datetime | None = None,
+    ) -> Response:  # fmt: skip
+        sid = secrets.token_urlsafe(32)
         await self.pool.execute(
-            "INSERT INTO gateway.console_sessions (session_hash, key_hash, csrf, language) VALUES ($1, $2, $3, $4)",
-            _hash(sid), hash_key(key), secrets.token_urlsafe(32), language,
+            "INSERT INTO gateway.console_sessions (session_hash, key_hash, csrf, language, org_id, role, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            _hash(sid), key_hash, secrets.token_urlsafe(32), language, who and who.org_id, who and who.role,
+            expires_at,
         )  # fmt: skip
         await self.pool.execute("DELETE FROM gateway.console_sessions WHERE seen_at < $1", datetime.now(UTC) - IDLE)
         response = RedirectResponse("/console/home", status_code=303)
         response.set_cookie(COOKIE, sid, httponly=True, secure=True, samesite="strict", path="/console")
         response.delete_cookie(PRE_COOKIE, path="/console")
         return self._headers(response)
+
+    def _callback_url(self, request: Request) -> str:
+        return str(request.url_for("console-oidc-callback"))
+
+    async def oidc_start(self, request: Request) -> Response:
+        """Off to the organisation's identity provider, with a fresh state, nonce and PKCE challenge."""
+        if self.oidc is None:
+            return self._headers(Response(status_code=404))
+        state, verifier, nonce = (secrets.token_urlsafe(32) for _ in range(3))
+        language = i18n.pick(request.query_params.get("lang"), request.headers.get("accept-language"))
+        await self.pool.execute(
+            "INSERT INTO gateway.console_logins (state, verifier, nonce, language) VALUES ($1, $2, $3, $4)",
+            state, verifier, nonce, language,
+        )  # fmt: skip
+        await self.pool.execute("DELETE FROM gateway.console_logins WHERE created_at < $1", datetime.now(UTC) - LOGIN)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode({"response_type": "code", "client_id": self.oidc.client_id, "scope": "openid",
+                           "redirect_uri": self._callback_url(request), "state": state, "nonce": nonce,
+                           "code_challenge": challenge, "code_challenge_method": "S256"})  # fmt: skip
+        return self._headers(RedirectResponse(f"{self.oidc.authorize_url}?{query}", status_code=303))
+
+    async def oidc_callback(self, request: Request) -> Response:
+        """Back from the identity provider: the code for an ID token (proved with the PKCE verifier), then a session
+        for the organisation and role it names, until the token expires."""
+        if self.oidc is None or self.verifier is None:
+            return self._headers(Response(status_code=404))
+        failed = i18n._("Signing in through your organisation did not work: try again.")
+        login = await self.pool.fetchrow(
+            "DELETE FROM gateway.console_logins WHERE state = $1 AND created_at > $2 RETURNING *",
+            request.query_params.get("state", ""), datetime.now(UTC) - LOGIN,
+        )  # fmt: skip
+        code = request.query_params.get("code")
+        if login is None or not code:
+            return await self.sign_in_page(request, failed, 400)
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self._callback_url(request),
+                "client_id": self.oidc.client_id, "code_verifier": login["verifier"]}  # fmt: skip
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+                http.post(self.oidc.token_url, data=form) as answer,
+            ):
+                tokens = await answer.json(content_type=None) if answer.status == 200 else {}
+            id_token = tokens.get("id_token", "") if isinstance(tokens, dict) else ""
+            claims = await asyncio.to_thread(self.verifier.claims, str(id_token))
+        except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWTError):
+            return await self.sign_in_page(request, failed, 401)
+        who = await principal_for(self.pool, claims.get("haven_org"), claims.get("haven_role"))
+        if who is None or not hmac.compare_digest(str(claims.get("nonce", "")), login["nonce"]):
+            return await self.sign_in_page(request, failed, 401)
+        expires = min(datetime.fromtimestamp(claims["exp"], UTC), datetime.now(UTC) + IDLE)
+        return await self._open_session(login["language"], who=who, expires_at=expires)
 
     async def sign_out(self, request: Request, session: Session) -> Response:
         await self.pool.execute("DELETE FROM gateway.console_sessions WHERE session_hash = $1", session.session_hash)
