@@ -32,6 +32,7 @@ from gateway.api.directory import DirectoryQuery, ProvidersMutation
 from gateway.api.follow import Subscription
 from gateway.api.hooks import WebhooksMutation, WebhooksQuery
 from gateway.api.intake import IntakeMutation
+from gateway.api.keys import KeysMutation, KeysQuery
 from gateway.api.ledger import LedgerQuery
 from gateway.api.pathway import PathwayQuery
 from gateway.api.referrals import ReferralsMutation, ReferralsQuery
@@ -45,10 +46,11 @@ TRACER = trace.get_tracer("haven.gateway")
 
 
 Query = merge_types(
-    "Query", (DirectoryQuery, PathwayQuery, ConsentQuery, ReferralsQuery, LedgerQuery, CommandsQuery, WebhooksQuery)
+    "Query",
+    (DirectoryQuery, PathwayQuery, ConsentQuery, ReferralsQuery, LedgerQuery, CommandsQuery, WebhooksQuery, KeysQuery),
 )
 Mutation = merge_types(
-    "Mutation", (IntakeMutation, ConsentMutation, ReferralsMutation, ProvidersMutation, WebhooksMutation)
+    "Mutation", (IntakeMutation, ConsentMutation, ReferralsMutation, ProvidersMutation, WebhooksMutation, KeysMutation)
 )
 
 

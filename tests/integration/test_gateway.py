@@ -729,3 +729,36 @@ async def test_the_care_team_lists_a_survivors_directives_and_no_one_else_can(
     assert [(r["org_id"], list(r["categories"])) for r in reads] == [(hotline.org_id, ["case_status"])], (
         "listing the directives is a read, in the ledger"
     )
+
+
+async def test_an_org_admin_makes_and_revokes_its_own_keys_and_no_one_elses(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    ours, theirs = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(2))
+    admin = await partner(db, ours, Role.ORG_ADMIN)
+    other_admin = await partner(db, theirs, Role.ORG_ADMIN)
+    create = "mutation($r: Role!, $l: String) { createApiKey(role: $r, label: $l) { key apiKey { id role label } } }"
+    revoke = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
+    me = "{ me { orgId role } }"
+
+    _, made = await call(settings, admin, create, {"r": "CASEWORKER", "l": "night desk"})
+    new = made["data"]["createApiKey"]
+    _, works = await call(settings, new["key"], me)
+    _, listed = await call(settings, admin, "{ apiKeys { id role label revokedAt } }")
+    _, oversight = await call(settings, admin, create, {"r": "OVERSIGHT"})
+    _, by_caseworker = await call(settings, new["key"], create, {"r": "ORG_ADMIN"})
+    _, by_stranger = await call(settings, other_admin, revoke, {"id": new["apiKey"]["id"]})
+    _, still = await call(settings, new["key"], me)
+    _, revoked = await call(settings, admin, revoke, {"id": new["apiKey"]["id"]})
+    _, after = await call(settings, new["key"], me)
+
+    assert works["data"]["me"] == {"orgId": ours.org_id, "role": "CASEWORKER"}
+    assert {"id": new["apiKey"]["id"], "role": "CASEWORKER", "label": "night desk", "revokedAt": None} in listed[
+        "data"]["apiKeys"]  # fmt: skip
+    assert new["key"] not in json.dumps(listed), "a key is shown once, when made"
+    assert codes(oversight) == ["FORBIDDEN"], "only an oversight body holds the oversight role"
+    assert codes(by_caseworker) == ["FORBIDDEN"]
+    assert codes(by_stranger) == ["BAD_INPUT"], "another organisation's key is answered as one that does not exist"
+    assert still["data"]["me"]["orgId"] == ours.org_id
+    assert revoked["data"]["revokeApiKey"]["revokedAt"]
+    assert codes(after) == ["UNAUTHENTICATED"]

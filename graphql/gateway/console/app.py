@@ -431,25 +431,42 @@ class Console:
         return await self.inbox(request, session, outcome)
 
     async def organisation(self, request: Request, session: Session) -> Response:
-        """An org admin's page: the shelter's beds or the clinic's caseload, and the webhook endpoints."""
-        outcome = None
+        """An org admin's page: the shelter's beds or the clinic's caseload, the API keys, the webhook endpoints."""
+        outcome, new_key = None, None
         if request.method == "POST":
-            form = await request.form()
-            counts = {k: str(v).strip() for k, v in form.items() if k in (*CHOICES["units"], "caseload")}
-            if not all(v.isdigit() for v in counts.values() if v):
-                outcome = {"status": "ERROR", "code": "BAD_INPUT", "message": i18n._("Give whole numbers.")}
-            else:
-                if form.get("what") == "beds":
-                    beds = [{"unitType": u, "count": int(v)} for u, v in counts.items() if u != "caseload" and v]
-                    action: dict[str, Any] = {"configureShelter": {"beds": beds}}
-                else:
-                    action = {"configureClinic": {"maxOpenMatters": int(counts.get("caseload") or 0)}}
-                _answer, outcome = await self.command(request, session, operations.ACT, {"a": action})
+            form = {k: str(v).strip() for k, v in (await request.form()).items()}
+            outcome, new_key = await self._organisation_change(request, session, form)
         data, errors = await self.run(request, session, operations.WEBHOOKS)
+        keys, _errors = await self.run(request, session, operations.KEYS)
         status = 200 if outcome is None or outcome["status"] == "APPLIED" else 422
         return self.render(request, session, "organisation.html", status, outcome=outcome, choices=CHOICES,
                            hooks=data.get("webhooks") or [], org_type=str(session.principal.org_type),
-                           errors=errors)  # fmt: skip
+                           errors=errors, keys=keys.get("apiKeys") or [], new_key=new_key,
+                           roles=[r.name for r in Role if r is not Role.OVERSIGHT])  # fmt: skip
+
+    async def _organisation_change(
+        self, request: Request, session: Session, form: dict[str, str]
+    ) -> tuple[dict[str, Any], str | None]:
+        """One change from the organisation page: beds, caseload, a new key or a revoked one."""
+        what = form.get("what")
+        if what in ("key", "revoke_key"):
+            query, variables = ((operations.CREATE_KEY, {"role": form.get("role"), "label": form.get("label") or None})
+                                if what == "key" else (operations.REVOKE_KEY, {"id": form.get("key_id")}))  # fmt: skip
+            data, errors = await self.run(request, session, query, variables)
+            if errors:
+                return {"status": "ERROR", "code": errors[0].get("code"), "message": errors[0]["message"]}, None
+            made = data.get("createApiKey")
+            return {"status": "APPLIED"}, made["key"] if made else None
+        counts = {k: v for k, v in form.items() if k in (*CHOICES["units"], "caseload")}
+        if not all(v.isdigit() for v in counts.values() if v):
+            return {"status": "ERROR", "code": "BAD_INPUT", "message": i18n._("Give whole numbers.")}, None
+        if what == "beds":
+            beds = [{"unitType": u, "count": int(v)} for u, v in counts.items() if u != "caseload" and v]
+            action: dict[str, Any] = {"configureShelter": {"beds": beds}}
+        else:
+            action = {"configureClinic": {"maxOpenMatters": int(counts.get("caseload") or 0)}}
+        _answer, outcome = await self.command(request, session, operations.ACT, {"a": action})
+        return outcome, None
 
     async def audit(self, request: Request, session: Session) -> Response:
         """Auditors and oversight bodies: a survivor's ledger as their role allows, and the chain's integrity."""

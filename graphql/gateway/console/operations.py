@@ -90,6 +90,13 @@ query Webhooks {
   webhooks { url events enabled disabledReason deliveries(first: 5) { eventType status attempts queuedAt } }
 }"""
 
+KEYS = "query Keys { apiKeys { id role label createdAt revokedAt } }"
+
+CREATE_KEY = """
+mutation CreateKey($role: Role!, $label: String) { createApiKey(role: $role, label: $label) { key } }"""
+
+REVOKE_KEY = "mutation RevokeKey($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
+
 AUDIT_CHAIN = "query AuditChain { auditChain { records intact brokenAt problem } }"
 
 FOLLOW = "subscription Follow { referralUpdates { id status } }"
@@ -111,6 +118,9 @@ ALL = (
     ACT,
     BEDS,
     WEBHOOKS,
+    KEYS,
+    CREATE_KEY,
+    REVOKE_KEY,
     AUDIT_CHAIN,
     FOLLOW,
 )
