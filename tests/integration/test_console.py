@@ -302,6 +302,11 @@ async def test_an_admin_sets_the_beds_and_an_oversight_body_checks_the_record(
     await refused.get_by_label("API key").fill(new_key)
     await refused.locator("form[action='/console/sign-in'] button[type=submit]").click()
     assert "not valid, or it was revoked" in await refused.get_by_role("alert").inner_text()
+    await page.get_by_label("Address (https)").fill("https://cases.partner.example/haven")
+    await page.get_by_label("referral.requested").check()
+    await page.get_by_role("button", name="Add the webhook").click()
+    assert (await page.locator("code.key").inner_text()).startswith("whsec_"), "the signing secret, shown once"
+    assert await page.get_by_text("https://cases.partner.example/haven").count() == 1
     _, watcher = await signed_in(browser, oversight, checked)
     await checked.open(watcher, "/audit")
     assert "The access record is intact" in await watcher.get_by_role("status").inner_text()

@@ -41,6 +41,7 @@ from events.legal_aid import MatterOutcome, MatterType, Milestone
 from events.needs import ReferralType, Urgency
 from events.referrals import RejectionReason
 from events.shelter import Destination, UnitType
+from gateway import webhooks
 from gateway.api.base import Context
 from gateway.auth import OidcVerifier, Principal, Role, authenticate, hash_key, principal_for, principal_of
 from gateway.consent import ConsentScope
@@ -434,30 +435,34 @@ class Console:
         """An org admin's page: the shelter's beds or the clinic's caseload, the API keys, the webhook endpoints."""
         outcome, new_key = None, None
         if request.method == "POST":
-            form = {k: str(v).strip() for k, v in (await request.form()).items()}
-            outcome, new_key = await self._organisation_change(request, session, form)
+            outcome, new_key = await self._organisation_change(request, session, await request.form())
         data, errors = await self.run(request, session, operations.WEBHOOKS)
         keys, _errors = await self.run(request, session, operations.KEYS)
         status = 200 if outcome is None or outcome["status"] == "APPLIED" else 422
         return self.render(request, session, "organisation.html", status, outcome=outcome, choices=CHOICES,
                            hooks=data.get("webhooks") or [], org_type=str(session.principal.org_type),
                            errors=errors, keys=keys.get("apiKeys") or [], new_key=new_key,
-                           roles=[r.name for r in Role if r is not Role.OVERSIGHT])  # fmt: skip
+                           roles=[r.name for r in Role if r is not Role.OVERSIGHT],
+                           deliverable=sorted(webhooks.DELIVERABLE))  # fmt: skip
 
     async def _organisation_change(
-        self, request: Request, session: Session, form: dict[str, str]
+        self, request: Request, session: Session, form: Any
     ) -> tuple[dict[str, Any], str | None]:
         """One change from the organisation page: beds, caseload, a new key or a revoked one."""
         what = form.get("what")
-        if what in ("key", "revoke_key"):
-            query, variables = ((operations.CREATE_KEY, {"role": form.get("role"), "label": form.get("label") or None})
-                                if what == "key" else (operations.REVOKE_KEY, {"id": form.get("key_id")}))  # fmt: skip
+        if what in ("key", "revoke_key", "webhook"):
+            query, variables = {
+                "key": (operations.CREATE_KEY, {"role": form.get("role"), "label": form.get("label") or None}),
+                "revoke_key": (operations.REVOKE_KEY, {"id": form.get("key_id")}),
+                "webhook": (operations.REGISTER_WEBHOOK, {"url": form.get("url"), "events": form.getlist("events")}),
+            }[what]
             data, errors = await self.run(request, session, query, variables)
             if errors:
                 return {"status": "ERROR", "code": errors[0].get("code"), "message": errors[0]["message"]}, None
-            made = data.get("createApiKey")
-            return {"status": "APPLIED"}, made["key"] if made else None
-        counts = {k: v for k, v in form.items() if k in (*CHOICES["units"], "caseload")}
+            made = data.get("createApiKey") or {}
+            registered = data.get("registerWebhook") or {}
+            return {"status": "APPLIED"}, made.get("key") or registered.get("secret")
+        counts = {k: str(v).strip() for k, v in form.items() if k in (*CHOICES["units"], "caseload")}
         if not all(v.isdigit() for v in counts.values() if v):
             return {"status": "ERROR", "code": "BAD_INPUT", "message": i18n._("Give whole numbers.")}, None
         if what == "beds":

@@ -97,6 +97,11 @@ mutation CreateKey($role: Role!, $label: String) { createApiKey(role: $role, lab
 
 REVOKE_KEY = "mutation RevokeKey($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
 
+REGISTER_WEBHOOK = """
+mutation RegisterWebhook($url: String!, $events: [String!]!) {
+  registerWebhook(url: $url, events: $events) { secret }
+}"""
+
 AUDIT_CHAIN = "query AuditChain { auditChain { records intact brokenAt problem } }"
 
 FOLLOW = "subscription Follow { referralUpdates { id status } }"
@@ -121,6 +126,7 @@ ALL = (
     KEYS,
     CREATE_KEY,
     REVOKE_KEY,
+    REGISTER_WEBHOOK,
     AUDIT_CHAIN,
     FOLLOW,
 )
