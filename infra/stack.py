@@ -26,9 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from events.catalog import all_topics
+from services.kernel import topics
 from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
 from services.kernel.migrations import migrate, migrate_all
@@ -243,19 +244,8 @@ async def _wait_for_kafka(settings: Settings, *, timeout: float, proc: subproces
 
 
 async def create_topics(settings: Settings) -> list[str]:
-    """Create every catalog topic (and its dead-letter topic) that does not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in all_topics() if t.name not in existing]
-        if missing:
-            await admin.create_topics(
-                [NewTopic(t.name, t.partitions, 1, topic_configs=t.kafka_configs()) for t in missing]
-            )
-        return [t.name for t in missing]
-    finally:
-        await admin.close()
+    """Create or update every catalog topic (and its dead-letter topic): what was done."""
+    return await topics.apply(settings)
 
 
 def stop_pid(pid_file: Path, what: str, timeout: float = 30) -> None:
@@ -403,8 +393,8 @@ def up(settings: Settings) -> None:
         start_postgres(settings)
     with step("Kafka"):
         start_kafka(settings, libs)
-    created = asyncio.run(create_topics(settings))
-    say(f"topics: {len(created)} created, {len(all_topics()) - len(created)} already there")
+    done = asyncio.run(create_topics(settings))
+    say(f"topics: {len(all_topics())} in the catalog, {len(done)} changed" + "".join(f"\n  {d}" for d in done))
     applied = asyncio.run(_migrate(settings))
     say(f"migrations: {sum(map(len, applied.values()))} applied across {len(applied)} service schemas")
     say(f"stack ready in {time.monotonic() - started:.1f}s — Kafka {settings.kafka_bootstrap_servers}, "

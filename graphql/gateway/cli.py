@@ -31,7 +31,7 @@ from events.shelter import ConfigureShelter, UnitType
 from gateway import audit, projection
 from gateway.app import MIGRATIONS, GatewaySettings
 from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
-from services.kernel import kafka, outbox
+from services.kernel import kafka, outbox, topics
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.db import Pool, create_pool
 from services.kernel.migrations import migrate
@@ -189,6 +189,19 @@ async def _run(args: Any) -> int:
     if args.command == "replay":
         await replay(settings, args.workers)
         return 0
+    if args.command == "topics":
+        try:
+            done = await topics.apply(settings)
+        except topics.TopicRefused as exc:
+            print(f"haven: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"topics on {settings.kafka_bootstrap_servers}: {len(done)} changed (replication "
+            f"{settings.topic_replication_factor}, min.insync.replicas {settings.topic_min_insync_replicas})"
+        )
+        for line in done:
+            print(f"  {line}")
+        return 0
     pool = await _pool(settings)
     try:
         async with pool.acquire() as conn:
@@ -244,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
     replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
                            help="processes sharing the partitions (default: one per core)")  # fmt: skip
+    sub.add_parser("topics", help="the catalog's topics on the cluster").add_subparsers(
+        dest="action", required=True
+    ).add_parser("apply", help="create or update them (HAVEN_TOPIC_* settings); never lowers a partition count")
     sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True).add_parser("verify")
     return asyncio.run(_run(parser.parse_args(argv)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,12 +38,30 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the parties to an accepted referral stay in the care team after it closes.",
     )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each new topic: 1 on the local broker, 3 on a production cluster."
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Replicas that must have a write before it counts (acks=all): 2 in production."
+    )
+    topic_partitions: int | None = Field(
+        default=None, ge=1, description="Partitions of every event and command topic, instead of the catalog's."
+    )
+    topic_retention_ms: int | None = Field(
+        default=None, ge=-1, description="Retention of every event and command topic (-1: forever, which replay needs)."
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Wraps every survivor's data key (base64url, 32 bytes)."
     )
     master_key_file: Path | None = Field(
         default=None, description="Where to read the master key if HAVEN_MASTER_KEY is unset."
     )
+
+    @model_validator(mode="after")
+    def _durable(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("topic_min_insync_replicas cannot exceed topic_replication_factor: no write would count")
+        return self
 
     def master_key_text(self) -> str:
         """The master key as configured; names the settings to set when there is none."""

@@ -1,0 +1,105 @@
+"""Provisioning the catalog's topics on any cluster: ``bin/haven topics apply``, ``make infra-up``, a chart's Job.
+
+Idempotent: a second run changes nothing. Partitions, replication, ``min.insync.replicas`` and retention come from
+settings (``HAVEN_TOPIC_*``), so a production cluster gets replication factor 3 and two in-sync replicas while the
+local single broker gets 1 and 1. A partition count is raised, never lowered (Kafka cannot, and a key would move to
+another partition and lose its order); an existing topic's replication factor is reported, not changed (that is a
+partition reassignment, planned with the cluster's own tools).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from events.catalog import TopicSpec, all_topics
+from services.kernel.settings import Settings
+
+
+class TopicRefused(ValueError):
+    """A change the cluster cannot make safely; the message says which topic and why."""
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One topic as this cluster should have it."""
+
+    name: str
+    partitions: int
+    replication: int
+    configs: dict[str, str]
+
+
+def wanted(settings: Settings, specs: list[TopicSpec] | None = None) -> list[Wanted]:
+    """The catalog's topics (and dead-letter topics) with this deployment's durability settings applied."""
+    found = []
+    for spec in specs if specs is not None else all_topics():
+        configs = {**spec.kafka_configs(), "min.insync.replicas": str(settings.topic_min_insync_replicas),
+                   "unclean.leader.election.enable": "false"}  # fmt: skip
+        partitions = spec.partitions
+        if not spec.name.endswith(".dlq"):  # dead letters keep their own small shape
+            if settings.topic_retention_ms is not None and spec.cleanup_policy == "delete":
+                configs["retention.ms"] = str(settings.topic_retention_ms)
+            partitions = settings.topic_partitions or partitions
+        found.append(Wanted(spec.name, partitions, settings.topic_replication_factor, configs))
+    return found
+
+
+async def apply(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create what is missing and bring what exists to its settings; what was done, one line each.
+
+    Raises :class:`TopicRefused`, before changing anything, when a topic would lose partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        targets = wanted(settings, specs)
+        existing = {t["topic"]: t for t in await admin.describe_topics([t.name for t in targets])
+                    if t["error_code"] == 0}  # fmt: skip
+        count = {name: len(t["partitions"]) for name, t in existing.items()}
+        lower = [f"{t.name}: has {count[t.name]} partitions, wanted {t.partitions}"
+                 for t in targets if t.name in count and count[t.name] > t.partitions]  # fmt: skip
+        if lower:
+            raise TopicRefused(
+                "refusing to lower a partition count (Kafka cannot shrink a topic, and each key would move to "
+                "another partition and lose its order): " + "; ".join(lower)
+            )
+        done = []
+        missing = [t for t in targets if t.name not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(t.name, t.partitions, t.replication, topic_configs=t.configs)
+                                       for t in missing])  # fmt: skip
+            done += [f"created {t.name} ({t.partitions} partitions, replication {t.replication})" for t in missing]
+        present = [t for t in targets if t.name in existing]
+        grow = {t.name: NewPartitions(t.partitions) for t in present if count[t.name] < t.partitions}
+        if grow:
+            await admin.create_partitions(grow)
+            done += [f"raised {name} to {p.total_count} partitions" for name, p in grow.items()]
+        current = await _configs(admin, [t.name for t in present])
+        stale = [t for t in present if any(current.get(t.name, {}).get(k) != v for k, v in t.configs.items())]
+        if stale:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, t.configs) for t in stale])
+            for t in stale:
+                changed = sorted(k for k, v in t.configs.items() if current[t.name].get(k) != v)
+                done.append(f"updated {t.name}: {', '.join(changed)}")
+        for t in present:
+            replicas = len(existing[t.name]["partitions"][0]["replicas"]) if existing[t.name]["partitions"] else 0
+            if replicas != t.replication:
+                done.append(f"note {t.name}: replication {replicas}, wanted {t.replication} (reassign its partitions)")
+        return done
+    finally:
+        await admin.close()
+
+
+async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """The current configuration of each topic."""
+    if not names:
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names]):
+        for resource in response.to_object()["resources"]:
+            entries: list[dict[str, Any]] = resource["config_entries"]
+            found[resource["resource_name"]] = {e["config_names"]: e["config_value"] for e in entries}
+    return found
