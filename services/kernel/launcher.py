@@ -7,6 +7,7 @@ service: services meet through events.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -32,8 +33,17 @@ def main() -> int:
     settings = Settings()
     apps = discover_apps()
     apps.append("gateway.app")  # installed from graphql/gateway/ as the package `gateway`
-    children = {app: subprocess.Popen([sys.executable, "-m", app]) for app in apps}
+    # Each service answers /healthz and /readyz on a port of its own, counted up from health_base_port.
+    probes = {app: settings.health_base_port + i for i, app in enumerate(a for a in apps if a.endswith(".app")
+                                                                       and a != "gateway.app")}  # fmt: skip
+    children = {app: subprocess.Popen([sys.executable, "-m", app],
+                                      env={**os.environ, **({"HAVEN_HEALTH_PORT": str(probes[app])}
+                                                            if app in probes else {})})
+                for app in apps}  # fmt: skip
     print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
+    for app, port in probes.items():
+        print(f"haven ▸ {app.removeprefix('services.').removesuffix('.app'):<15} "
+              f"http://{settings.health_host}:{port}/readyz")  # fmt: skip
     print(f"haven ▸ {len(children)} services running: {', '.join(apps) or '(none yet)'} — Ctrl-C stops them")
     stopping = False
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.kernel.db import Pool, quote_ident
@@ -49,27 +50,46 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.published = 0
 
+    async def reachable(self) -> None:
+        """Raises unless the Kafka cluster answers a metadata request (a readiness check)."""
+        await self._producer.client.fetch_all_metadata()
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until ``stop`` is set; the producer is started and stopped here."""
+        """Publish until ``stop`` is set; the producer is started and stopped here. When the database goes away the
+        relay waits and retries (with backoff, up to 5 s) instead of stopping its service."""
         await self._producer.start()
         try:
-            async with self._pool.acquire() as listener:
-                while not stop.is_set() and not await self._lead(listener):
-                    await wait_any(stop, timeout=self._sweep_interval)
-                if stop.is_set():
-                    return
-                await listener.add_listener(outbox_channel(self._schema), self._notified)
+            pause = 0.25
+            while not stop.is_set():
                 try:
-                    while not stop.is_set():
-                        self._wake.clear()
-                        await self.drain()
-                        await wait_any(stop, self._wake, timeout=self._sweep_interval)
-                    await self.drain()  # what committed before the stop still goes out
-                finally:
-                    await listener.remove_listener(outbox_channel(self._schema), self._notified)
-                    await listener.execute("SELECT pg_advisory_unlock_all()")
+                    await self._serve(stop)
+                    return
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                        asyncpg.exceptions.OperatorInterventionError) as exc:  # fmt: skip
+                    log.warning("%s relay: the database is unreachable (%s); retrying in %.1fs", self._schema,
+                                exc, pause)  # fmt: skip
+                    await wait_any(stop, timeout=pause)
+                    pause = min(pause * 2, 5.0)
         finally:
             await self._producer.stop()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Lead (one relay per schema publishes), then publish on every NOTIFY and every sweep."""
+        async with self._pool.acquire() as listener:
+            while not stop.is_set() and not await self._lead(listener):
+                await wait_any(stop, timeout=self._sweep_interval)
+            if stop.is_set():
+                return
+            await listener.add_listener(outbox_channel(self._schema), self._notified)
+            try:
+                while not stop.is_set():
+                    self._wake.clear()
+                    await self.drain()
+                    await wait_any(stop, self._wake, timeout=self._sweep_interval)
+                await self.drain()  # what committed before the stop still goes out
+            finally:
+                await listener.remove_listener(outbox_channel(self._schema), self._notified)
+                await listener.execute("SELECT pg_advisory_unlock_all()")
 
     async def _lead(self, conn: Any) -> bool:
         lead: bool = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('haven-outbox:' || $1))", self._schema)

@@ -23,6 +23,7 @@ from events.identification import SurvivorErased
 from services.kernel import erasure, kafka
 from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
 from services.kernel.db import Pool, create_pool
+from services.kernel.health import Health
 from services.kernel.lifecycle import run_until_stopped
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
@@ -106,6 +107,9 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
             )
             components.append(consumer.run)
         components += [functools.partial(task, pool) for task in spec.background]
+        if settings.health_port:
+            health = Health(spec.name, {"database": lambda: pool.fetchval("SELECT 1"), "kafka": relay.reachable})
+            components.append(functools.partial(health.serve, settings.health_host, settings.health_port))
         log.info("%s: serving %s", spec.name, ", ".join(spec.topics) or "no topics")
         await run_until_stopped(*components, stop=stop)
     finally:

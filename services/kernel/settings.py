@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the parties to an accepted referral stay in the care team after it closes.",
     )
+    health_host: str = Field(default="127.0.0.1", description="Where /healthz and /readyz answer.")
+    health_port: int = Field(default=0, ge=0, le=65535, description="The probe port; 0: no probe server.")
+    health_base_port: int = Field(
+        default=28100, ge=1, le=65000, description="make run: each service's probe port counts up from here."
+    )
     topic_replication_factor: int = Field(
         default=1, ge=1, description="Replicas of each new topic: 1 on the local broker, 3 on a production cluster."
     )
