@@ -394,7 +394,8 @@ def up(settings: Settings) -> None:
     with step("Kafka"):
         start_kafka(settings, libs)
     done = asyncio.run(create_topics(settings))
-    say(f"topics: {len(all_topics())} in the catalog, {len(done)} changed" + "".join(f"\n  {d}" for d in done))
+    news = [d for d in done if not d.startswith("created ")]  # what was created is said by the count
+    say(f"topics: {len(all_topics())} in the catalog, {len(done)} changed" + "".join(f"\n  {d}" for d in news))
     applied = asyncio.run(_migrate(settings))
     say(f"migrations: {sum(map(len, applied.values()))} applied across {len(applied)} service schemas")
     say(f"stack ready in {time.monotonic() - started:.1f}s — Kafka {settings.kafka_bootstrap_servers}, "
