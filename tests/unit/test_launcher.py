@@ -1,0 +1,39 @@
+"""The local launcher keeps every service running: a child that exits is started again, after a pause that grows
+while it keeps failing, and stop ends every child by its pid."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from services.kernel.launcher import Supervisor
+
+
+def tend_until(supervisor: Supervisor, done: float) -> list[str]:
+    said = []
+    while time.monotonic() < done:
+        said += supervisor.tend()
+        time.sleep(0.02)
+    return said
+
+
+def test_a_crashing_child_is_restarted_with_growing_pauses_and_the_others_run_on() -> None:
+    crashing = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    steady = [sys.executable, "-c", "import time; time.sleep(60)"]
+    supervisor = Supervisor({"crashing": (crashing, {}), "steady": (steady, {})}, first_pause=0.1, ceiling=0.4)
+    supervisor.start_all()
+    steady_pid = supervisor.children["steady"].pid
+    try:
+        said = tend_until(supervisor, time.monotonic() + 2.0)
+    finally:
+        stopped = supervisor.stop(timeout=5)
+
+    exits = [line for line in said if line.startswith("crashing exited with 3")]
+    pauses = [float(line.rsplit("in ", 1)[1].removesuffix("s")) for line in exits]
+    assert supervisor.restarts["crashing"] >= 3, said
+    assert pauses[:3] == [0.1, 0.2, 0.4], "each quick exit doubles the pause"
+    assert set(pauses[3:]) <= {0.4}, "up to the ceiling"
+    assert supervisor.restarts["steady"] == 0
+    assert supervisor.children["steady"].pid == steady_pid, "the others run on untouched"
+    assert stopped == [], "every child stopped on SIGTERM"
+    assert all(child.poll() is not None for child in supervisor.children.values())
