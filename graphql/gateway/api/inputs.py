@@ -18,6 +18,7 @@ import re
 import types
 from datetime import date, datetime
 from enum import Enum
+from functools import cache
 from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
@@ -179,9 +180,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def sealed_fields(model: type[BaseModel]) -> list[str]:
+@cache
+def sealed_fields(model: type[BaseModel]) -> tuple[str, ...]:
     """The fields of ``model`` that travel sealed (the input takes them as text)."""
-    return [name for name, f in model.model_fields.items() if _strip(f.annotation)[0] is Sealed]
+    return tuple(name for name, f in model.model_fields.items() if _strip(f.annotation)[0] is Sealed)
 
 
 def variables(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from strawberry.utils.str_converters import to_camel_case
 
 from events.consent import Basis, Category, ConsentMethod, Purpose
 from events.employment import ProgramType, WageBand
@@ -243,9 +244,7 @@ class Console:
         """Send a command; the mutation's answer and what became of it (APPLIED, or REFUSED/ERROR with a code)."""
         data, errors = await self.run(request, session, query, variables)
         if errors:
-            first = errors[0]
-            return {}, {"status": "ERROR", "code": first.get("code"), "message": first["message"],
-                        "field": first.get("field")}  # fmt: skip
+            return {}, _refused(errors)
         (answer,) = data.values()
         return answer, answer["outcome"]
 
@@ -418,7 +417,8 @@ class Console:
             fields["reason"] = str(form.get("reason") or "OTHER")
         elif name == "put_on_hold":
             fields["reason"] = "waitlist"
-        variables = {"id": request.path_params["id"], "s": str(form.get("survivor", "")), "m": {_camel(name): fields}}
+        move = {to_camel_case(name): fields}
+        variables = {"id": request.path_params["id"], "s": str(form.get("survivor", "")), "m": move}
         _answer, outcome = await self.command(request, session, operations.MOVE, variables)
         return await self.inbox(request, session, outcome)
 
@@ -458,7 +458,7 @@ class Console:
             }[what]
             data, errors = await self.run(request, session, query, variables)
             if errors:
-                return {"status": "ERROR", "code": errors[0].get("code"), "message": errors[0]["message"]}, None
+                return _refused(errors), None
             made = data.get("createApiKey") or {}
             registered = data.get("registerWebhook") or {}
             return {"status": "APPLIED"}, made.get("key") or registered.get("secret")
@@ -631,9 +631,10 @@ def _known(answer: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(answer or "")
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+def _refused(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """A command the API answered with an error, as the outcome the pages show (its code and message)."""
+    first = errors[0]
+    return {"status": "ERROR", "code": first.get("code"), "message": first["message"], "field": first.get("field")}
 
 
 SCREENER_TYPE = {"hotline": "HOTLINE", "ngo": "NGO", "health_provider": "HEALTH_WORKER",

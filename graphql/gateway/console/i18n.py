@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 from datetime import datetime
 from functools import cache
+from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
@@ -41,8 +42,6 @@ def translations(language: str) -> NullTranslations:
         return NullTranslations()
     with po.open("rb") as source:
         catalog = read_po(source, locale=language)
-    from io import BytesIO
-
     compiled = BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
