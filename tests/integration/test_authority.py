@@ -49,7 +49,7 @@ from tests.support.gateway import (
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
-from tests.support.processes import ServiceProcess, start_all
+from tests.support.processes import ServiceProcess, running
 from tests.support.referrals import refusals_for
 
 REVOKE = "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d) { commandId } }"
@@ -62,13 +62,7 @@ WRITERS = (Role.INTAKE, Role.CASEWORKER)
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_KEY_RECHECK_SECONDS": "5", "HAVEN_ADDRESS_BURST": "5000", "HAVEN_RATE_BURST": "200"}
-    running = start_all({
-        n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None)
-        for n in ("identification", "consent", "referrals", "gateway")
-    })  # fmt: skip
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, ("identification", "consent", "referrals", "gateway"), gateway)
 
 
 def refusal(body: dict[str, Any]) -> tuple[str, str | None]:

@@ -27,7 +27,7 @@ from tests.support.gateway import ACT, REFER, action, call, grant, partner, refe
 from tests.support.observe import eventually
 from tests.support.oidc import IdentityProvider
 from tests.support.partners import organisation
-from tests.support.processes import ROOT, ServiceProcess, start_all
+from tests.support.processes import ROOT, ServiceProcess, running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGE_BUDGET = 150 * 1024
@@ -45,10 +45,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) ->
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000", **idp.console_settings()}
     names = ("identification", "consent", "referrals", "shelter", "legal_aid", "gateway")
-    running = start_all({n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None) for n in names})
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, names, gateway)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ from tests.support.gateway import (
 from tests.support.intakes import send
 from tests.support.observe import eventually
 from tests.support.partners import organisation
-from tests.support.processes import ServiceProcess, start_all
+from tests.support.processes import ServiceProcess, running
 
 REVOKE = ("mutation($s: ID!, $d: ID!, $w: Int) { revokeConsent(survivorId: $s, directiveId: $d, wait: $w) {"
           " commandId outcome { status code field message } } }")  # fmt: skip
@@ -61,10 +61,7 @@ SERVICES = ("identification", "consent", "referrals", "shelter", "legal_aid", "h
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000"}
-    running = start_all({n: ServiceProcess(n, logs, env=gateway if n == "gateway" else None) for n in SERVICES})
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, SERVICES, gateway)
 
 
 @dataclass

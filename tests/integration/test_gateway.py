@@ -46,7 +46,7 @@ from tests.support.gateway import (
 from tests.support.observe import eventually, read_to_end
 from tests.support.oidc import AUDIENCE, ISSUER, IdentityProvider
 from tests.support.partners import announce_capacity, organisation
-from tests.support.processes import ROOT, ServiceProcess, start_all
+from tests.support.processes import ROOT, ServiceProcess, running
 from tests.support.webhooks import webhook_receiver
 
 PATHWAY = """
@@ -87,13 +87,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) ->
     logs = tmp_path_factory.mktemp("service-logs")
     oidc = {"HAVEN_OIDC_ISSUER": ISSUER, "HAVEN_OIDC_AUDIENCE": AUDIENCE, "HAVEN_OIDC_JWKS_URL": idp.jwks_url,
             "HAVEN_WEBHOOKS_ALLOW_LOOPBACK": "true"}  # fmt: skip
-    running = start_all({
-        n: ServiceProcess(n, logs, env=oidc if n == "gateway" else None)
-        for n in ("identification", "consent", "referrals", "gateway")
-    })  # fmt: skip
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, ("identification", "consent", "referrals", "gateway"), oidc)
 
 
 async def referrable(settings: Settings, db: Pool, intake: str, recipient: Organisation, *known: Organisation) -> UUID:

@@ -40,7 +40,7 @@ from services.kernel.settings import Settings
 from tests.support.consent import SEALED_TEXT, shelter_directive
 from tests.support.intakes import identified, intake_data, seal_intake, send
 from tests.support.observe import broker_log_files, eventually, pg_dump, read_to_end, wait_for_events
-from tests.support.processes import ServiceProcess, start_all
+from tests.support.processes import ServiceProcess, running
 from tests.support.referrals import refusals_for
 
 SHELTER = Party("harbour-shelter", OrgType.SHELTER)
@@ -49,11 +49,7 @@ SHELTER = Party("harbour-shelter", OrgType.SHELTER)
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    running = start_all({name: ServiceProcess(name, logs) for name in ("identification", "consent")})
-    yield running
-    for process in running.values():
-        if process.proc is not None:
-            assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, ("identification", "consent"))
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from services.kernel.settings import Settings
 from tests.support.gateway import partner, url
 from tests.support.observe import eventually
 from tests.support.partners import organisation
-from tests.support.processes import ServiceProcess, start_all
+from tests.support.processes import ServiceProcess, running
 from tests.support.webhooks import webhook_receiver
 
 SCREEN = ("mutation($s: ScreeningInput!) { recordScreening(screening: $s, wait: 10000) {"
@@ -57,13 +57,7 @@ UPDATES = "subscription { referralUpdates { id status recipientOrg transitions {
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     local = {"HAVEN_WEBHOOKS_ALLOW_LOOPBACK": "true"}
-    running = start_all({
-        n: ServiceProcess(n, logs, env=local if n == "gateway" else None)
-        for n in ("identification", "consent", "referrals", "shelter", "gateway")
-    })  # fmt: skip
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, ("identification", "consent", "referrals", "shelter", "gateway"), local)
 
 
 class Partner:

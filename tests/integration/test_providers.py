@@ -46,7 +46,7 @@ from services.shelter import repository as shelter_repository
 from tests.support.intakes import identified, send
 from tests.support.observe import eventually, read_to_end, wait_for_events
 from tests.support.partners import organisation, register
-from tests.support.processes import ServiceProcess, start_all
+from tests.support.processes import ServiceProcess, running
 from tests.support.referrals import consent_to, refusals_for, request
 
 EVERYTHING_NEEDED = frozenset(Category) - {Category.LOCATION}
@@ -56,10 +56,7 @@ EVERYTHING_NEEDED = frozenset(Category) - {Category.LOCATION}
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     names = ["consent", "referrals", "shelter", "legal_aid", "health", "employment"]
-    running = start_all({name: ServiceProcess(name, logs) for name in names})
-    yield running
-    for process in running.values():
-        assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
+    yield from running(logs, names)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,18 @@ class ServiceProcess:
         code = self.proc.wait(timeout=30)
         self.proc = None
         return code
+
+
+def running(
+    log_dir: Path, names: Iterable[str], gateway: dict[str, str] | None = None
+) -> Iterator[dict[str, ServiceProcess]]:
+    """For a module fixture: ``names`` started in order (the gateway with the ``gateway`` environment), then, when
+    the module is done, each still running stopped by SIGTERM and required to exit cleanly."""
+    processes = start_all({n: ServiceProcess(n, log_dir, env=gateway if n == "gateway" else None) for n in names})
+    yield processes
+    for process in processes.values():
+        if process.proc is not None:  # a test may have stopped one itself
+            assert process.stop() == 0, f"{process.name} stops cleanly on SIGTERM"
 
 
 def start_all(processes: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
