@@ -15,7 +15,7 @@ TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=19092 HAVEN_KAFKA_CONTROLLE
 BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=26092 HAVEN_KAFKA_CONTROLLER_PORT=26093 HAVEN_PG_PORT=26432 \
              HAVEN_GATEWAY_PORT=26000
 
-.PHONY: help install lint fmt asyncapi messages infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
+.PHONY: help install lint fmt chart asyncapi messages infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -38,10 +38,14 @@ fmt: $(STAMP) ## format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+chart: $(STAMP) ## helm lint, helm template (defaults and helm/haven/ci/*), every object checked against Kubernetes
+	$(PY) -m infra.chart
+
 asyncapi: $(STAMP) ## regenerate events/asyncapi.json, graphql/schema.graphql and the generated docs/
 	$(PY) -m events.asyncapi
 	$(PY) -m gateway.schema --write
 	$(PY) -m infra.docs --write
+	$(PY) -m infra.chart --write
 
 messages: $(STAMP) ## extract the console's messages and merge them into its catalogs (then translate what is new)
 	cd graphql/gateway/console && ../../../$(VENV)/bin/pybabel -q extract -F babel.cfg --no-location --sort-output \
@@ -84,6 +88,7 @@ test-unit: $(STAMP) ## the tests that need no infrastructure
 
 test: $(STAMP) ## lint, then every test on a real Kafka and PostgreSQL (started, then stopped)
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory chart
 	$(TEST_ENV) $(PY) -m infra.stack up
 	set -o pipefail; $(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10; rc=$$?; \
 	  $(TEST_ENV) $(PY) -m infra.stack down; exit $$rc

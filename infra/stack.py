@@ -32,7 +32,7 @@ from events.catalog import all_topics
 from services.kernel import topics
 from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
-from services.kernel.migrations import migrate, migrate_all
+from services.kernel.migrations import discover_services, migrate_all
 from services.kernel.settings import Settings
 
 HERE = Path(__file__).parent
@@ -362,9 +362,7 @@ GATEWAY_MIGRATIONS = HERE.parent / "graphql" / "gateway" / "migrations"
 async def _migrate(settings: Settings) -> dict[str, list[str]]:
     pool = await create_pool(settings)
     try:
-        applied = await migrate_all(pool)
-        applied["gateway"] = await migrate(pool, "gateway", GATEWAY_MIGRATIONS)
-        return applied
+        return await migrate_all(pool, [*discover_services(), ("gateway", GATEWAY_MIGRATIONS)])
     finally:
         await pool.close()
 

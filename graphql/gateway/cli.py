@@ -4,6 +4,8 @@ bin/haven org create harbour-shelter "Harbour Shelter" shelter
 bin/haven key create harbour-shelter caseworker
 bin/haven seed-demo
 bin/haven replay
+bin/haven migrate               every schema, the keyring and the gateway's (a chart's pre-upgrade Job)
+bin/haven topics apply          the catalog's topics, with this deployment's durability (a chart's Job)
 bin/haven audit verify
 """
 
@@ -34,7 +36,7 @@ from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
 from services.kernel import kafka, outbox, topics
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.db import Pool, create_pool
-from services.kernel.migrations import migrate
+from services.kernel.migrations import discover_services, migrate, migrate_all
 
 DEMO: list[tuple[str, str, OrgType, set[ReferralType], Role]] = [
     ("city-hotline", "City Anti-Trafficking Hotline", OrgType.HOTLINE, {ReferralType.PSYCHOSOCIAL}, Role.INTAKE),
@@ -202,6 +204,17 @@ async def _run(args: Any) -> int:
         for line in done:
             print(f"  {line}")
         return 0
+    if args.command == "migrate":
+        pool = await create_pool(settings)
+        try:
+            applied = await migrate_all(pool, [*discover_services(), ("gateway", MIGRATIONS)])
+        finally:
+            await pool.close()
+        print(f"migrations: {sum(map(len, applied.values()))} applied to {len(applied)} schemas")
+        for schema, versions in applied.items():
+            for version in versions:
+                print(f"  {schema}: {version}")
+        return 0
     pool = await _pool(settings)
     try:
         async with pool.acquire() as conn:
@@ -257,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
     replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
                            help="processes sharing the partitions (default: one per core)")  # fmt: skip
+    sub.add_parser("migrate", help="apply every schema's migrations (idempotent)")
     sub.add_parser("topics", help="the catalog's topics on the cluster").add_subparsers(
         dest="action", required=True
     ).add_parser("apply", help="create or update them (HAVEN_TOPIC_* settings); never lowers a partition count")

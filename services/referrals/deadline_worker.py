@@ -30,6 +30,8 @@ from services.referrals.domain import SYSTEM_ORG
 
 log = logging.getLogger(__name__)
 SOURCE = "haven/referral-deadlines"
+APP_ID = "haven-referral-deadlines"  # faust's consumer group
+FOLLOWS = (REFERRALS.name,)
 
 
 def expiry_command(referral_id: str, survivor_id: str, deadline: datetime) -> Envelope:
@@ -43,19 +45,19 @@ def expiry_command(referral_id: str, survivor_id: str, deadline: datetime) -> En
 
 def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
     app = faust.App(
-        "haven-referral-deadlines",
+        APP_ID,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.run_dir.resolve() / "faust"),
         web_enabled=False,
         web_host="127.0.0.1",
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
-    referrals = app.topic(REFERRALS.name, key_type=bytes, value_type=bytes)
+    referrals = app.topic(*FOLLOWS, key_type=bytes, value_type=bytes)
     commands = app.topic(REFERRALS_COMMANDS.name, key_type=bytes, value_type=bytes)
     deadlines = app.Table("referral-deadlines", partitions=REFERRALS.partitions, key_type=str, value_type=str)
     fired: set[str] = set()
