@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+REPLICAS ?= 1
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -68,9 +69,9 @@ clean: $(STAMP) ## stop everything and wipe the data of both stacks (the downloa
 clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 	$(PY) -m infra.stack clean
 
-run: infra-up ## bring up the stack, every service and the gateway; print demo keys; Ctrl-C stops the services
-	bin/haven seed-demo
-	HAVEN_WEBHOOKS_ALLOW_LOOPBACK=true $(PY) -m services.kernel.launcher
+run: infra-up ## bring up the stack, every service and the gateway (REPLICAS=2: two of each); Ctrl-C stops them
+	bin/haven seed-demo --quiet
+	HAVEN_WEBHOOKS_ALLOW_LOOPBACK=true HAVEN_REPLICAS=$(REPLICAS) $(PY) -m services.kernel.launcher
 
 bench: $(STAMP) ## benchmarks against their ceilings, on a fresh stack of their own; JSON and PNG in bench/results/
 	$(PY) -m pip install -q -e '.[dev,bench]'

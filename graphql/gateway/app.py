@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.dataloader import DataLoader
@@ -41,13 +42,15 @@ from gateway.console.app import Console, ConsoleOidc
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
-from services.kernel import kafka
+from services.kernel import kafka, metrics, telemetry
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
 from services.kernel.db import Pool, create_pool
+from services.kernel.health import Health
 from services.kernel.lifecycle import run_until_stopped
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
+from services.kernel.service import probes
 from services.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -211,6 +214,35 @@ class HavenGraphQL(GraphQL[Context, None]):
         return unset
 
 
+class Timed:
+    """ASGI middleware: each HTTP request's duration (``http.server.request.duration``) by method, route template
+    (``/fhir/Task/{id}``, never the id itself) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.HTTP_DURATION.record(
+                time.perf_counter() - started,
+                {"http.request.method": scope["method"], "http.route": route, "http.response.status_code": status},
+            )
+
+
 def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: Wakeup) -> Starlette:
     oidc = None
     if settings.oidc_issuer:
@@ -237,7 +269,7 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
                 Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health),
                 *console.routes()],
         # gzip for weak connections (server-sent events are never compressed: they must flow as they come)
-        middleware=[guard, Middleware(GZipMiddleware, minimum_size=512)],
+        middleware=[Middleware(Timed), guard, Middleware(GZipMiddleware, minimum_size=512)],
     )  # fmt: skip
 
 
@@ -270,14 +302,23 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
         )  # fmt: skip
         relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
         sender = webhooks.Sender(pool)
-        await run_until_stopped(http, consumer.run, relay.run, functools.partial(wakeup.listen, pool), sender.run,
-                                stop=stop)  # fmt: skip
+        parts: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
+            http,
+            consumer.run,
+            relay.run,
+            functools.partial(wakeup.listen, pool),
+            sender.run,
+        ]
+        if settings.health_port:  # its own port: an orchestrator probes it apart from partners' traffic
+            health = Health("gateway", {**probes(pool, relay), "consumer": consumer.joined})
+            parts.append(functools.partial(health.serve, settings.health_host, settings.health_port))
+        await run_until_stopped(*parts, stop=stop)
     finally:
         await pool.close()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    telemetry.configure("gateway")
     uvloop.run(serve(GatewaySettings()))
 
 

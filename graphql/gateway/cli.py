@@ -36,6 +36,7 @@ from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
 from services.kernel import kafka, outbox, topics
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.db import Pool, create_pool
+from services.kernel.launcher import DEMO_BANNER
 from services.kernel.migrations import discover_services, migrate, migrate_all
 
 DEMO: list[tuple[str, str, OrgType, set[ReferralType], Role]] = [
@@ -63,6 +64,13 @@ async def register(pool: Pool, org: Organisation) -> None:
         await conn.execute("SET LOCAL search_path TO gateway")  # the gateway's outbox, whatever pool this is
         await create_organisation(conn, org.org_id, org.name, org.org_type)
         await outbox.write(conn, Envelope.new(RegisterOrganisation(organisation=org), source="haven/cli"))
+
+
+def demo_banner(settings: GatewaySettings) -> str:
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    return (f"haven ▸ console  {base}/console (sign in with a key below)\n"
+            f"haven ▸ GraphQL  {base}/graphql (header Authorization: Bearer <key>)\n"
+            "haven ▸ demo partners and their API keys:\n")  # fmt: skip
 
 
 async def seed_demo(settings: GatewaySettings) -> list[tuple[str, str, str]]:
@@ -181,12 +189,15 @@ async def _replayed(reader: Any, ends: dict[TopicPartition, int]) -> int:
 async def _run(args: Any) -> int:
     settings = GatewaySettings()
     if args.command == "seed-demo":
-        base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        print(f"haven ▸ console: {base}/console (sign in with a key below)")
-        print(f"haven ▸ GraphQL: {base}/graphql (header Authorization: Bearer <key>)")
-        print("haven ▸ demo partners and their API keys:")
-        for org_id, role, key in await seed_demo(settings):
-            print(f"  {org_id:<22} {role:<11} {key}")
+        keys = await seed_demo(settings)
+        # make run prints this once every service is ready, last, where a newcomer sees it without scrolling.
+        saved = settings.run_dir / DEMO_BANNER
+        saved.touch(mode=0o600)
+        saved.write_text(demo_banner(settings) + "".join(f"  {o:<22} {r:<11} {k}\n" for o, r, k in keys))
+        if args.quiet:
+            print(f"haven ▸ {len(keys)} demo partners, a new key each")
+        else:
+            print(saved.read_text(), end="")
         return 0
     if args.command == "replay":
         await replay(settings, args.workers)
@@ -266,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     key_create.add_argument("org_id")
     key_create.add_argument("role", choices=[r.value for r in Role])
     key_create.add_argument("--label")
-    sub.add_parser("seed-demo", help="demo partners and a key for each")
+    seeding = sub.add_parser("seed-demo", help="demo partners and a key for each")
+    seeding.add_argument("--quiet", action="store_true", help="save the keys for make run instead of printing them")
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
     replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
                            help="processes sharing the partitions (default: one per core)")  # fmt: skip

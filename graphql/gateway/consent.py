@@ -19,6 +19,7 @@ from strawberry.types import Info
 from events.consent import Category, ConsentRecord, Decision, Directive, Purpose, decide
 from gateway.auth import Principal
 from graphql import GraphQLError
+from services.kernel import metrics
 from services.kernel.db import Pool
 
 
@@ -45,7 +46,12 @@ class ConsentScope:
         return self._records[survivor_id]
 
     async def decide(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
-        return decide(await self.records(survivor_id), self.principal.party, category, purpose, self.at)
+        decision = decide(await self.records(survivor_id), self.principal.party, category, purpose, self.at)
+        outcome = "permitted" if decision.permitted else "denied"
+        metrics.CONSENT_DECISIONS.add(
+            1, {"haven.consent.category": category.value, "haven.consent.purpose": purpose.value, "outcome": outcome}
+        )
+        return decision
 
 
 class Consent(FieldExtension):

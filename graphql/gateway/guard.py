@@ -54,6 +54,28 @@ class Buckets:
         return len(self._table)
 
 
+class SharedBuckets:
+    """Token buckets by API key in PostgreSQL, so every gateway instance draws on the same bucket: a key gets its
+    rate however many gateways share its requests. One statement per request, atomic per key (the row lock)."""
+
+    SQL = """
+        INSERT INTO gateway.rate_buckets AS b (key_hash, tokens, stamp, allowed)
+        VALUES ($1, $3 - 1, clock_timestamp(), true)
+        ON CONFLICT (key_hash) DO UPDATE SET (tokens, allowed, stamp) = (
+            SELECT CASE WHEN refilled >= 1 THEN refilled - 1 ELSE refilled END, refilled >= 1, clock_timestamp()
+            FROM (SELECT least($3, b.tokens + greatest(0, extract(epoch FROM clock_timestamp() - b.stamp)) * $2)
+                  AS refilled) r)
+        RETURNING b.allowed
+    """
+
+    def __init__(self, pool: Pool, rate: float, burst: int) -> None:
+        self.pool, self.rate, self.burst = pool, rate, float(burst)
+
+    async def allow(self, key: str) -> bool:
+        allowed: bool = await self.pool.fetchval(self.SQL, key, self.rate, self.burst)
+        return allowed
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: int
@@ -92,7 +114,8 @@ class Guard:
         allowed: dict[str, str] | None,
     ) -> None:
         self.app, self.pool, self.oidc, self.max_bytes, self.allowed = app, pool, oidc, max_bytes, allowed
-        self.by_key = Buckets(key_rate, key_burst)
+        self.by_key = SharedBuckets(pool, key_rate, key_burst)  # the same for every gateway instance
+        # Before authentication, per address and per instance: a flood must not reach the database.
         self.by_address = Buckets(address_rate, address_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,9 +137,9 @@ class Guard:
         scope[PRINCIPAL], scope[TOKEN] = who, token if who else None
         return who
 
-    def _key_allows(self, scope: Scope) -> bool:
+    async def _key_allows(self, scope: Scope) -> bool:
         token = scope.get(TOKEN)
-        return token is None or self.by_key.allow(hash_key(token))
+        return token is None or await self.by_key.allow(hash_key(token))
 
     def persisted(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """``request`` with its persisted query swapped in; None if it names none we serve."""
@@ -164,7 +187,7 @@ class Guard:
                 return
             scope, body = swapped
         await self._authenticate(scope, bearer(headers))
-        if not self._key_allows(scope):
+        if not await self._key_allows(scope):
             await self._refuse_http(scope, receive, send, TOO_MANY)
             return
         replayed = False
@@ -229,7 +252,7 @@ class _GuardedSocket:
                 return message  # strawberry closes the connection for a message that is not JSON
             if not isinstance(parsed, dict) or parsed.get("type") != "subscribe":
                 return message
-            if not self.guard.by_address.allow(self.guard._address(self.scope)) or not self.guard._key_allows(
+            if not self.guard.by_address.allow(self.guard._address(self.scope)) or not await self.guard._key_allows(
                 self.scope
             ):
                 return await self._close(TOO_MANY)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from gateway.api.pathway import PathwayQuery
 from gateway.api.referrals import ReferralsMutation, ReferralsQuery
 from gateway.audit import AuditReads
 from graphql import GraphQLError
+from services.kernel import metrics
 
 SDL = Path(__file__).parent.parent / "schema.graphql"
 
@@ -64,11 +66,16 @@ class OperationSpan(SchemaExtension):
     """
 
     def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
         with TRACER.start_as_current_span("GraphQL operation", kind=SpanKind.SERVER) as span:
             yield
             context = self.execution_context
             kind = context.operation_type.value if context.operation_type else "operation"
             span.update_name(f"GraphQL {kind} {context.operation_name or ''}".rstrip())
+            metrics.GRAPHQL_DURATION.record(
+                time.perf_counter() - started,
+                {"graphql.operation.type": kind, "graphql.operation.name": context.operation_name or "(anonymous)"},
+            )
             errors = getattr(context.result, "errors", None) or context.pre_execution_errors
             if errors:
                 span.set_attribute("graphql.errors", len(errors))

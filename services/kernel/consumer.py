@@ -41,7 +41,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from events.catalog import dlq_name
 from events.envelope import Envelope, UndecodableEvent, from_kafka, header_map
 from events.outcomes import CommandApplied, CommandRefused, requester
-from services.kernel import outbox, telemetry
+from services.kernel import metrics, outbox, telemetry
 from services.kernel.db import Connection, Pool
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,8 @@ class IdempotentConsumer:
         self._max_backoff = max_backoff
         self.stats = ConsumerStats()
         self.started = asyncio.Event()  # set once the Kafka consumer is up: positions can be asked for
+        self._lag: dict[tuple[str, int], int] = {}
+        metrics.follow_lag(self)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; finishes the batch in hand, then closes its clients."""
@@ -159,6 +161,7 @@ class IdempotentConsumer:
         try:
             while not stop.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200)
+                self._note_lag(batches)
                 if not batches:
                     continue
                 try:
@@ -176,6 +179,29 @@ class IdempotentConsumer:
         finally:
             await self._consumer.stop()
             await self._dlq.stop()
+
+    def _note_lag(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Lag per partition as of this fetch: nothing fetched from an assigned partition means it is caught up."""
+        assigned = self._consumer.assignment()
+        self._lag = {k: v for k, v in self._lag.items() if TopicPartition(*k) in assigned}
+        for tp in assigned:
+            messages = batches.get(tp)
+            end = self._consumer.highwater(tp)
+            if messages and end is not None:
+                self._lag[(tp.topic, tp.partition)] = max(end - messages[-1].offset - 1, 0)
+            elif not messages:
+                self._lag[(tp.topic, tp.partition)] = 0
+
+    async def joined(self) -> int:
+        """Readiness: the consumer is up, with partitions assigned or waiting for its group to assign some (another
+        member may hold them all); raises before it has started. Returns how many partitions it holds."""
+        if not self.started.is_set():
+            raise RuntimeError("the consumer has not started yet")
+        return len(self._consumer.assignment())
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind each assigned partition's end, as of the last fetch (``haven.consumer.lag``)."""
+        return dict(self._lag)
 
     async def _handle_batch(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
         events: list[tuple[Any, Envelope]] = []
@@ -204,6 +230,7 @@ class IdempotentConsumer:
     async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
         handled = duplicates = 0
         failed: list[_Dead] = []
+        self._counts: list[dict[str, str]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._record_in_inbox(conn, mine)
             uow = UnitOfWork(conn)
@@ -212,6 +239,7 @@ class IdempotentConsumer:
             for message, event in mine:
                 if event.id not in fresh:
                     duplicates += 1
+                    self._count(event, "duplicate")
                     continue
                 fresh.discard(event.id)  # the same event twice in one batch takes effect once
                 batch = None if isolate else self._batch_handlers.get(event.type)
@@ -222,6 +250,7 @@ class IdempotentConsumer:
                     run_handler = batch
                     run.append(event)
                     handled += 1
+                    self._count(event, "applied")
                     continue
                 if await self._handle_one(conn, uow, message, event, isolate=isolate, failed=failed):
                     handled += 1
@@ -231,6 +260,8 @@ class IdempotentConsumer:
                 await self._apply_run(run_handler, run, uow)
         self.stats.handled += handled
         self.stats.duplicates += duplicates
+        for about in self._counts:
+            metrics.EVENTS.add(1, about)
         dead.extend(failed)
 
     async def _handle_one(
@@ -239,7 +270,7 @@ class IdempotentConsumer:
         """Run one event's handler; False when it was refused, dead-lettered or parked instead."""
         traceparent = header_map(message.headers).get("traceparent")
         command = event.data.topic.endswith(".commands")
-        with telemetry.consuming(event, traceparent, self.name):
+        with telemetry.consuming(event, traceparent, self.name, message):
             if not isolate:
                 try:
                     await self._handlers[event.type](event, uow)
@@ -247,6 +278,7 @@ class IdempotentConsumer:
                     raise _BatchNeedsIsolation() from None
                 if command:
                     await uow.emit(self._outcome(event, None))
+                self._count(event, "applied")
                 return True
             try:
                 async with conn.transaction():
@@ -255,6 +287,7 @@ class IdempotentConsumer:
                 if command:  # the sender is told, in this transaction; the effects went with the savepoint
                     await uow.emit(self._outcome(event, exc))
                     self.stats.refused += 1
+                    self._count(event, "refused", exc.code)
                     log.info("%s: %s %s refused: %s", self.name, event.type, event.id, exc.code)
                     return False
                 # Not marked handled: if we crash before the dead-letter send, it is redone.
@@ -269,11 +302,18 @@ class IdempotentConsumer:
                     message.key, [[k, v.decode("latin-1")] for k, v in message.headers or ()], message.value,
                 )  # fmt: skip
                 self.stats.parked += 1
+                self._count(event, "parked")
                 log.info("%s: %s parked until survivor %s is known", self.name, event.type, wait.survivor_id)
                 return False
         if command:
             await uow.emit(self._outcome(event, None))
+        self._count(event, "applied")
         return True
+
+    def _count(self, event: Envelope, outcome: str, code: str | None = None) -> None:
+        """Counted once the transaction commits (a batch rerun one by one must not count twice)."""
+        about = {"messaging.consumer.group.name": self.name, "cloudevents.event_type": event.type, "outcome": outcome}
+        self._counts.append({**about, "code": code} if code else about)
 
     def _outcome(self, command: Envelope, refusal: PermanentFailure | None) -> Envelope:
         """``command.applied``, or ``command.refused`` with the refusal's code, field and message."""
@@ -340,6 +380,8 @@ class IdempotentConsumer:
         headers = list(m.headers or ()) + [(k, v.encode()) for k, v in reason]
         ack: asyncio.Future[Any] = await self._dlq.send(dlq_name(m.topic), value=m.value, key=m.key, headers=headers)
         self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERS.add(1, {"messaging.destination.name": m.topic, "reason": item.code,
+                                     "messaging.consumer.group.name": self.name})  # fmt: skip
         self.stats.by_reason[item.code] = self.stats.by_reason.get(item.code, 0) + 1
         log.warning("%s: %s@%d dead-lettered: %s", self.name, m.topic, m.offset, item.code)
         return ack

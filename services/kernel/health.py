@@ -1,4 +1,5 @@
-"""Each process's health on a small port of its own: ``/healthz`` (alive) and ``/readyz`` (can do its work).
+"""Each process's health on a small port of its own: ``/healthz`` (alive), ``/readyz`` (can do its work), and
+``/metrics`` for Prometheus.
 
 Ready means the database answers and the Kafka cluster answers, each within a second or two; the answer names
 what is missing, so an orchestrator's probe and a person with curl read the same thing. A service whose database
@@ -14,6 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.kernel import metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +51,16 @@ class Health:
         body = {"service": self.name, "ready": not problems, "problems": problems}
         return web.Response(text=json.dumps(body), status=503 if problems else 200, content_type="application/json")
 
+    async def _metrics(self, _: web.Request) -> web.Response:
+        await metrics.sample()
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
-        """Answer probes on ``host:port`` until ``stop``."""
+        """Answer probes, and Prometheus at ``/metrics``, on ``host:port`` until ``stop``."""
         app = web.Application()
         app.router.add_get("/healthz", self._alive)
         app.router.add_get("/readyz", self._ready)
+        app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()

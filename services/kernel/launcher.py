@@ -13,11 +13,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from services.kernel.settings import Settings
 
 SERVICES_ROOT = Path(__file__).parent.parent
+DEMO_BANNER = "demo.txt"
+"""In the run directory: the URLs and demo keys ``haven seed-demo`` made, printed once every process is ready."""
 
 
 def discover_apps(root: Path = SERVICES_ROOT) -> list[str]:
@@ -88,22 +92,45 @@ class Supervisor:
         return said
 
 
+def ready(urls: dict[str, str], timeout: float, stopping: Callable[[], bool]) -> list[str]:
+    """Wait until every ``/readyz`` answers 200, ``timeout`` passes or ``stopping()``; what is still not ready."""
+    waiting, deadline = dict(urls), time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline and not stopping():
+        for name, url in list(waiting.items()):
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:  # our own loopback probe
+                    if answer.status == 200:
+                        del waiting[name]
+            except OSError:
+                pass
+        time.sleep(0.3)
+    return list(waiting)
+
+
+def plan(
+    settings: Settings, apps: list[str], replicas: int, gateway_port: int
+) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each process to start, by name: its module and its own environment. With ``replicas`` above 1, every consumer
+    service and the deadline worker runs that many times in its consumer group (Kafka splits the partitions), and
+    so does the gateway, each on the next port (they share the rate limit and the read model through PostgreSQL).
+    Every process answers its probes on a port of its own, counted up from ``health_base_port``."""
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for app in apps:
+        for n in range(replicas):
+            name = app if replicas == 1 else f"{app}#{n + 1}"
+            env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
+            if app == "gateway.app":
+                env["HAVEN_GATEWAY_PORT"] = str(gateway_port + n)
+            found[name] = (app, env)
+    return found
+
+
 def main() -> int:
     settings = Settings()
-    apps = discover_apps()
-    apps.append("gateway.app")  # installed from graphql/gateway/ as the package `gateway`
-    # Each service answers /healthz and /readyz on a port of its own, counted up from health_base_port.
-    probes = {app: settings.health_base_port + i for i, app in enumerate(a for a in apps if a.endswith(".app")
-                                                                       and a != "gateway.app")}  # fmt: skip
-    supervisor = Supervisor({app: ([sys.executable, "-m", app],
-                                   {"HAVEN_HEALTH_PORT": str(probes[app])} if app in probes else {})
-                             for app in apps})  # fmt: skip
-    supervisor.start_all()
-    print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
-    for app, port in probes.items():
-        print(f"haven ▸ {app.removeprefix('services.').removesuffix('.app'):<15} "
-              f"http://{settings.health_host}:{port}/readyz")  # fmt: skip
-    print(f"haven ▸ {len(apps)} services running: {', '.join(apps)} — Ctrl-C stops them", flush=True)
+    replicas = int(os.environ.get("HAVEN_REPLICAS", "1") or 1)
+    apps = [*discover_apps(), "gateway.app"]  # the gateway is installed from graphql/gateway/ as `gateway`
+    processes = plan(settings, apps, replicas, int(os.environ.get("HAVEN_GATEWAY_PORT", "28000")))
+    supervisor = Supervisor({name: ([sys.executable, "-m", app], env) for name, (app, env) in processes.items()})
     stopping = False
 
     def stop(*_: object) -> None:
@@ -112,6 +139,26 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    started = time.monotonic()
+    supervisor.start_all()
+    print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
+    print(f"haven ▸ starting {len(processes)} processes ({replicas} of each); waiting until each is ready …",
+          flush=True)  # fmt: skip
+    probes = {name: env["HAVEN_HEALTH_PORT"] for name, (_, env) in processes.items()}
+    urls = {name: f"http://{settings.health_host}:{port}/readyz" for name, port in probes.items()}
+    late = ready(urls, timeout=120, stopping=lambda: stopping)
+    print(f"haven ▸ {len(processes) - len(late)} of {len(processes)} ready in {time.monotonic() - started:.1f}s"
+          + (f"; not yet: {', '.join(late)}" if late else ""))  # fmt: skip
+    print("haven ▸ probes (/healthz /readyz /metrics): "
+          + " · ".join(f"{_short(name)} :{port}" for name, port in probes.items()))  # fmt: skip
+    if replicas > 1:
+        gateways = [env["HAVEN_GATEWAY_PORT"] for app, env in processes.values() if app == "gateway.app"]
+        print(f"haven ▸ {replicas} gateways, on ports {', '.join(gateways)}")
+    banner = settings.run_dir / DEMO_BANNER
+    if banner.exists():
+        print(banner.read_text(), end="")
+    print(f"haven ▸ {len(processes)} services running — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more; "
+          "make run REPLICAS=2 runs two of each)", flush=True)  # fmt: skip
     while not stopping:
         for line in supervisor.tend():
             print(f"haven ▸ {line}", flush=True)
@@ -120,6 +167,10 @@ def main() -> int:
         print(f"haven ▸ {line}", flush=True)
     print("haven ▸ services stopped; `make infra-down` stops Kafka and PostgreSQL", flush=True)
     return 0
+
+
+def _short(app: str) -> str:
+    return app.removeprefix("services.").removesuffix(".app").replace("referrals.", "")
 
 
 if __name__ == "__main__":

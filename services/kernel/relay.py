@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.kernel import metrics, telemetry
 from services.kernel.db import Pool, quote_ident
 from services.kernel.lifecycle import wait_any
 
@@ -49,10 +51,28 @@ class OutboxRelay:
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
         self.published = 0
+        self.role = "starting"  # then "standing by" (another relay leads this schema) or "leading"
+        metrics.follow_outbox(schema, self.backlog)
+
+    async def backlog(self) -> tuple[int, float]:
+        """Events waiting in the outbox, and the age in seconds of the oldest (0 when empty)."""
+        row = await self._pool.fetchrow(
+            f"SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float AS age "
+            f"FROM {self._table}"
+        )
+        assert row is not None
+        return row["n"], row["age"]
 
     async def reachable(self) -> None:
         """Raises unless the Kafka cluster answers a metadata request (a readiness check)."""
         await self._producer.client.fetch_all_metadata()
+
+    async def settled(self) -> str:
+        """Readiness: the relay leads its schema's outbox or stands by for the relay that does; raises until it has
+        first reached the database (an outage after that is the database check's to report)."""
+        if self.role == "starting":
+            raise RuntimeError("the relay has not reached its outbox yet")
+        return self.role
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set; the producer is started and stopped here. When the database goes away the
@@ -77,9 +97,11 @@ class OutboxRelay:
         """Lead (one relay per schema publishes), then publish on every NOTIFY and every sweep."""
         async with self._pool.acquire() as listener:
             while not stop.is_set() and not await self._lead(listener):
+                self.role = "standing by"
                 await wait_any(stop, timeout=self._sweep_interval)
             if stop.is_set():
                 return
+            self.role = "leading"
             await listener.add_listener(outbox_channel(self._schema), self._notified)
             try:
                 while not stop.is_set():
@@ -114,17 +136,28 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            # send() enqueues in call order; the idempotent producer keeps that order per partition.
-            acks = [
-                await self._producer.send(
-                    r["topic"],
-                    value=r["payload"],
-                    key=r["key"],
-                    headers=[(k, v.encode()) for k, v in r["headers"]],
-                )
-                for r in rows
-            ]
-            await asyncio.gather(*acks)
+            # send() enqueues in call order; the idempotent producer keeps that order per partition. Each row's
+            # send span is a child of the create span its traceparent header names, and ends on Kafka's ack.
+            spans = [telemetry.sending(r["topic"], r["key"], dict(r["headers"]).get("traceparent")) for r in rows]
+            started = time.perf_counter()
+            try:
+                acks = [
+                    await self._producer.send(
+                        r["topic"],
+                        value=r["payload"],
+                        key=r["key"],
+                        headers=[(k, v.encode()) for k, v in r["headers"]],
+                    )
+                    for r in rows
+                ]
+                sent = await asyncio.gather(*acks)
+                metrics.RELAY_PUBLISH.record(time.perf_counter() - started, {"haven.schema": self._schema})
+                for span, meta in zip(spans, sent, strict=True):
+                    span.set_attributes({"messaging.destination.partition.id": str(meta.partition),
+                                         "messaging.kafka.offset": meta.offset})  # fmt: skip
+            finally:
+                for span in spans:
+                    span.end()
             # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
             await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
         self.published += len(rows)

@@ -20,10 +20,10 @@ from events.catalog import IDENTIFICATION
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased
-from services.kernel import erasure, kafka
+from services.kernel import erasure, kafka, telemetry
 from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
 from services.kernel.db import Pool, create_pool
-from services.kernel.health import Health
+from services.kernel.health import Check, Health
 from services.kernel.lifecycle import run_until_stopped
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
@@ -97,6 +97,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
         await migrate(pool, spec.name, spec.migrations)
         relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
         components = [relay.run]
+        checks = probes(pool, relay)
         if spec.topics:
             consumer = IdempotentConsumer(
                 name=spec.name,
@@ -106,9 +107,10 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
                 handlers=remembering_erasures(spec.handlers) if IDENTIFICATION.name in spec.topics else spec.handlers,
             )
             components.append(consumer.run)
+            checks["consumer"] = consumer.joined
         components += [functools.partial(task, pool) for task in spec.background]
         if settings.health_port:
-            health = Health(spec.name, {"database": lambda: pool.fetchval("SELECT 1"), "kafka": relay.reachable})
+            health = Health(spec.name, checks)
             components.append(functools.partial(health.serve, settings.health_host, settings.health_port))
         log.info("%s: serving %s", spec.name, ", ".join(spec.topics) or "no topics")
         await run_until_stopped(*components, stop=stop)
@@ -116,8 +118,14 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
         await pool.close()
 
 
+def probes(pool: Pool, relay: OutboxRelay) -> dict[str, Check]:
+    """What every process's ``/readyz`` asks: the database answers, Kafka answers, the relay leads or stands by."""
+    return {"database": lambda: pool.fetchval("SELECT 1"), "kafka": relay.reachable, "relay": relay.settled}
+
+
 def main(build: Callable[[Settings], ServiceSpec]) -> None:
     """The ``python -m services.<name>.app`` entry point: settings read once, the spec built, served."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    uvloop.run(serve(build(settings), settings))
+    spec = build(settings)
+    telemetry.configure(spec.name)
+    uvloop.run(serve(spec, settings))

@@ -12,6 +12,7 @@ Run: ``python -m services.referrals.deadline_worker``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -25,6 +26,8 @@ import faust
 from events.catalog import REFERRALS, REFERRALS_COMMANDS
 from events.envelope import Envelope, UndecodableEvent, from_kafka, to_kafka
 from events.referrals import AWAITING_ANSWER, ExpireReferral, ReferralEvent, ReferralRequested
+from services.kernel import kafka, telemetry
+from services.kernel.health import Health
 from services.kernel.settings import Settings
 from services.referrals.domain import SYSTEM_ORG
 
@@ -94,7 +97,28 @@ def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
 
     @app.task
     async def announce() -> None:
+        # After faust has set logging up: ours replaces its handlers (JSON or text) and quiets the libraries.
+        telemetry.configure("deadline-worker")
         log.info("deadline worker: serving %s (started %.0f)", REFERRALS.name, time.time())
+
+    if settings.health_port:
+
+        @app.task
+        async def probes() -> None:
+            """/healthz, /readyz (Kafka answers, the worker is not mid-rebalance) and /metrics, on its own port."""
+            producer = kafka.producer(settings)
+            await producer.start()
+
+            async def settled() -> None:
+                if app.rebalancing:
+                    raise RuntimeError("the worker's partitions are being rebalanced")
+
+            checks = {"kafka": producer.client.fetch_all_metadata, "partitions": settled}
+            try:
+                await Health("deadline-worker", checks).serve(settings.health_host, settings.health_port,
+                                                              asyncio.Event())  # fmt: skip
+            finally:
+                await producer.stop()
 
     return app
 
@@ -102,7 +126,9 @@ def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
 def main() -> None:
     settings = Settings()
     app = create_app(settings)
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "info", "--without-web"]
+    # faust sets logging up at this level (its banner and tables stay quiet); announce() then takes it over.
+    sys.argv = [sys.argv[0], "--quiet", "worker", "--loglevel", "warn", "--without-web"]
+
     app.main()
 
 

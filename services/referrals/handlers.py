@@ -35,6 +35,7 @@ from events.referrals import (
     sharing,
 )
 from events.types import Sealed
+from services.kernel import metrics
 from services.kernel.consumer import UnitOfWork, WaitForSurvivor
 from services.kernel.crypto import Keyring, open_or_none
 from services.referrals import domain, repository
@@ -129,6 +130,8 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
     await repository.record_transition(uow.conn, command.referral_id, current, command.target, command.actor_org,
                                        command.reason_code(), command.note, now)  # fmt: skip
     overdue = isinstance(command, ExpireReferral)
+    if overdue:
+        metrics.DEADLINES_BREACHED.add(1)
     full = isinstance(command, RejectReferral) and command.reason is RejectionReason.NO_CAPACITY
     target = await _reroute_target(uow, row, now) if row["allow_reroute"] and (overdue or full) else None
     child = uuid5(NAMESPACE_URL, f"haven:reroute:{row['referral_id']}") if target else None

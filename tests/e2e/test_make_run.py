@@ -28,6 +28,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "HAVEN_KAFKA_CONTROLLER_PORT": "22093",
         "HAVEN_PG_PORT": "22432",
         "HAVEN_GATEWAY_PORT": "22000",
+        "HAVEN_HEALTH_BASE_PORT": "22100",
     }
     yield env
     subprocess.run(["make", "--no-print-directory", "clean-stack"], cwd=ROOT, env=env, capture_output=True)
@@ -80,6 +81,14 @@ def test_make_run_then_infra_down_then_a_second_run_downloads_nothing(env: dict[
     first = make_run_until_ready(env)
     assert "Kafka up on 127.0.0.1:22092" in first
     assert "PostgreSQL up on 127.0.0.1:22432" in first
+    # It ends with what a newcomer needs, after every process said it is ready: the URLs, each probe port, the keys.
+    ending = first[first.index(" ready in ") : first.index("services running")]
+    assert re.search(r"haven ▸ (\d+) of \1 ready in", first), first[-3000:]
+    assert "console  http://127.0.0.1:22000/console" in ending
+    assert "probes (/healthz /readyz /metrics)" in ending
+    assert re.search(r"city-hotline\s+intake\s+\S{20,}", ending), "a demo key, after the ready line"
+    for chatter in ("ƒaµS", "Updating subscribed topics", "Joined group", "Discovered coordinator"):
+        assert chatter not in first, f"library chatter in make run's output: {chatter!r}"
     pids = stack_pids(env)
     assert all(alive(p) for p in pids), "Ctrl-C stops the services, not Kafka and PostgreSQL"
 

@@ -87,7 +87,10 @@ async def until(port: int, status: int, limit: float) -> tuple[float, dict[str, 
     """Seconds until /readyz answers ``status`` (probing every 100 ms, as a tight probe would), and its body."""
     began = time.monotonic()
     while True:
-        found, body = await probe(port, "/readyz")
+        try:
+            found, body = await probe(port, "/readyz")
+        except aiohttp.ClientConnectorError:  # still starting: the probe port is not bound yet
+            found, body = 0, {}
         if found == status:
             return time.monotonic() - began, body
         assert time.monotonic() - began < limit, (status, found, body)

@@ -36,8 +36,11 @@ async def test_one_trace_covers_the_producer_and_the_consumer(
     stop.set()
     await asyncio.gather(*tasks)
 
-    finished = {s.kind: s for s in spans.get_finished_spans() if s.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER)}
-    producer, consumer_span = finished[SpanKind.PRODUCER], finished[SpanKind.CONSUMER]
+    finished = {s.name: s for s in spans.get_finished_spans() if s.kind in (SpanKind.PRODUCER, SpanKind.CONSUMER)}
+    producer, send = finished[f"create {topic}"], finished[f"send {topic}"]
+    consumer_span = finished[f"process {topic}"]
+    assert send.parent is not None
+    assert send.parent.span_id == producer.context.span_id, "the relay's send is the create's child"
     trace_id = request.get_span_context().trace_id
     assert producer.context.trace_id == consumer_span.context.trace_id == trace_id
     assert consumer_span.parent is not None

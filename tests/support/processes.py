@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,11 +53,16 @@ class ServiceProcess:
 
 
 def running(
-    log_dir: Path, names: Iterable[str], gateway: dict[str, str] | None = None
+    log_dir: Path,
+    names: Iterable[str],
+    gateway: dict[str, str] | None = None,
+    each: Mapping[str, dict[str, str]] | None = None,
 ) -> Iterator[dict[str, ServiceProcess]]:
-    """For a module fixture: ``names`` started in order (the gateway with the ``gateway`` environment), then, when
-    the module is done, each still running stopped by SIGTERM and required to exit cleanly."""
-    processes = start_all({n: ServiceProcess(n, log_dir, env=gateway if n == "gateway" else None) for n in names})
+    """For a module fixture: ``names`` started in order (the gateway with the ``gateway`` environment, any of them
+    with its own from ``each``), then, when the module is done, each still running stopped by SIGTERM and required
+    to exit cleanly."""
+    own = {n: {**(each or {}).get(n, {}), **(gateway or {} if n == "gateway" else {})} for n in names}
+    processes = start_all({n: ServiceProcess(n, log_dir, env=own[n]) for n in names})
     yield processes
     for process in processes.values():
         if process.proc is not None:  # a test may have stopped one itself

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
-from services.kernel.launcher import Supervisor
+from services.kernel.launcher import Supervisor, discover_apps, plan
+from services.kernel.settings import Settings
 
 
 def tend_until(supervisor: Supervisor, done: float) -> list[str]:
@@ -37,3 +38,15 @@ def test_a_crashing_child_is_restarted_with_growing_pauses_and_the_others_run_on
     assert supervisor.children["steady"].pid == steady_pid, "the others run on untouched"
     assert stopped == [], "every child stopped on SIGTERM"
     assert all(child.poll() is not None for child in supervisor.children.values())
+
+
+def test_replicas_run_two_of_every_process_each_with_its_own_probe_port_and_gateways_side_by_side() -> None:
+    apps = [*discover_apps(), "gateway.app"]
+    one = plan(Settings(health_base_port=28100), apps, 1, 28000)
+    two = plan(Settings(health_base_port=28100), apps, 2, 28000)
+    assert set(one) == set(apps)
+    assert len(two) == 2 * len(apps)
+    assert sorted(app for app, _ in two.values()) == sorted(apps * 2)
+    ports = [env["HAVEN_HEALTH_PORT"] for _, env in two.values()]
+    assert len(set(ports)) == len(ports), "no two processes share a probe port"
+    assert sorted(env["HAVEN_GATEWAY_PORT"] for app, env in two.values() if app == "gateway.app") == ["28000", "28001"]
