@@ -157,8 +157,9 @@ def main() -> int:
     banner = settings.run_dir / DEMO_BANNER
     if banner.exists():
         print(banner.read_text(), end="")
-    print(f"haven ▸ {len(processes)} services running — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more; "
-          "make run REPLICAS=2 runs two of each)", flush=True)  # fmt: skip
+    more = "" if replicas > 1 else "; make run REPLICAS=2 runs two of each"
+    print(f"haven ▸ {len(processes)} services running — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})",
+          flush=True)  # fmt: skip
     while not stopping:
         for line in supervisor.tend():
             print(f"haven ▸ {line}", flush=True)
@@ -169,8 +170,11 @@ def main() -> int:
     return 0
 
 
-def _short(app: str) -> str:
-    return app.removeprefix("services.").removesuffix(".app").replace("referrals.", "")
+def _short(name: str) -> str:
+    """``services.legal_aid.app#2`` → ``legal_aid#2``; ``services.referrals.deadline_worker`` → ``deadline_worker``."""
+    module, _, n = name.partition("#")
+    short = module.removesuffix(".app").removeprefix("services.").removeprefix("referrals.")
+    return f"{short}#{n}" if n else short
 
 
 if __name__ == "__main__":
