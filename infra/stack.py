@@ -32,7 +32,7 @@ from events.catalog import all_topics
 from services.kernel import topics
 from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
-from services.kernel.migrations import discover_services, migrate_all
+from services.kernel.migrations import assign_owners, discover_services, migrate_all
 from services.kernel.settings import Settings
 
 HERE = Path(__file__).parent
@@ -362,7 +362,11 @@ GATEWAY_MIGRATIONS = HERE.parent / "graphql" / "gateway" / "migrations"
 async def _migrate(settings: Settings) -> dict[str, list[str]]:
     pool = await create_pool(settings)
     try:
-        return await migrate_all(pool, [*discover_services(), ("gateway", GATEWAY_MIGRATIONS)])
+        schemas = [*discover_services(), ("gateway", GATEWAY_MIGRATIONS)]
+        applied = await migrate_all(pool, schemas)
+        # Each process connects as its own role, owning its schema only (make run and the tests start them so).
+        await assign_owners(pool, [name for name, _ in schemas], create_roles=True)
+        return applied
     finally:
         await pool.close()
 

@@ -37,7 +37,7 @@ from services.kernel import kafka, outbox, topics
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.db import Pool, create_pool
 from services.kernel.launcher import DEMO_BANNER
-from services.kernel.migrations import discover_services, migrate, migrate_all
+from services.kernel.migrations import assign_owners, discover_services, migrate, migrate_all
 
 DEMO: list[tuple[str, str, OrgType, set[ReferralType], Role]] = [
     ("city-hotline", "City Anti-Trafficking Hotline", OrgType.HOTLINE, {ReferralType.PSYCHOSOCIAL}, Role.INTAKE),
@@ -218,13 +218,17 @@ async def _run(args: Any) -> int:
     if args.command == "migrate":
         pool = await create_pool(settings)
         try:
-            applied = await migrate_all(pool, [*discover_services(), ("gateway", MIGRATIONS)])
+            schemas = [*discover_services(), ("gateway", MIGRATIONS)]
+            applied = await migrate_all(pool, schemas)
+            owners = await assign_owners(pool, [name for name, _ in schemas])
         finally:
             await pool.close()
         print(f"migrations: {sum(map(len, applied.values()))} applied to {len(applied)} schemas")
         for schema, versions in applied.items():
             for version in versions:
                 print(f"  {schema}: {version}")
+        for schema, role in owners.items():
+            print(f"  {schema}: owned by {role}" if role.startswith("haven_") else f"  {schema}: {role}")
         return 0
     pool = await _pool(settings)
     try:

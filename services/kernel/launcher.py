@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from services.kernel.migrations import role_of
 from services.kernel.settings import Settings
 
 SERVICES_ROOT = Path(__file__).parent.parent
@@ -119,6 +120,8 @@ def plan(
         for n in range(replicas):
             name = app if replicas == 1 else f"{app}#{n + 1}"
             env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
+            if app.endswith(".app"):  # each connects as its own role, owning its schema only
+                env["HAVEN_PG_USER"] = role_of(app.removesuffix(".app").rsplit(".", 1)[-1])
             if app == "gateway.app":
                 env["HAVEN_GATEWAY_PORT"] = str(gateway_port + n)
             found[name] = (app, env)

@@ -53,7 +53,10 @@ async def migrate(
     async with pool.acquire() as conn, conn.transaction():
         # One migrator per schema at a time, even when several replicas start together.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('haven-migrate:' || $1))", schema)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident}")
+        # Asked first: a service's own role owns its schema but may not create schemas (CREATE ... IF NOT EXISTS
+        # still needs that privilege).
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f"CREATE SCHEMA {ident}")
         await conn.execute(f"SET LOCAL search_path TO {ident}")
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -75,3 +78,56 @@ async def migrate_all(pool: Pool, services: Iterable[tuple[str, Path]] | None = 
     for schema, directory in services if services is not None else discover_services():
         applied[schema] = await migrate(pool, schema, directory)
     return applied
+
+
+KEYRING_USERS = frozenset({"identification", "referrals", "shelter", "legal_aid", "health", "employment", "gateway"})
+"""The schemas whose processes seal or open survivor data (``tests/unit/test_chart.py`` checks this against what each
+service's build asks for: the master key)."""
+
+
+def role_of(schema: str) -> str:
+    """The database role a schema's process connects as, and which owns the schema: ``haven_<schema>``."""
+    return f"haven_{schema}"
+
+
+async def assign_owners(pool: Pool, schemas: Iterable[str], *, create_roles: bool = False) -> dict[str, str]:
+    """Least privilege: each schema, and every table, sequence and function in it, owned by its own role, with
+    nothing granted to anyone else; the keyring's tables usable only by the roles of ``KEYRING_USERS``.
+
+    A role that does not exist is skipped (in production a DBA creates each, with its password, and gives each
+    process its own DSN) unless ``create_roles`` (the local stack: login roles, trusted on loopback). Run by a role
+    that may hand objects over (the owner of everything so far, or a superuser). Returns schema → role, or the
+    reason it was left alone."""
+    done: dict[str, str] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        for schema in schemas:
+            role = role_of(schema)
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                if not create_roles:
+                    done[schema] = f"left alone: no role {role}"
+                    continue
+                await conn.execute(f"CREATE ROLE {quote_ident(role)} LOGIN")
+            who, where = quote_ident(role), quote_ident(schema)
+            await conn.execute(f"ALTER SCHEMA {where} OWNER TO {who}")
+            await conn.execute(f"REVOKE ALL ON SCHEMA {where} FROM PUBLIC")
+            for kind, name in await conn.fetch(
+                """SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                          ELSE 'TABLE' END, c.oid::regclass::text
+                   FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))""",
+                schema,
+            ):
+                await conn.execute(f"ALTER {kind} {name} OWNER TO {who}")
+            for (function,) in await conn.fetch(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = $1::regnamespace", schema
+            ):
+                await conn.execute(f"ALTER FUNCTION {function} OWNER TO {who}")
+            done[schema] = role
+        users = [quote_ident(role_of(s)) for s in sorted(KEYRING_USERS)
+                 if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role_of(s))]  # fmt: skip
+        await conn.execute("REVOKE ALL ON SCHEMA keyring FROM PUBLIC")
+        await conn.execute("REVOKE ALL ON ALL TABLES IN SCHEMA keyring FROM PUBLIC")
+        if users:
+            await conn.execute(f"GRANT USAGE ON SCHEMA keyring TO {', '.join(users)}")
+            await conn.execute(f"GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA keyring TO {', '.join(users)}")
+    return done

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from services.kernel.migrations import role_of
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,7 +25,9 @@ class ServiceProcess:
             "gateway.app" if name == "gateway" else f"services.{name}" if "." in name else f"services.{name}.app"
         )
         self.log = log_dir / f"{name}.log"
-        self.env = env or {}
+        # Each connects as its own database role, as make run and the chart run it: least privilege under test.
+        own_role = {} if "." in name else {"HAVEN_PG_USER": role_of(name)}
+        self.env = {**own_role, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:

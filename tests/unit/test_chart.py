@@ -130,3 +130,10 @@ def test_the_validator_reports_what_a_cluster_would_refuse(helm: Path) -> None:
     assert len(problems) == 2, problems
     assert "readinesProbe" in problems[0]
     assert "Service/haven-gateway" in problems[1]
+
+
+def test_the_keyring_roles_are_the_processes_that_need_the_master_key() -> None:
+    from services.kernel.migrations import KEYRING_USERS
+
+    needs = {p["group"] for p in chart.processes().values() if p["keyring"]}
+    assert needs == set(KEYRING_USERS)
