@@ -141,13 +141,20 @@ async def expire_directives(pool: Pool, stop: asyncio.Event, *, max_sleep: float
     """Background task: at start (catching up after downtime), at each deadline and after each grant,
     publish the expiries that are due."""
     granted = asyncio.Event()
+
+    def wake(*_: object) -> None:
+        granted.set()
+
     async with pool.acquire() as listener:
-        await listener.add_listener(GRANTS_CHANNEL, lambda *_: granted.set())
-        while not stop.is_set():
-            granted.clear()
-            if published := await publish_expiries(pool):
-                log.info("published %d consent expiries", published)
-                continue
-            due = await repository.next_due(listener)
-            wait = max_sleep if due is None else (due - utcnow()).total_seconds()
-            await wait_any(stop, granted, timeout=min(max(wait, 0.01), max_sleep))
+        await listener.add_listener(GRANTS_CHANNEL, wake)
+        try:
+            while not stop.is_set():
+                granted.clear()
+                if published := await publish_expiries(pool):
+                    log.info("published %d consent expiries", published)
+                    continue
+                due = await repository.next_due(listener)
+                wait = max_sleep if due is None else (due - utcnow()).total_seconds()
+                await wait_any(stop, granted, timeout=min(max(wait, 0.01), max_sleep))
+        finally:  # a connection goes back to the pool with no listener left on it
+            await listener.remove_listener(GRANTS_CHANNEL, wake)

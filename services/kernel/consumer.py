@@ -150,6 +150,8 @@ class IdempotentConsumer:
         self.stats = ConsumerStats()
         self.started = asyncio.Event()  # set once the Kafka consumer is up: positions can be asked for
         self._lag: dict[tuple[str, int], int] = {}
+        self._next: dict[tuple[str, int], int] = {}  # the next offset to handle, per partition fetched from
+        self._counts: list[dict[str, str]] = []  # metrics of the batch in hand, added once it commits
         metrics.follow_lag(self)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -161,7 +163,7 @@ class IdempotentConsumer:
         try:
             while not stop.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200)
-                self._note_lag(batches)
+                await self._note_lag(batches)
                 if not batches:
                     continue
                 try:
@@ -180,17 +182,23 @@ class IdempotentConsumer:
             await self._consumer.stop()
             await self._dlq.stop()
 
-    def _note_lag(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
-        """Lag per partition as of this fetch: nothing fetched from an assigned partition means it is caught up."""
+    async def _note_lag(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Lag per assigned partition as of this fetch: its end (high watermark) less the next offset to handle
+        (the consumer's position, asked once per partition, until something is fetched from it)."""
         assigned = self._consumer.assignment()
-        self._lag = {k: v for k, v in self._lag.items() if TopicPartition(*k) in assigned}
+        for tp, messages in batches.items():
+            self._next[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        self._next = {k: v for k, v in self._next.items() if TopicPartition(*k) in assigned}
         for tp in assigned:
-            messages = batches.get(tp)
+            key = (tp.topic, tp.partition)
+            if key not in self._next:
+                try:  # known locally once the group has given the partition its offset; never holds the loop up long
+                    self._next[key] = await asyncio.wait_for(self._consumer.position(tp), 0.5)
+                except (IllegalStateError, TimeoutError):  # revoked by a rebalance, or its offset is still coming
+                    continue
             end = self._consumer.highwater(tp)
-            if messages and end is not None:
-                self._lag[(tp.topic, tp.partition)] = max(end - messages[-1].offset - 1, 0)
-            elif not messages:
-                self._lag[(tp.topic, tp.partition)] = 0
+            self._lag[key] = max((end if end is not None else self._next[key]) - self._next[key], 0)
+        self._lag = {k: v for k, v in self._lag.items() if k in self._next}
 
     async def joined(self) -> int:
         """Readiness: the consumer is up, with partitions assigned or waiting for its group to assign some (another
@@ -230,7 +238,7 @@ class IdempotentConsumer:
     async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
         handled = duplicates = 0
         failed: list[_Dead] = []
-        self._counts: list[dict[str, str]] = []
+        self._counts = []
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._record_in_inbox(conn, mine)
             uow = UnitOfWork(conn)

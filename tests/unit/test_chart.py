@@ -24,19 +24,19 @@ def helm() -> Path:
     return chart.helm(Settings().cache_dir)
 
 
+def template(helm: Path, sets: tuple[str, ...]) -> list[str]:
+    """``helm template`` of the chart with each ``key=value`` of ``sets``."""
+    return [str(helm), "template", "haven", str(chart.CHART), "--kube-version", chart.KUBERNETES_VERSION,
+            *(arg for s in sets for arg in ("--set", s))]  # fmt: skip
+
+
 def rendered(helm: Path, *sets: str) -> list[dict[str, Any]]:
-    args = [str(helm), "template", "haven", str(chart.CHART), "--kube-version", chart.KUBERNETES_VERSION]
-    for s in sets:
-        args += ["--set", s]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(template(helm, sets), check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
 def refused(helm: Path, *sets: str) -> str:
-    args = [str(helm), "template", "haven", str(chart.CHART), "--kube-version", chart.KUBERNETES_VERSION]
-    for s in sets:
-        args += ["--set", s]
-    done = subprocess.run(args, capture_output=True, text=True)
+    done = subprocess.run(template(helm, sets), capture_output=True, text=True)
     assert done.returncode != 0, f"helm rendered {sets} instead of refusing"
     return done.stderr
 
