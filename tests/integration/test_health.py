@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from infra import stack
 from services.kernel.settings import Settings
 from tests.support.processes import ServiceProcess
 
@@ -125,3 +126,35 @@ async def test_readiness_follows_the_database_without_a_restart(settings: Settin
     assert ready_after < 30
     assert still_running, "ready again without a restart"
     assert code == 0, "and it still stops cleanly"
+
+
+async def test_readiness_follows_postgresql_itself_stopping_and_starting_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The acceptance as the issue words it: the real server stopped (pg_ctl stop -m fast), then started again."""
+    health = free_port()
+    service = ServiceProcess("shelter", tmp_path, env={"HAVEN_HEALTH_PORT": str(health)})
+    await asyncio.to_thread(service.start)
+    stopped = False
+    try:
+        await until(health, 200, 30)
+        pid = service.proc.pid if service.proc else None
+        await asyncio.to_thread(stack.stop_postgres, settings)
+        stopped = True
+        unready_after, body = await until(health, 503, 10)
+        await asyncio.to_thread(stack.start_postgres, settings)
+        stopped = False
+        ready_after, _ = await until(health, 200, 30)
+        assert service.proc is not None
+        still_running = service.proc.poll() is None and service.proc.pid == pid
+    finally:
+        if stopped:  # whatever happened, the rest of the suite gets its database back
+            await asyncio.to_thread(stack.start_postgres, settings)
+        code = await asyncio.to_thread(service.stop)
+
+    print(f"readiness: unready {unready_after:.2f}s after PostgreSQL stopped, ready {ready_after:.2f}s after its start")
+    assert unready_after < 5, f"unready {unready_after:.1f}s after PostgreSQL stopped"
+    assert "database" in body["problems"], body
+    assert ready_after < 30
+    assert still_running, "ready again without a restart"
+    assert code == 0
