@@ -7,7 +7,7 @@ import time
 from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from bench.progress import progress
 from services.kernel import kafka
@@ -18,12 +18,12 @@ async def measure(n: int, size: int) -> dict[str, float]:
     """Messages per second from the first send to the last receive, with an idempotent acks=all producer."""
     settings = Settings()
     topic = f"bench.ceiling.{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     await admin.create_topics([NewTopic(topic, 6, 1)])
     reader = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka.auth(settings),
         group_id=None,
         auto_offset_reset="earliest",
         max_poll_records=5000,

@@ -37,6 +37,7 @@ from events.catalog import TOPICS
 from events.consent import OrgType
 from events.directory import Organisation
 from events.needs import ReferralType
+from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 
@@ -234,7 +235,7 @@ async def closed_loop(stack: Stack, session: aiohttp.ClientSession, n: int) -> N
 
 async def kafka_offsets(settings: Settings) -> int:
     """How many events every Haven topic holds (the sum of their end offsets)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    reader = AIOKafkaConsumer(**kafka.auth(settings), group_id=None)
     await reader.start()
     try:
         partitions = [TopicPartition(t.name, p) for t in TOPICS

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from uuid import uuid4
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from bench.progress import progress
 from events.envelope import Envelope, to_kafka
@@ -30,7 +30,7 @@ from services.kernel.settings import Settings
 async def measure(n: int) -> dict[str, float]:
     settings = Settings()
     schema, topic = f"bench_{uuid4().hex[:8]}", f"bench.{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     await admin.create_topics([NewTopic(topic, 6, 1), NewTopic(f"{topic}.raw", 6, 1)])
     pool = await create_pool(settings, schema=schema)

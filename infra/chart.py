@@ -29,6 +29,7 @@ import yaml
 from pydantic import SecretStr
 
 from services.kernel.launcher import discover_apps
+from services.kernel.migrations import role_of
 from services.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,15 +63,17 @@ def processes() -> dict[str, dict[str, Any]]:
             spec = build(Settings(master_key=key))
             found[spec.name.replace("_", "-")] = {
                 "module": module, "kind": "service", "group": spec.name, "topics": list(spec.topics),
-                "keyring": _needs_keyring(build),
+                "keyring": _needs_keyring(build), "user": role_of(spec.name),
             }  # fmt: skip
         else:
             assert module == deadline_worker.__name__, f"{module}: a worker the chart does not know yet"
             found["deadline-worker"] = {"module": module, "kind": "worker", "group": deadline_worker.APP_ID,
-                                        "topics": list(deadline_worker.FOLLOWS), "keyring": False}  # fmt: skip
+                                        "topics": list(deadline_worker.FOLLOWS), "keyring": False,
+                                        "user": role_of("deadlines")}  # fmt: skip
     found["gateway"] = {
         "module": "gateway.app", "kind": "gateway", "group": "gateway",
         "topics": [t.name for t in TOPICS if not t.name.endswith(".commands")], "keyring": True,
+        "user": role_of("gateway"),
     }  # fmt: skip
     return found
 
@@ -97,6 +100,12 @@ def validate(documents: list[dict[str, Any]]) -> list[str]:
     problems = []
     for doc in documents:
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        if doc.get("kind") == "TriggerAuthentication":
+            refs = doc.get("spec", {}).get("secretTargetRef", [])
+            if set(doc.get("spec", {})) != {"secretTargetRef"} or {r.get("parameter") for r in refs} != {
+                    "username", "password"}:  # fmt: skip
+                problems.append(f"{where}: wants exactly a secretTargetRef for username and password")
+            continue
         if doc.get("apiVersion") == "keda.sh/v1alpha1":
             unknown = set(doc.get("spec", {})) - SCALED_OBJECT_SPEC
             triggers = doc.get("spec", {}).get("triggers", [])

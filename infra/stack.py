@@ -13,9 +13,11 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,13 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
 from events.catalog import all_topics
-from services.kernel import topics
+from services.kernel import kafka, topics
 from services.kernel.crypto import new_master_key
 from services.kernel.db import create_pool
-from services.kernel.migrations import assign_owners, discover_services, migrate_all
+from services.kernel.migrations import assign_owners, discover_services, migrate_all, role_of
 from services.kernel.settings import Settings
 
 HERE = Path(__file__).parent
@@ -162,17 +163,46 @@ def _refuse_busy_port(port: int, what: str, variable: str) -> None:
             )
 
 
+KAFKA_ADMIN = "haven"
+
+
+def kafka_users(settings: Settings) -> dict[str, str]:
+    """Every Kafka user of the local stack and its password: the admin, and one per process (its database role's
+    name). Made once with the storage, kept in the run directory (readable by its owner only)."""
+    path = settings.run_dir / "kafka" / "users.json"
+    if path.exists():
+        users: dict[str, str] = json.loads(path.read_text())
+        return users
+    names = [KAFKA_ADMIN, *(role_of(name) for name, _ in discover_services()), role_of("gateway"),
+             role_of("deadlines")]  # fmt: skip
+    users = {name: secrets.token_urlsafe(24) for name in names}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(users, indent=2) + "\n")
+    return users
+
+
 def _server_properties(settings: Settings, data: Path) -> str:
     k, c = settings.kafka_port, settings.kafka_controller_port
+    admin = kafka_users(settings)[KAFKA_ADMIN]
+    # Clients, and the broker itself, reach the client port only by SCRAM: an anonymous client is refused there.
+    # The controller listener is loopback-only; the broker reaches its controller there as ANONYMOUS.
     return f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{c}
-listeners=PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{c}
-advertised.listeners=PLAINTEXT://127.0.0.1:{k}
+listeners=SASL_PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{c}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{k}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+required username="{KAFKA_ADMIN}" password="{admin}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{KAFKA_ADMIN};User:ANONYMOUS
+allow.everyone.if.no.acl.found=true
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
@@ -198,6 +228,8 @@ def start_kafka(settings: Settings, libs: Path) -> None:
     _refuse_busy_port(settings.kafka_port, "Kafka", "HAVEN_KAFKA_PORT")
     _refuse_busy_port(settings.kafka_controller_port, "the Kafka controller", "HAVEN_KAFKA_CONTROLLER_PORT")
     data = kafka_data_dir(settings)
+    if (data / "meta.properties").exists() and not (run / "kafka" / "users.json").exists():
+        sys.exit(f"this Kafka stack was made before clients authenticated: `make clean` (its data: {data}), then again")
     data.mkdir(parents=True, exist_ok=True)
     props = run / "kafka" / "server.properties"
     props.write_text(_server_properties(settings, data))
@@ -206,8 +238,10 @@ def start_kafka(settings: Settings, libs: Path) -> None:
     if not (data / "meta.properties").exists():
         # KRaft cluster ids are 16 bytes in url-safe base64; derive one from the run directory.
         uuid = base64.urlsafe_b64encode(hashlib.sha256(str(run).encode()).digest()[:16]).decode().rstrip("=")
-        subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", uuid, "-c", str(props)], check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        scram = [arg for name, password in kafka_users(settings).items()
+                 for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]  # fmt: skip
+        subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", uuid, "-c", str(props), *scram],
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     started = time.monotonic()
     with (run / "kafka.log").open("ab") as log:
         proc = subprocess.Popen(
@@ -230,7 +264,7 @@ async def _wait_for_kafka(settings: Settings, *, timeout: float, proc: subproces
     while True:
         if proc is not None and proc.poll() is not None:
             sys.exit(f"Kafka exited with {proc.returncode}; see {settings.run_dir / 'kafka.log'}")
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=3000)
+        admin = kafka.admin(settings, request_timeout_ms=3000)
         try:
             await admin.start()
             await admin.describe_cluster()

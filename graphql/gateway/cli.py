@@ -22,7 +22,6 @@ from uuid import uuid4
 
 import uvloop
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from events.catalog import TOPICS
 from events.consent import OrgType
@@ -134,7 +133,7 @@ async def replay(settings: GatewaySettings, workers: int = os.cpu_count() or 1) 
 async def _end_offsets(settings: GatewaySettings) -> dict[TopicPartition, int]:
     """Where every partition of every event topic ends now: what a replay must reach."""
     names = [t.name for t in TOPICS if not t.name.endswith(".commands")]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     reader = kafka.consumer(settings, f"gateway-replay-{uuid4().hex[:8]}", [])
     await admin.start()
     await reader.start()

@@ -120,8 +120,12 @@ def plan(
         for n in range(replicas):
             name = app if replicas == 1 else f"{app}#{n + 1}"
             env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
-            if app.endswith(".app"):  # each connects as its own role, owning its schema only
-                env["HAVEN_PG_USER"] = role_of(app.removesuffix(".app").rsplit(".", 1)[-1])
+            if app.endswith(".app"):  # each connects as its own role, owning its schema only, and Kafka user
+                env["HAVEN_PG_USER"] = env["HAVEN_KAFKA_USERNAME"] = role_of(
+                    app.removesuffix(".app").rsplit(".", 1)[-1]
+                )
+            else:
+                env["HAVEN_KAFKA_USERNAME"] = role_of("deadlines")
             if app == "gateway.app":
                 env["HAVEN_GATEWAY_PORT"] = str(gateway_port + n)
             found[name] = (app, env)

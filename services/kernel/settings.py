@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +57,13 @@ class Settings(BaseSettings):
     topic_retention_ms: int | None = Field(
         default=None, ge=-1, description="Retention of every event and command topic (-1: forever, which replay needs)."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT", description="How clients reach Kafka: every client authenticates (SCRAM-SHA-512)."
+    )
+    kafka_username: str = Field(default="haven", description="This process's Kafka user; its ACLs say what it may do.")
+    kafka_password: SecretStr | None = Field(
+        default=None, description="Its password; unset on a local stack: read from the run directory."
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Wraps every survivor's data key (base64url, 32 bytes)."
     )
@@ -78,6 +87,18 @@ class Settings(BaseSettings):
         except FileNotFoundError:
             raise RuntimeError(
                 f"no master key: set HAVEN_MASTER_KEY, or HAVEN_MASTER_KEY_FILE (looked for {path})"
+            ) from None
+
+    def kafka_password_text(self) -> str:
+        """The Kafka password as configured, or the local stack's for ``kafka_username``."""
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        path = self.run_dir / "kafka" / "users.json"
+        try:
+            return str(json.loads(path.read_text())[self.kafka_username])
+        except (FileNotFoundError, KeyError):
+            raise RuntimeError(
+                f"no Kafka password for {self.kafka_username}: set HAVEN_KAFKA_PASSWORD (looked in {path})"
             ) from None
 
     @property

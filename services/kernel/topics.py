@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from events.catalog import TopicSpec, all_topics
+from services.kernel import kafka
 from services.kernel.settings import Settings
 
 
@@ -52,7 +53,7 @@ async def apply(settings: Settings, specs: list[TopicSpec] | None = None) -> lis
     """Create what is missing and bring what exists to its settings; what was done, one line each.
 
     Raises :class:`TopicRefused`, before changing anything, when a topic would lose partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         targets = wanted(settings, specs)

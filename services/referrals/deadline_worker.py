@@ -50,6 +50,11 @@ def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
     app = faust.App(
         APP_ID,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=None
+        if settings.kafka_security_protocol == "PLAINTEXT"
+        else faust.SASLCredentials(
+            username=settings.kafka_username, password=settings.kafka_password_text(), mechanism="SCRAM-SHA-512"
+        ),
         store="memory://",
         datadir=str(settings.run_dir.resolve() / "faust"),
         web_enabled=False,

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -80,7 +80,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 async def topic(settings: Settings) -> AsyncIterator[str]:
     """A new 3-partition topic and its dead-letter topic."""
     name = f"test.{uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     await admin.create_topics([NewTopic(name, 3, 1), NewTopic(dlq_name(name), 1, 1)])
     yield name

@@ -28,6 +28,7 @@ from events.consent import Directive, GrantConsent, Grantee, OrgType, RevokeCons
 from events.directory import Organisation
 from events.needs import ReferralType
 from events.referrals import OPEN, RejectionReason, RequestReferral
+from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.consent import shelter_directive
@@ -315,7 +316,7 @@ def test_write_and_ledger_succeed_exactly_for_the_care_team_through_the_gateway_
 async def _care_team_property(partners: Partners, rng: random.Random) -> None:
     settings = Settings()
     db = await create_pool(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka.auth(settings), acks="all")
     await producer.start()
     try:
         cases = [await settled(settings, db, partners, rng) for _ in range(2)]

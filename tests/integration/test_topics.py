@@ -7,16 +7,15 @@ import subprocess
 from uuid import uuid4
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from events.catalog import TopicSpec
-from services.kernel import topics
+from services.kernel import kafka, topics
 from services.kernel.settings import Settings
 from tests.support.processes import ROOT
 
 
 async def partitions(settings: Settings, name: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([name])

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 
 from events.envelope import Envelope, from_kafka
 from infra.stack import kafka_data_dir, pg_tool
+from services.kernel import kafka
 from services.kernel.settings import Settings
 
 
@@ -22,9 +23,7 @@ async def read_until(settings: Settings, topic: str, done: Callable[[list[Any]],
 
     Reads 300 ms more after that, so that an unexpected extra message (a duplicate) shows too.
     """
-    reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
+    reader = AIOKafkaConsumer(topic, **kafka.auth(settings), auto_offset_reset="earliest", group_id=None)
     await reader.start()
     messages: list[Any] = []
     deadline = time.monotonic() + timeout
@@ -45,7 +44,7 @@ async def read_to_end(settings: Settings, topic: str, *, timeout: float = 30.0) 
     For tests of absence: it fails unless it reached each partition's end, so an empty answer means
     the topic held nothing, not that the reader gave up early.
     """
-    reader = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+    reader = AIOKafkaConsumer(topic, **kafka.auth(settings), group_id=None,
                               enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
     await reader.start()
     messages: list[Any] = []

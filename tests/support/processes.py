@@ -26,7 +26,9 @@ class ServiceProcess:
         )
         self.log = log_dir / f"{name}.log"
         # Each connects as its own database role, as make run and the chart run it: least privilege under test.
-        own_role = {} if "." in name else {"HAVEN_PG_USER": role_of(name)}
+        # Kafka too: each as its own user (the deadline worker has no database).
+        own_role = ({"HAVEN_KAFKA_USERNAME": role_of("deadlines")} if "." in name else
+                    {"HAVEN_PG_USER": role_of(name), "HAVEN_KAFKA_USERNAME": role_of(name)})  # fmt: skip
         self.env = {**own_role, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -95,7 +95,12 @@ def test_every_pod_is_locked_down_and_reads_secrets_only_by_reference(helm: Path
             assert "value" not in variables["HAVEN_DATABASE_URL"], name
             assert variables["HAVEN_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "haven-database"
             # The master key only where survivor data is sealed or opened.
-            needs_key = processes.get(name.removeprefix("haven-"), {}).get("keyring", False)
+            process = processes.get(name.removeprefix("haven-"), {})
+            # Kafka: each process signs in as its own user, its password named by reference; the Jobs as the admin.
+            assert variables["HAVEN_KAFKA_USERNAME"]["value"] == process.get("user", "haven")
+            kafka_secret = variables["HAVEN_KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert kafka_secret == {"name": "haven-kafka", "key": name.removeprefix("haven-") if process else "admin"}
+            needs_key = process.get("keyring", False)
             assert ("HAVEN_MASTER_KEY" in variables) == needs_key, name
             if needs_key:
                 assert "value" not in variables["HAVEN_MASTER_KEY"]

@@ -40,6 +40,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $settings := include "haven.settings" (list $root $name) | fromJson -}}
 - name: HAVEN_KAFKA_SERVERS
   value: {{ $root.Values.kafka.bootstrapServers | quote }}
+- name: HAVEN_KAFKA_SECURITY_PROTOCOL
+  value: {{ $root.Values.kafka.securityProtocol | quote }}
+{{- if ne $root.Values.kafka.securityProtocol "PLAINTEXT" }}
+- name: HAVEN_KAFKA_USERNAME
+  value: {{ $process.user | default $root.Values.kafka.sasl.adminUser | quote }}
+- name: HAVEN_KAFKA_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.kafka.sasl.existingSecret }}
+      key: {{ if $process.user }}{{ $name }}{{ else }}admin{{ end }}
+{{- end }}
 - name: HAVEN_DATABASE_URL
   valueFrom:
     secretKeyRef:
