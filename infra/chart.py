@@ -50,6 +50,25 @@ def _needs_keyring(build: Any) -> bool:
     return False
 
 
+def writes() -> dict[str, list[str]]:
+    """What each process publishes, by its Kubernetes name: its own events and command outcomes; a provider also its
+    automatic referral answers and capacity; the gateway every command; the deadline worker expiries. Kafka's ACLs
+    allow each process these and the dead letters of what it reads, nothing more (``kernel.topics.acls``)."""
+    from events.catalog import DIRECTORY, OUTCOMES, REFERRALS, REFERRALS_COMMANDS, TOPICS
+
+    own = {t.name.removeprefix("haven.") for t in TOPICS}
+    commands = [t.name for t in TOPICS if t.name.endswith(".commands")]
+    found = {"gateway": commands, "deadline-worker": [REFERRALS_COMMANDS.name],
+             "referrals": [REFERRALS.name, DIRECTORY.name, OUTCOMES.name]}  # fmt: skip
+    for service in ("identification", "consent"):
+        found[service] = [f"haven.{service}", OUTCOMES.name]
+    for provider in ("shelter", "legal_aid", "health", "employment"):
+        assert provider in own
+        found[provider.replace("_", "-")] = [f"haven.{provider}", DIRECTORY.name, REFERRALS_COMMANDS.name,
+                                             OUTCOMES.name]  # fmt: skip
+    return found
+
+
 def processes() -> dict[str, dict[str, Any]]:
     """Every process Haven runs, by its Kubernetes name, as the code defines it."""
     from events.catalog import TOPICS  # only the generator needs the catalog
@@ -75,6 +94,8 @@ def processes() -> dict[str, dict[str, Any]]:
         "topics": [t.name for t in TOPICS if not t.name.endswith(".commands")], "keyring": True,
         "user": role_of("gateway"),
     }  # fmt: skip
+    for name, published in writes().items():
+        found[name]["writes"] = published
     return found
 
 

@@ -202,7 +202,7 @@ listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.com
 required username="{KAFKA_ADMIN}" password="{admin}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:{KAFKA_ADMIN};User:ANONYMOUS
-allow.everyone.if.no.acl.found=true
+allow.everyone.if.no.acl.found=false
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
@@ -390,6 +390,7 @@ def stop_postgres(settings: Settings) -> None:
     say("PostgreSQL stopped")
 
 
+PROCESSES = HERE.parent / "helm" / "haven" / "files" / "processes.json"
 GATEWAY_MIGRATIONS = HERE.parent / "graphql" / "gateway" / "migrations"
 
 
@@ -432,6 +433,12 @@ def up(settings: Settings) -> None:
     done = asyncio.run(create_topics(settings))
     news = [d for d in done if not d.startswith("created ")]  # what was created is said by the count
     say(f"topics: {len(all_topics())} in the catalog, {len(done)} changed" + "".join(f"\n  {d}" for d in news))
+    # Each process's Kafka user reads what it consumes and writes what it publishes, nothing else (the same list
+    # the chart renders from: helm/haven/files/processes.json, generated from the code).
+    processes = json.loads(PROCESSES.read_text())
+    permissions = topics.acls(processes, {name: p["writes"] for name, p in processes.items()})
+    asyncio.run(topics.grant(settings, permissions))
+    say(f"kafka: {len(permissions)} permissions for {len(processes)} users; anyone else is refused")
     applied = asyncio.run(_migrate(settings))
     say(f"migrations: {sum(map(len, applied.values()))} applied across {len(applied)} service schemas")
     say(f"stack ready in {time.monotonic() - started:.1f}s — Kafka {settings.kafka_bootstrap_servers}, "

@@ -45,9 +45,9 @@ from gateway.schema import build_schema
 from services.kernel import kafka, metrics, telemetry
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
-from services.kernel.db import Pool, create_pool
+from services.kernel.db import Pool, create_pool, unlisten
 from services.kernel.health import Health
-from services.kernel.lifecycle import run_until_stopped
+from services.kernel.lifecycle import reconnecting, run_until_stopped
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
 from services.kernel.service import probes
@@ -132,7 +132,7 @@ class Wakeup:
                 await stop.wait()
             finally:
                 for channel in self.CHANNELS:
-                    await conn.remove_listener(channel, self.notify)
+                    await unlisten(conn, channel, self.notify)
 
 
 class HavenGraphQL(GraphQL[Context, None]):
@@ -302,12 +302,13 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) ->
         )  # fmt: skip
         relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
         sender = webhooks.Sender(pool)
+        # What listens on the database is started again when the database comes back, not left to stop the gateway.
         parts: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
             http,
             consumer.run,
             relay.run,
-            functools.partial(wakeup.listen, pool),
-            sender.run,
+            reconnecting("gateway wakeups", functools.partial(wakeup.listen, pool)),
+            reconnecting("webhook sender", sender.run),
         ]
         if settings.health_port:  # its own port: an orchestrator probes it apart from partners' traffic
             health = Health("gateway", {**probes(pool, relay), "consumer": consumer.joined})

@@ -24,7 +24,7 @@ from standardwebhooks.webhooks import Webhook
 from events.envelope import Envelope
 from events.outcomes import CommandOutcome, CommandRefused
 from events.referrals import EVENT_STATUS, ReferralEscalated, ReferralEvent, ReferralRequested
-from services.kernel.db import Connection, Pool
+from services.kernel.db import Connection, Pool, unlisten
 
 log = logging.getLogger(__name__)
 CHANNEL = "gateway_webhooks"
@@ -138,7 +138,7 @@ class Sender:
                 await asyncio.wait(waits, timeout=min(wait, 30.0), return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     w.cancel()
-            await listener.remove_listener(CHANNEL, wake)
+            await unlisten(listener, CHANNEL, wake)
 
     async def send_due(self, http: aiohttp.ClientSession) -> int:
         """Attempt every due delivery (up to a batch); return how many were attempted."""

@@ -24,7 +24,7 @@ from events.referrals import ReferralEvent
 from services.consent import domain, repository
 from services.kernel import outbox
 from services.kernel.consumer import UnitOfWork, WaitForSurvivor
-from services.kernel.db import Pool
+from services.kernel.db import Pool, unlisten
 from services.kernel.lifecycle import wait_any
 
 SOURCE = "haven/consent"
@@ -157,4 +157,4 @@ async def expire_directives(pool: Pool, stop: asyncio.Event, *, max_sleep: float
                 wait = max_sleep if due is None else (due - utcnow()).total_seconds()
                 await wait_any(stop, granted, timeout=min(max(wait, 0.01), max_sleep))
         finally:  # a connection goes back to the pool with no listener left on it
-            await listener.remove_listener(GRANTS_CHANNEL, wake)
+            await unlisten(listener, GRANTS_CHANNEL, wake)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
@@ -53,3 +54,17 @@ def quote_ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a plain identifier: {name!r}")
     return '"' + name + '"'
+
+
+CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                   asyncpg.exceptions.OperatorInterventionError)  # fmt: skip
+"""What asyncpg raises when the server went away (stopped, restarted, the network cut) mid-conversation."""
+
+
+async def unlisten(conn: Connection, channel: str, callback: Any) -> None:
+    """Remove a NOTIFY listener, if the connection still lives: on a connection the server dropped (a database
+    stopping sends ``AdminShutdown``), UNLISTEN cannot run and there is nothing left to remove."""
+    if conn.is_closed():
+        return
+    with contextlib.suppress(*CONNECTION_LOST):
+        await conn.remove_listener(channel, callback)

@@ -60,3 +60,22 @@ async def wait_any(*events: asyncio.Event, timeout: float) -> None:
             w.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def reconnecting(what: str, component: Component, *, ceiling: float = 5.0) -> Component:
+    """``component``, started again whenever the database goes away under it (stopped, restarted, cut off), after a
+    pause that doubles up to ``ceiling`` seconds, instead of failing and stopping its whole process."""
+    from services.kernel.db import CONNECTION_LOST  # the kernel's floors: db imports settings
+
+    async def run(stop: asyncio.Event) -> None:
+        pause = 0.25
+        while not stop.is_set():
+            try:
+                await component(stop)
+                return
+            except CONNECTION_LOST as exc:
+                log.warning("%s: the database is unreachable (%s); retrying in %.1fs", what, exc, pause)
+                await wait_any(stop, timeout=pause)
+                pause = min(pause * 2, ceiling)
+
+    return run

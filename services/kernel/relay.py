@@ -8,16 +8,16 @@ notification delays an event by at most one sweep and never loses it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.kernel import metrics, telemetry
-from services.kernel.db import Pool, quote_ident
-from services.kernel.lifecycle import wait_any
+from services.kernel.db import CONNECTION_LOST, Pool, quote_ident, unlisten
+from services.kernel.lifecycle import reconnecting, wait_any
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,7 @@ class OutboxRelay:
         relay waits and retries (with backoff, up to 5 s) instead of stopping its service."""
         await self._producer.start()
         try:
-            pause = 0.25
-            while not stop.is_set():
-                try:
-                    await self._serve(stop)
-                    return
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                        asyncpg.exceptions.OperatorInterventionError) as exc:  # fmt: skip
-                    log.warning("%s relay: the database is unreachable (%s); retrying in %.1fs", self._schema,
-                                exc, pause)  # fmt: skip
-                    await wait_any(stop, timeout=pause)
-                    pause = min(pause * 2, 5.0)
+            await reconnecting(f"{self._schema} relay", self._serve)(stop)
         finally:
             await self._producer.stop()
 
@@ -109,9 +99,10 @@ class OutboxRelay:
                     await self.drain()
                     await wait_any(stop, self._wake, timeout=self._sweep_interval)
                 await self.drain()  # what committed before the stop still goes out
-            finally:
-                await listener.remove_listener(outbox_channel(self._schema), self._notified)
-                await listener.execute("SELECT pg_advisory_unlock_all()")
+            finally:  # on a connection the server dropped there is nothing to undo: the lock went with it
+                await unlisten(listener, outbox_channel(self._schema), self._notified)
+                with contextlib.suppress(*CONNECTION_LOST):
+                    await listener.execute("SELECT pg_advisory_unlock_all()")
 
     async def _lead(self, conn: Any) -> bool:
         lead: bool = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('haven-outbox:' || $1))", self._schema)

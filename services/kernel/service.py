@@ -24,7 +24,7 @@ from services.kernel import erasure, kafka, telemetry
 from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
 from services.kernel.db import Pool, create_pool
 from services.kernel.health import Check, Health
-from services.kernel.lifecycle import run_until_stopped
+from services.kernel.lifecycle import Component, reconnecting, run_until_stopped
 from services.kernel.migrations import migrate
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
@@ -96,7 +96,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
     try:
         await migrate(pool, spec.name, spec.migrations)
         relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
-        components = [relay.run]
+        components: list[Component] = [relay.run]
         checks = probes(pool, relay)
         if spec.topics:
             consumer = IdempotentConsumer(
@@ -108,7 +108,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: async
             )
             components.append(consumer.run)
             checks["consumer"] = consumer.joined
-        components += [functools.partial(task, pool) for task in spec.background]
+        components += [reconnecting(task.__name__, functools.partial(task, pool)) for task in spec.background]
         if settings.health_port:
             health = Health(spec.name, checks)
             components.append(functools.partial(health.serve, settings.health_host, settings.health_port))

@@ -14,10 +14,60 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.protocol.admin import CreateAclsRequest
 
-from events.catalog import TopicSpec, all_topics
+from events.catalog import TopicSpec, all_topics, dlq_name
 from services.kernel import kafka
 from services.kernel.settings import Settings
+
+# Kafka's codes for ACLs (the CreateAcls request): resource types, pattern types, operations, permission.
+TOPIC, GROUP = 2, 3
+LITERAL, PREFIXED = 3, 4
+ALL, READ, WRITE = 2, 3, 4
+ALLOW = 3
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One permission: ``user`` may do ``operation`` on the topic or group ``name`` (or every name with that
+    prefix)."""
+
+    user: str
+    resource: int
+    name: str
+    operation: int
+    pattern: int = LITERAL
+
+
+def acls(processes: dict[str, dict[str, Any]], writes: dict[str, list[str]]) -> list[Acl]:
+    """Least privilege on Kafka: each process's user reads the topics it consumes with its own group, and writes
+    only ``writes[name]`` and the dead-letter topics of what it reads."""
+    found = []
+    for name, process in processes.items():
+        user, group = process["user"], process["group"]
+        found += [Acl(user, TOPIC, topic, READ) for topic in process["topics"]]
+        found.append(Acl(user, GROUP, group, READ))
+        found += [Acl(user, TOPIC, topic, WRITE) for topic in [*writes[name], *map(dlq_name, process["topics"])]]
+        if process["kind"] == "worker":  # faust's own changelog and assignor topics, which it creates
+            found += [Acl(user, TOPIC, group, ALL, PREFIXED), Acl(user, GROUP, group, ALL, PREFIXED)]
+    return found
+
+
+async def grant(settings: Settings, wanted: list[Acl]) -> int:
+    """Create ``wanted`` on the cluster (as an admin; creating an ACL that exists changes nothing); how many."""
+    admin = kafka.admin(settings)
+    await admin.start()
+    try:
+        for acl in wanted:
+            request = CreateAclsRequest(acl.resource, acl.name, acl.pattern, f"User:{acl.user}", "*", acl.operation,
+                                        ALLOW)  # fmt: skip
+            response = await admin._send_request(request)  # aiokafka's admin client has no ACL call of its own
+            errors = [e for e in response.creation_responses if e[0] != 0]
+            if errors:
+                raise RuntimeError(f"could not grant {acl}: {errors}")
+    finally:
+        await admin.close()
+    return len(wanted)
 
 
 class TopicRefused(ValueError):
