@@ -436,7 +436,7 @@ def up(settings: Settings) -> None:
     # Each process's Kafka user reads what it consumes and writes what it publishes, nothing else (the same list
     # the chart renders from: helm/haven/files/processes.json, generated from the code).
     processes = json.loads(PROCESSES.read_text())
-    permissions = topics.acls(processes, {name: p["writes"] for name, p in processes.items()})
+    permissions = topics.acls(processes)
     asyncio.run(topics.grant(settings, permissions))
     say(f"kafka: {len(permissions)} permissions for {len(processes)} users; anyone else is refused")
     applied = asyncio.run(_migrate(settings))

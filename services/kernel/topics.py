@@ -39,15 +39,15 @@ class Acl:
     pattern: int = LITERAL
 
 
-def acls(processes: dict[str, dict[str, Any]], writes: dict[str, list[str]]) -> list[Acl]:
+def acls(processes: dict[str, dict[str, Any]]) -> list[Acl]:
     """Least privilege on Kafka: each process's user reads the topics it consumes with its own group, and writes
-    only ``writes[name]`` and the dead-letter topics of what it reads."""
+    only what it publishes (its ``writes``) and the dead-letter topics of what it reads."""
     found = []
-    for name, process in processes.items():
+    for process in processes.values():
         user, group = process["user"], process["group"]
         found += [Acl(user, TOPIC, topic, READ) for topic in process["topics"]]
         found.append(Acl(user, GROUP, group, READ))
-        found += [Acl(user, TOPIC, topic, WRITE) for topic in [*writes[name], *map(dlq_name, process["topics"])]]
+        found += [Acl(user, TOPIC, topic, WRITE) for topic in [*process["writes"], *map(dlq_name, process["topics"])]]
         if process["kind"] == "worker":  # faust's own changelog and assignor topics, which it creates
             found += [Acl(user, TOPIC, group, ALL, PREFIXED), Acl(user, GROUP, group, ALL, PREFIXED)]
     return found
