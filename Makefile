@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 REPLICAS ?= 1
+SPLIT ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -69,9 +70,9 @@ clean: $(STAMP) ## stop everything and wipe the data of both stacks (the downloa
 clean-stack: $(STAMP) # stop and wipe the stack the HAVEN_* environment names
 	$(PY) -m infra.stack clean
 
-run: infra-up ## bring up the stack, every service and the gateway (REPLICAS=2: two of each); Ctrl-C stops them
+run: infra-up ## bring up the stack: every service in one process (SPLIT=1: one each; REPLICAS=2: two); Ctrl-C stops
 	bin/haven seed-demo --quiet
-	HAVEN_WEBHOOKS_ALLOW_LOOPBACK=true HAVEN_REPLICAS=$(REPLICAS) $(PY) -m services.kernel.launcher
+	HAVEN_WEBHOOKS_ALLOW_LOOPBACK=true HAVEN_REPLICAS=$(REPLICAS) HAVEN_SPLIT=$(SPLIT) $(PY) -m services.kernel.launcher
 
 bench: $(STAMP) ## benchmarks against their ceilings, on a fresh stack of their own; JSON and PNG in bench/results/
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -414,3 +414,24 @@ async def measure(
 async def measure_pipeline_only(*, loops: int, seconds: float, port: int) -> dict[str, Any]:
     async with running(port) as stack:
         return await pipeline(stack, loops=loops, seconds=seconds)
+
+
+def main() -> None:
+    """``python -m bench.pipeline``: the closed loop alone, on the stack the HAVEN_* environment names (quicker than
+    ``make bench`` when one change is being weighed)."""
+    import argparse
+    import json
+
+    import uvloop
+    from gateway.app import GatewaySettings  # graphql/ is on sys.path for make bench
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--loops", type=int, default=48)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    port = GatewaySettings().gateway_port
+    print(json.dumps(uvloop.run(measure_pipeline_only(loops=args.loops, seconds=args.seconds, port=port)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -166,6 +166,12 @@ def _refuse_busy_port(port: int, what: str, variable: str) -> None:
 KAFKA_ADMIN = "haven"
 
 
+def kafka_user_names() -> list[str]:
+    """The admin, one user per process of the chart, and ``haven_all`` (``haven serve --services all``'s consumer)."""
+    return [KAFKA_ADMIN, *(role_of(name) for name, _ in discover_services()), role_of("gateway"), role_of("deadlines"),
+            role_of("all")]  # fmt: skip
+
+
 def kafka_users(settings: Settings) -> dict[str, str]:
     """Every Kafka user of the local stack and its password: the admin, and one per process (its database role's
     name). Made once with the storage, kept in the run directory (readable by its owner only)."""
@@ -173,9 +179,7 @@ def kafka_users(settings: Settings) -> dict[str, str]:
     if path.exists():
         users: dict[str, str] = json.loads(path.read_text())
         return users
-    names = [KAFKA_ADMIN, *(role_of(name) for name, _ in discover_services()), role_of("gateway"),
-             role_of("deadlines")]  # fmt: skip
-    users = {name: secrets.token_urlsafe(24) for name in names}
+    users = {name: secrets.token_urlsafe(24) for name in kafka_user_names()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(json.dumps(users, indent=2) + "\n")
@@ -230,6 +234,9 @@ def start_kafka(settings: Settings, libs: Path) -> None:
     data = kafka_data_dir(settings)
     if (data / "meta.properties").exists() and not (run / "kafka" / "users.json").exists():
         sys.exit(f"this Kafka stack was made before clients authenticated: `make clean` (its data: {data}), then again")
+    if (data / "meta.properties").exists() and set(kafka_user_names()) - set(kafka_users(settings)):
+        sys.exit(f"this Kafka stack was made before haven serve had a user of its own: `make clean` (its data: {data}),"
+                 " then again")  # fmt: skip
     data.mkdir(parents=True, exist_ok=True)
     props = run / "kafka" / "server.properties"
     props.write_text(_server_properties(settings, data))
@@ -436,7 +443,7 @@ def up(settings: Settings) -> None:
     # Each process's Kafka user reads what it consumes and writes what it publishes, nothing else (the same list
     # the chart renders from: helm/haven/files/processes.json, generated from the code).
     processes = json.loads(PROCESSES.read_text())
-    permissions = topics.acls(processes)
+    permissions = topics.acls(processes) + topics.host_acls(processes, role_of("all"), "haven-all")
     asyncio.run(topics.grant(settings, permissions))
     say(f"kafka: {len(permissions)} permissions for {len(processes)} users; anyone else is refused")
     applied = asyncio.run(_migrate(settings))

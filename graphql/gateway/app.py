@@ -4,19 +4,17 @@ consumer and its outbox relay. ``python -m gateway.app``."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import uvicorn
-import uvloop
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,15 +40,10 @@ from gateway.console.app import Console, ConsoleOidc
 from gateway.fhir import TaskEndpoints
 from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
 from gateway.schema import build_schema
-from services.kernel import kafka, metrics, telemetry
-from services.kernel.consumer import IdempotentConsumer
+from services.kernel import metrics, service
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
-from services.kernel.db import Pool, create_pool, unlisten
-from services.kernel.health import Health
-from services.kernel.lifecycle import reconnecting, run_until_stopped
-from services.kernel.migrations import migrate
-from services.kernel.relay import OutboxRelay
-from services.kernel.service import probes
+from services.kernel.db import Pool, unlisten
+from services.kernel.service import ServiceSpec
 from services.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -273,54 +266,50 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
     )  # fmt: skip
 
 
-async def serve(settings: GatewaySettings, stop: asyncio.Event | None = None) -> None:
-    pool = await create_pool(settings, schema="gateway", min_size=2)
-    try:
-        await migrate(pool, "gateway", MIGRATIONS)
-        keyring = Keyring(decode_master_key(settings.master_key_text()))
-        wakeup = Wakeup()
-        app = create_app(settings, pool, keyring, wakeup)
-        config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
+def build(settings: Settings) -> ServiceSpec:
+    """The gateway as a service: its schema and read model, the projection consuming every event topic, and — as its
+    background — the HTTP server, the NOTIFY wakeups and the webhook sender. ``services.kernel.host`` runs it beside
+    the services (``--services all``) or alone (``--services gateway``)."""
+    own = settings if isinstance(settings, GatewaySettings) else GatewaySettings(
+        pg_user=settings.pg_user, kafka_username=settings.kafka_username, health_port=settings.health_port
+    )  # fmt: skip
+    keyring = Keyring(decode_master_key(own.master_key_text()))
+    wakeup = Wakeup()
+
+    async def http(pool: Pool, stop: asyncio.Event) -> None:
+        app = create_app(own, pool, keyring, wakeup)
+        config = uvicorn.Config(app, host=own.gateway_host, port=own.gateway_port, log_level="warning",
                                 lifespan="off")  # fmt: skip
         server = uvicorn.Server(config)
+        # _serve, not serve: serve() takes over SIGTERM/SIGINT, which run_until_stopped already owns.
+        task = asyncio.create_task(server._serve())
+        while not server.started and not task.done():  # noqa: ASYNC110  # uvicorn offers no event for it
+            await asyncio.sleep(0.02)
+        if task.done():
+            await task  # it could not bind: say why
+        log.info("gateway: serving http://%s:%d/graphql", own.gateway_host, own.gateway_port)
+        await stop.wait()
+        server.should_exit = True
+        await task
 
-        async def http(stop: asyncio.Event) -> None:
-            # _serve, not serve: serve() takes over SIGTERM/SIGINT, which run_until_stopped already owns.
-            task = asyncio.create_task(server._serve())
-            while not server.started and not task.done():  # noqa: ASYNC110  # uvicorn offers no event for it
-                await asyncio.sleep(0.02)
-            if task.done():
-                await task  # it could not bind: say why
-            log.info("gateway: serving http://%s:%d/graphql", settings.gateway_host, settings.gateway_port)
-            await stop.wait()
-            server.should_exit = True
-            await task
+    async def wakeups(pool: Pool, stop: asyncio.Event) -> None:
+        await wakeup.listen(pool, stop)
 
-        consumer = IdempotentConsumer(
-            name="gateway", pool=pool, dead_letters=kafka.producer(settings), handlers=projection.handlers(),
-            consumer=kafka.consumer(settings, "gateway", [t.name for t in TOPICS if not t.name.endswith(".commands")]),
-        )  # fmt: skip
-        relay = OutboxRelay(pool, "gateway", kafka.producer(settings))
-        sender = webhooks.Sender(pool)
-        # What listens on the database is started again when the database comes back, not left to stop the gateway.
-        parts: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
-            http,
-            consumer.run,
-            relay.run,
-            reconnecting("gateway wakeups", functools.partial(wakeup.listen, pool)),
-            reconnecting("webhook sender", sender.run),
-        ]
-        if settings.health_port:  # its own port: an orchestrator probes it apart from partners' traffic
-            health = Health("gateway", {**probes(pool, relay), "consumer": consumer.joined})
-            parts.append(functools.partial(health.serve, settings.health_host, settings.health_port))
-        await run_until_stopped(*parts, stop=stop)
-    finally:
-        await pool.close()
+    async def webhook_sender(pool: Pool, stop: asyncio.Event) -> None:
+        await webhooks.Sender(pool).run(stop)
+
+    return ServiceSpec(
+        name="gateway",
+        migrations=MIGRATIONS,
+        topics=[t.name for t in TOPICS if not t.name.endswith(".commands")],
+        handlers=projection.handlers(),
+        background=[http, wakeups, webhook_sender],
+        remember_erasures=False,  # the projection keeps its own erased_survivors
+    )
 
 
 def main() -> None:
-    telemetry.configure("gateway")
-    uvloop.run(serve(GatewaySettings()))
+    service.main(build)
 
 
 if __name__ == "__main__":

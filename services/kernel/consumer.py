@@ -1,18 +1,21 @@
-"""The idempotent consumer: inbox row and effects in one transaction, offsets committed after it.
+"""The idempotent consumer: inbox row and effects in one transaction; offsets committed to Kafka every few seconds.
 
-For everything one ``getmany`` returns, across all its partitions (each partition's messages
-in order; partitions are independent, so their order among each other never mattered):
+One Kafka consumer hands what it fetches to one or more *subscribers* — each a service with its own handlers,
+inbox rows and database pool (``make run`` runs every service in one process, one consumer per process; the
+chart runs one service per process, one subscriber each). For everything one ``getmany`` returns, across all
+its partitions (each partition's messages in order; partitions are independent, so their order among each
+other never mattered):
 
-1. decode every message; what cannot be decoded is set aside for the dead-letter topic;
-2. in one database transaction, record the batch's event ids in the inbox and run the handler
-   of each event not seen before (a redelivered event finds its inbox row and is skipped);
+1. read each message's ``ce_type`` header: a type of the contract that no subscriber handles is passed over
+   there, undecoded, with no transaction and no inbox row; what cannot be decoded is set aside for the
+   dead-letter topic;
+2. each subscriber, in one database transaction of its own, records its events' ids in its inbox and runs
+   the handler of each event not seen before (a redelivered event finds its inbox row and is skipped);
 3. send the set-aside messages to ``<topic>.dlq`` with the reason in headers;
-4. commit the Kafka offsets past the batch, every partition in one request.
+4. note the offsets past the batch; they are committed to Kafka every ``commit_seconds``, when partitions
+   are taken away by a rebalance, and on stop.
 
-One transaction and one offset commit per fetch, not per partition: under a trickle spread over
-many partitions that was most of a service's work (and of the broker's).
-
-A crash anywhere before 4 redelivers the batch; the inbox makes the effects happen once.
+A crash anywhere before the commit redelivers what followed the last one; the inboxes make the effects happen once.
 Every command (a message of a ``.commands`` topic) gets an answer in the same transaction:
 ``command.applied`` when its handler succeeds, ``command.refused`` (code, field, message) when it
 raises ``PermanentFailure`` — its effects rolled back to a savepoint. Any other message whose handler
@@ -30,14 +33,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from events.base import REGISTRY
 from events.catalog import dlq_name
 from events.envelope import Envelope, UndecodableEvent, from_kafka, header_map
 from events.outcomes import CommandApplied, CommandRefused, requester
@@ -114,126 +119,66 @@ class _Dead:
     message: Any
     code: str
     detail: str
+    consumer: str
+
+
+def event_type_of(headers: Any) -> str | None:
+    """A message's ``ce_type`` header, read without decoding anything else (the last one wins, as in decoding).
+
+    >>> event_type_of([("ce_id", b"1"), ("ce_type", b"referral.requested")])
+    'referral.requested'
+    >>> event_type_of([]) is None
+    True
+    """
+    found = None
+    for name, value in headers or ():
+        if name == "ce_type":
+            found = value
+    return found.decode("utf-8", "replace") if found else None
 
 
 class _BatchNeedsIsolation(Exception):
     """A handler failed permanently inside a fast batch; redo the batch one savepoint per event."""
 
 
-class IdempotentConsumer:
-    """Runs ``handlers`` (event type → handler) over ``topics`` as consumer group ``name``.
-
-    Each service builds one in its ``app.py`` from its handlers (``dict([on(Event, handler), …])``);
-    ``tests/integration/test_idempotent_consumer.py`` runs it against the broker.
-    """
+class Subscriber:
+    """One service's share of a consumer: its handlers (event type → handler), its inbox rows (``name``) and its
+    database ``pool``. ``topics`` limits it to some of the consumer's topics (None: all of them)."""
 
     def __init__(
         self,
         *,
         name: str,
         pool: Pool,
-        consumer: AIOKafkaConsumer,
-        dead_letters: AIOKafkaProducer,
         handlers: Mapping[str, Handler],
-        max_backoff: float = 30.0,
         batch_handlers: Mapping[str, BatchHandler] | None = None,
+        topics: Sequence[str] | None = None,
+        stats: ConsumerStats | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
-        self._consumer = consumer
-        self._dlq = dead_letters
         self._handlers = dict(handlers)
         # Runs of consecutive events of these types go to one call, without a span per event (a replay
         # wants throughput); a permanent failure among them falls back to the per-event handlers.
         self._batch_handlers = dict(batch_handlers or {})
-        self._max_backoff = max_backoff
-        self.stats = ConsumerStats()
-        self.started = asyncio.Event()  # set once the Kafka consumer is up: positions can be asked for
-        self._lag: dict[tuple[str, int], int] = {}
-        self._next: dict[tuple[str, int], int] = {}  # the next offset to handle, per partition fetched from
+        self.topics = frozenset(topics) if topics is not None else None
+        self.stats = stats or ConsumerStats()
         self._counts: list[dict[str, str]] = []  # metrics of the batch in hand, added once it commits
-        metrics.follow_lag(self)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; finishes the batch in hand, then closes its clients."""
-        await self._dlq.start()
-        await self._consumer.start()
-        self.started.set()
-        backoff = 0.1
-        try:
-            while not stop.is_set():
-                batches = await self._consumer.getmany(timeout_ms=200)
-                await self._note_lag(batches)
-                if not batches:
-                    continue
-                try:
-                    await self._handle_batch(batches)
-                    backoff = 0.1
-                except Exception:
-                    # Transient (database down, a bug): nothing was committed; read the batch again.
-                    self.stats.retries += 1
-                    where = ", ".join(f"{tp.topic}[{tp.partition}]@{m[0].offset}" for tp, m in batches.items())
-                    log.exception("%s: batch %s failed; retrying", self.name, where)
-                    for tp, messages in batches.items():
-                        self._consumer.seek(tp, messages[0].offset)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
-        finally:
-            await self._consumer.stop()
-            await self._dlq.stop()
+    def reads(self, topic: str) -> bool:
+        return self.topics is None or topic in self.topics
 
-    async def _note_lag(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
-        """Lag per assigned partition as of this fetch: its end (high watermark) less the next offset to handle
-        (the consumer's position, asked once per partition, until something is fetched from it)."""
-        assigned = self._consumer.assignment()
-        for tp, messages in batches.items():
-            self._next[(tp.topic, tp.partition)] = messages[-1].offset + 1
-        self._next = {k: v for k, v in self._next.items() if TopicPartition(*k) in assigned}
-        for tp in assigned:
-            key = (tp.topic, tp.partition)
-            if key not in self._next:
-                try:  # known locally once the group has given the partition its offset; never holds the loop up long
-                    self._next[key] = await asyncio.wait_for(self._consumer.position(tp), 0.5)
-                except (IllegalStateError, TimeoutError):  # revoked by a rebalance, or its offset is still coming
-                    continue
-            end = self._consumer.highwater(tp)
-            self._lag[key] = max((end if end is not None else self._next[key]) - self._next[key], 0)
-        self._lag = {k: v for k, v in self._lag.items() if k in self._next}
+    def wants(self, topic: str, event_type: str) -> bool:
+        return event_type in self._handlers and self.reads(topic)
 
-    async def joined(self) -> int:
-        """Readiness: the consumer is up, with partitions assigned or waiting for its group to assign some (another
-        member may hold them all); raises before it has started. Returns how many partitions it holds."""
-        if not self.started.is_set():
-            raise RuntimeError("the consumer has not started yet")
-        return len(self._consumer.assignment())
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        """Messages behind each assigned partition's end, as of the last fetch (``haven.consumer.lag``)."""
-        return dict(self._lag)
-
-    async def _handle_batch(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
-        events: list[tuple[Any, Envelope]] = []
+    async def handle(self, mine: list[tuple[Any, Envelope]]) -> list[_Dead]:
+        """Apply ``mine`` (in order) in one transaction; what must go to the dead-letter topic instead."""
         dead: list[_Dead] = []
-        for message in (m for messages in batches.values() for m in messages):
-            try:
-                events.append((message, from_kafka(message.value, message.headers)))
-            except UndecodableEvent as exc:
-                dead.append(_Dead(message, exc.code, exc.detail))
-        mine = [(m, e) for m, e in events if e.type in self._handlers]
-        if mine:
-            try:
-                await self._apply(mine, isolate=False, dead=dead)
-            except _BatchNeedsIsolation:
-                await self._apply(mine, isolate=True, dead=dead)
-        # Sent together, then all awaited: a backlog of bad messages costs one round trip, not one each.
-        by_place = sorted(dead, key=lambda d: (d.message.topic, d.message.partition, d.message.offset))
-        acks = [await self._dead_letter(item) for item in by_place]
-        await asyncio.gather(*acks)
         try:
-            await self._consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
-        except (CommitFailedError, IllegalStateError):
-            # A partition moved to another member during a rebalance; it will redeliver, the inbox dedups.
-            log.warning("%s: offset commit for %s lost to a rebalance", self.name, ", ".join(map(str, batches)))
+            await self._apply(mine, isolate=False, dead=dead)
+        except _BatchNeedsIsolation:
+            await self._apply(mine, isolate=True, dead=dead)
+        return dead
 
     async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
         handled = duplicates = 0
@@ -300,7 +245,7 @@ class IdempotentConsumer:
                     return False
                 # Not marked handled: if we crash before the dead-letter send, it is redone.
                 await conn.execute("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self.name, event.id)
-                failed.append(_Dead(message, exc.code, exc.detail))
+                failed.append(_Dead(message, exc.code, exc.detail, self.name))
                 return False
             except WaitForSurvivor as wait:
                 await conn.execute(
@@ -374,6 +319,159 @@ class IdempotentConsumer:
         )
         return {r["event_id"] for r in rows}
 
+
+class IdempotentConsumer:
+    """Runs ``handlers`` (event type → handler) over ``topics`` as consumer group ``name`` — or, given
+    ``subscribers``, hands each fetched event to every subscriber that handles its type.
+
+    Each service builds one through ``services.kernel.service``; ``tests/integration/test_idempotent_consumer.py``
+    runs it against the broker.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        dead_letters: AIOKafkaProducer,
+        pool: Pool | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
+        subscribers: Sequence[Subscriber] = (),
+        max_backoff: float = 30.0,
+        commit_seconds: float = 5.0,
+    ) -> None:
+        self.name = name
+        self._consumer = consumer
+        self._dlq = dead_letters
+        self.stats = ConsumerStats()
+        if handlers is not None:
+            assert pool is not None, "handlers need the pool their inbox is in"
+            subscribers = [Subscriber(name=name, pool=pool, handlers=handlers, batch_handlers=batch_handlers,
+                                      stats=self.stats), *subscribers]  # fmt: skip
+        if not subscribers:
+            raise ValueError("a consumer needs handlers or subscribers")
+        self.subscribers = list(subscribers)
+        self._max_backoff = max_backoff
+        self._commit_seconds = commit_seconds
+        self._pending: dict[TopicPartition, int] = {}  # offsets past what was handled, not yet committed to Kafka
+        self._committed_at = time.monotonic()
+        self.started = asyncio.Event()  # set once the Kafka consumer is up: positions can be asked for
+        self._lag: dict[tuple[str, int], int] = {}
+        self._next: dict[tuple[str, int], int] = {}  # the next offset to handle, per partition fetched from
+
+        metrics.follow_lag(self)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; finishes the batch in hand, commits, then closes its clients."""
+        topics = self._consumer.subscription()
+        if topics:  # subscribed (not assigned partitions by hand): commit what was handled before a rebalance
+            self._consumer.subscribe(topics=list(topics), listener=_CommitOnRevoke(self))
+        await self._dlq.start()
+        await self._consumer.start()
+        self.started.set()
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                batches = await self._consumer.getmany(timeout_ms=200)
+                await self._note_lag(batches)
+                if batches:
+                    try:
+                        await self._handle_batch(batches)
+                        backoff = 0.1
+                    except Exception:
+                        # Transient (database down, a bug): nothing was noted as handled; read the batch again.
+                        self.stats.retries += 1
+                        where = ", ".join(f"{tp.topic}[{tp.partition}]@{m[0].offset}" for tp, m in batches.items())
+                        log.exception("%s: batch %s failed; retrying", self.name, where)
+                        for tp, messages in batches.items():
+                            self._consumer.seek(tp, messages[0].offset)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, self._max_backoff)
+                        continue
+                if time.monotonic() - self._committed_at >= self._commit_seconds:
+                    await self.commit()
+            await self.commit()
+        finally:
+            await self._consumer.stop()
+            await self._dlq.stop()
+
+    async def commit(self, partitions: Sequence[TopicPartition] | None = None) -> None:
+        """Commit to Kafka the offsets past what was handled (of ``partitions``, or all still assigned)."""
+        self._committed_at = time.monotonic()
+        mine = set(partitions) if partitions is not None else self._consumer.assignment()
+        offsets = {tp: o for tp, o in self._pending.items() if tp in mine}
+        # What is neither committed now nor still assigned belongs to another member now: it is not ours to commit.
+        self._pending = {tp: o for tp, o in self._pending.items() if tp not in mine and partitions is not None}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            # A partition moved to another member during a rebalance; it will redeliver, the inbox dedups.
+            log.warning("%s: offset commit for %s lost to a rebalance", self.name, ", ".join(map(str, offsets)))
+
+    async def _note_lag(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        """Lag per assigned partition as of this fetch: its end (high watermark) less the next offset to handle
+        (the consumer's position, asked once per partition, until something is fetched from it)."""
+        assigned = self._consumer.assignment()
+        for tp, messages in batches.items():
+            self._next[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        self._next = {k: v for k, v in self._next.items() if TopicPartition(*k) in assigned}
+        for tp in assigned:
+            key = (tp.topic, tp.partition)
+            if key not in self._next:
+                try:  # known locally once the group has given the partition its offset; never holds the loop up long
+                    self._next[key] = await asyncio.wait_for(self._consumer.position(tp), 0.5)
+                except (IllegalStateError, TimeoutError):  # revoked by a rebalance, or its offset is still coming
+                    continue
+            end = self._consumer.highwater(tp)
+            self._lag[key] = max((end if end is not None else self._next[key]) - self._next[key], 0)
+        self._lag = {k: v for k, v in self._lag.items() if k in self._next}
+
+    async def joined(self) -> int:
+        """Readiness: the consumer is up, with partitions assigned or waiting for its group to assign some (another
+        member may hold them all); raises before it has started. Returns how many partitions it holds."""
+        if not self.started.is_set():
+            raise RuntimeError("the consumer has not started yet")
+        return len(self._consumer.assignment())
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind each assigned partition's end, as of the last fetch (``haven.consumer.lag``)."""
+        return dict(self._lag)
+
+    async def _handle_batch(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> None:
+        shares: dict[int, list[tuple[Any, Envelope]]] = {}
+        dead: list[_Dead] = []
+        for message in (m for messages in batches.values() for m in messages):
+            event_type = event_type_of(message.headers)
+            if event_type is not None and REGISTRY.model(event_type) is not None:
+                takers = [n for n, s in enumerate(self.subscribers) if s.wants(message.topic, event_type)]
+                if not takers:
+                    continue  # a type of the contract nobody here handles: passed over without decoding it
+            else:  # no type, or one the contract does not know: decoding says why, for the dead-letter topic
+                takers = [n for n, s in enumerate(self.subscribers) if s.reads(message.topic)]
+            try:
+                event = from_kafka(message.value, message.headers)
+            except UndecodableEvent as exc:
+                dead.append(_Dead(message, exc.code, exc.detail, self.name))
+                continue
+            for n in takers:
+                shares.setdefault(n, []).append((message, event))
+        # Each subscriber in its own transaction, side by side; a failure of one retries the batch (the others' inboxes
+        # drop what they already did). Every one is let finish before that, so no retry runs beside a straggler.
+        outcomes = await asyncio.gather(*(self.subscribers[n].handle(share) for n, share in shares.items()),
+                                        return_exceptions=True)  # fmt: skip
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            dead.extend(outcome)
+        # Sent together, then all awaited: a backlog of bad messages costs one round trip, not one each.
+        by_place = sorted(dead, key=lambda d: (d.message.topic, d.message.partition, d.message.offset))
+        acks = [await self._dead_letter(item) for item in by_place]
+        await asyncio.gather(*acks)
+        self._pending.update({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
+
     async def _dead_letter(self, item: _Dead) -> asyncio.Future[Any]:
         """Queue ``item`` for its dead-letter topic; the returned future resolves when Kafka has it."""
         m = item.message
@@ -383,13 +481,27 @@ class IdempotentConsumer:
             ("haven_dlq_topic", m.topic),
             ("haven_dlq_partition", str(m.partition)),
             ("haven_dlq_offset", str(m.offset)),
-            ("haven_dlq_consumer", self.name),
+            ("haven_dlq_consumer", item.consumer),
         ]
         headers = list(m.headers or ()) + [(k, v.encode()) for k, v in reason]
         ack: asyncio.Future[Any] = await self._dlq.send(dlq_name(m.topic), value=m.value, key=m.key, headers=headers)
         self.stats.dead_lettered += 1
         metrics.DEAD_LETTERS.add(1, {"messaging.destination.name": m.topic, "reason": item.code,
-                                     "messaging.consumer.group.name": self.name})  # fmt: skip
+                                     "messaging.consumer.group.name": item.consumer})  # fmt: skip
         self.stats.by_reason[item.code] = self.stats.by_reason.get(item.code, 0) + 1
-        log.warning("%s: %s@%d dead-lettered: %s", self.name, m.topic, m.offset, item.code)
+        log.warning("%s: %s@%d dead-lettered: %s", item.consumer, m.topic, m.offset, item.code)
         return ack
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before a rebalance takes partitions away, what was handled on them is committed: their next owner
+    starts where this one stopped, not at the last periodic commit."""
+
+    def __init__(self, consumer: IdempotentConsumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.consumer.commit(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        pass

@@ -53,4 +53,6 @@ def consumer(settings: Settings, group_id: str, topics: Iterable[str], *, max_re
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=max_records,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        fetch_min_bytes=settings.kafka_fetch_min_bytes,
     )

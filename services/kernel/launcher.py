@@ -1,9 +1,11 @@
-"""``make run``: start every service's processes as children, restart one that crashes (with backoff), and stop
-them all on Ctrl-C or SIGTERM.
+"""``make run``: start Haven's processes as children, restart one that crashes (with backoff), and stop them all on
+Ctrl-C or SIGTERM.
 
-A service is a folder ``services/<name>/`` with an ``app.py``, started as ``python -m services.<name>.app``;
-a service may also have workers (``*_worker.py``), started the same way. Nothing here imports a
-service: services meet through events.
+By default every service and the gateway run in one process (``services.kernel.host``, ``haven serve --services
+all``) beside the deadline worker; ``make run SPLIT=1`` (``HAVEN_SPLIT=1``) starts one process per service instead,
+as the Helm chart deploys them. A service is a folder ``services/<name>/`` with an ``app.py``, started alone as
+``python -m services.<name>.app``; a service may also have workers (``*_worker.py``), started the same way.
+Nothing here imports a service: services meet through events.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from services.kernel.migrations import role_of
 from services.kernel.settings import Settings
 
 SERVICES_ROOT = Path(__file__).parent.parent
+HOST = "services.kernel.host"
+"""Every service and the gateway in one process (``make run``'s default)."""
 DEMO_BANNER = "demo.txt"
 """In the run directory: the URLs and demo keys ``haven seed-demo`` made, printed once every process is ready."""
 
@@ -109,24 +113,29 @@ def ready(urls: dict[str, str], timeout: float, stopping: Callable[[], bool]) ->
 
 
 def plan(
-    settings: Settings, apps: list[str], replicas: int, gateway_port: int
+    settings: Settings, apps: list[str], replicas: int, gateway_port: int, *, split: bool = False
 ) -> dict[str, tuple[str, dict[str, str]]]:
-    """Each process to start, by name: its module and its own environment. With ``replicas`` above 1, every consumer
-    service and the deadline worker runs that many times in its consumer group (Kafka splits the partitions), and
-    so does the gateway, each on the next port (they share the rate limit and the read model through PostgreSQL).
-    Every process answers its probes on a port of its own, counted up from ``health_base_port``."""
+    """Each process to start, by name: its module and its own environment. Unless ``split``, the services and the
+    gateway among ``apps`` are one process (``HOST``). With ``replicas`` above 1, each process runs that many times in
+    its consumer group (Kafka splits the partitions), each gateway on the next port (they share the rate limit and
+    the read model through PostgreSQL). Every process answers its probes on a port of its own, counted up from
+    ``health_base_port``."""
+    if not split:
+        apps = [HOST, *(app for app in apps if not app.endswith(".app"))]
     found: dict[str, tuple[str, dict[str, str]]] = {}
     for app in apps:
         for n in range(replicas):
             name = app if replicas == 1 else f"{app}#{n + 1}"
             env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
-            if app.endswith(".app"):  # each connects as its own role, owning its schema only, and Kafka user
+            if app == HOST:  # each service inside signs in as its own role and user; its one consumer as haven_all
+                env["HAVEN_KAFKA_USERNAME"] = role_of("all")
+            elif app.endswith(".app"):  # each connects as its own role, owning its schema only, and Kafka user
                 env["HAVEN_PG_USER"] = env["HAVEN_KAFKA_USERNAME"] = role_of(
                     app.removesuffix(".app").rsplit(".", 1)[-1]
                 )
             else:
                 env["HAVEN_KAFKA_USERNAME"] = role_of("deadlines")
-            if app == "gateway.app":
+            if app in ("gateway.app", HOST):
                 env["HAVEN_GATEWAY_PORT"] = str(gateway_port + n)
             found[name] = (app, env)
     return found
@@ -135,8 +144,9 @@ def plan(
 def main() -> int:
     settings = Settings()
     replicas = int(os.environ.get("HAVEN_REPLICAS", "1") or 1)
+    split = os.environ.get("HAVEN_SPLIT", "").lower() in ("1", "true", "yes")
     apps = [*discover_apps(), "gateway.app"]  # the gateway is installed from graphql/gateway/ as `gateway`
-    processes = plan(settings, apps, replicas, int(os.environ.get("HAVEN_GATEWAY_PORT", "28000")))
+    processes = plan(settings, apps, replicas, int(os.environ.get("HAVEN_GATEWAY_PORT", "28000")), split=split)
     supervisor = Supervisor({name: ([sys.executable, "-m", app], env) for name, (app, env) in processes.items()})
     stopping = False
 
@@ -159,14 +169,16 @@ def main() -> int:
     print("haven ▸ probes (/healthz /readyz /metrics): "
           + " · ".join(f"{_short(name)} :{port}" for name, port in probes.items()))  # fmt: skip
     if replicas > 1:
-        gateways = [env["HAVEN_GATEWAY_PORT"] for app, env in processes.values() if app == "gateway.app"]
+        gateways = [
+            env["HAVEN_GATEWAY_PORT"] for env in (e for _, e in processes.values()) if "HAVEN_GATEWAY_PORT" in env
+        ]
         print(f"haven ▸ {replicas} gateways, on ports {', '.join(gateways)}")
     banner = settings.run_dir / DEMO_BANNER
     if banner.exists():
         print(banner.read_text(), end="")
+    how = "one process per service" if split else "every service in one process; make run SPLIT=1 runs one per service"
     more = "" if replicas > 1 else "; make run REPLICAS=2 runs two of each"
-    print(f"haven ▸ {len(processes)} services running — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})",
-          flush=True)  # fmt: skip
+    print(f"haven ▸ running, {how} — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})", flush=True)
     while not stopping:
         for line in supervisor.tend():
             print(f"haven ▸ {line}", flush=True)
@@ -178,8 +190,10 @@ def main() -> int:
 
 
 def _short(name: str) -> str:
-    """``services.legal_aid.app#2`` → ``legal_aid#2``; ``services.referrals.deadline_worker`` → ``deadline_worker``."""
+    """``services.legal_aid.app#2`` → ``legal_aid#2``; ``services.referrals.deadline_worker`` → ``deadline_worker``;
+    ``services.kernel.host`` → ``haven``."""
     module, _, n = name.partition("#")
+    module = "haven" if module == HOST else module
     short = module.removesuffix(".app").removeprefix("services.").removeprefix("referrals.")
     return f"{short}#{n}" if n else short
 

@@ -112,44 +112,47 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Publish batches until the outbox is empty; return how many events went out."""
-        total = 0
-        while n := await self.publish_batch():
-            total += n
+        """Publish until the outbox is empty; return how many events went out.
+
+        A read that comes back short of a full batch was the last: no trailing empty read. Under load, each full
+        batch's DELETE and the next batch's SELECT are one statement (one round trip per batch)."""
+        total, sent = 0, list[int]()
+        async with self._pool.acquire() as conn:
+            while True:
+                rows = await conn.fetch(
+                    f"WITH gone AS (DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])) "
+                    f"SELECT seq, topic, key, headers, payload FROM {self._table} WHERE seq > $2 ORDER BY seq LIMIT $3",
+                    sent, sent[-1] if sent else 0, self._batch_size,
+                )  # fmt: skip
+                if rows:
+                    await self._publish(rows)
+                    total += len(rows)
+                sent = [int(r["seq"]) for r in rows]
+                if len(rows) < self._batch_size:
+                    break
+            if sent:  # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
+                await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", sent)
+        self.published += total
         return total
 
-    async def publish_batch(self) -> int:
-        """Publish the oldest batch and delete it once Kafka acknowledged every event in it."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT seq, topic, key, headers, payload FROM {self._table} ORDER BY seq LIMIT $1",
-                self._batch_size,
-            )
-            if not rows:
-                return 0
-            # send() enqueues in call order; the idempotent producer keeps that order per partition. Each row's
-            # send span is a child of the create span its traceparent header names, and ends on Kafka's ack.
-            spans = [telemetry.sending(r["topic"], r["key"], dict(r["headers"]).get("traceparent")) for r in rows]
-            started = time.perf_counter()
-            try:
-                acks = [
-                    await self._producer.send(
-                        r["topic"],
-                        value=r["payload"],
-                        key=r["key"],
-                        headers=[(k, v.encode()) for k, v in r["headers"]],
-                    )
-                    for r in rows
-                ]
-                sent = await asyncio.gather(*acks)
-                metrics.RELAY_PUBLISH.record(time.perf_counter() - started, {"haven.schema": self._schema})
-                for span, meta in zip(spans, sent, strict=True):
-                    span.set_attributes({"messaging.destination.partition.id": str(meta.partition),
-                                         "messaging.kafka.offset": meta.offset})  # fmt: skip
-            finally:
-                for span in spans:
-                    span.end()
-            # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
-            await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
-        self.published += len(rows)
-        return len(rows)
+    async def _publish(self, rows: list[Any]) -> None:
+        """Send ``rows`` in order and wait until Kafka has acknowledged every one."""
+        # send() enqueues in call order; the idempotent producer keeps that order per partition. Each row's
+        # send span is a child of the create span its traceparent header names, and ends on Kafka's ack.
+        spans = [telemetry.sending(r["topic"], r["key"], dict(r["headers"]).get("traceparent")) for r in rows]
+        started = time.perf_counter()
+        try:
+            acks = [
+                await self._producer.send(
+                    r["topic"], value=r["payload"], key=r["key"], headers=[(k, v.encode()) for k, v in r["headers"]]
+                )
+                for r in rows
+            ]
+            sent = await asyncio.gather(*acks)
+            metrics.RELAY_PUBLISH.record(time.perf_counter() - started, {"haven.schema": self._schema})
+            for span, meta in zip(spans, sent, strict=True):
+                span.set_attributes({"messaging.destination.partition.id": str(meta.partition),
+                                     "messaging.kafka.offset": meta.offset})  # fmt: skip
+        finally:
+            for span in spans:
+                span.end()

@@ -1,6 +1,10 @@
-"""Bootstrapping a service: its pool and schema, its outbox relay, its consumer, its background tasks.
+"""Bootstrapping services: each one's pool and schema, its outbox relay, its background tasks; one consumer for all.
 
-Each ``services/<name>/app.py`` describes itself with a ``ServiceSpec`` and calls ``serve``.
+Each ``services/<name>/app.py`` (and the gateway's ``gateway/app.py``) describes itself with a ``ServiceSpec``
+built by its ``build(settings)``. ``serve`` runs one or several of them in one process: every service keeps its
+own pool (as its own database role), schema, inbox rows, relay and Kafka user for what it publishes, while one
+Kafka consumer reads each topic once and hands every event to each service that handles its type
+(``services.kernel.host`` runs them, ``--services all`` or one service per process).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased
 from services.kernel import erasure, kafka, telemetry
-from services.kernel.consumer import Handler, IdempotentConsumer, PermanentFailure, UnitOfWork
+from services.kernel.consumer import BatchHandler, Handler, IdempotentConsumer, PermanentFailure, Subscriber, UnitOfWork
 from services.kernel.db import Pool, create_pool
 from services.kernel.health import Check, Health
 from services.kernel.lifecycle import Component, reconnecting, run_until_stopped
@@ -87,35 +91,65 @@ class ServiceSpec:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     background: Sequence[Background] = field(default=())
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
+    """Set-based handlers for runs of consecutive events of a type (see ``IdempotentConsumer``)."""
+    remember_erasures: bool = True
+    """Record every ``survivor.erased`` it reads in the kernel's tombstones (commands about them are refused)."""
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run ``spec`` until SIGTERM/SIGINT (or ``stop``): migrate, then relay, consume and run tasks."""
+    """Run ``spec`` alone until SIGTERM/SIGINT (or ``stop``): migrate, then relay, consume and run tasks."""
     settings = settings or Settings()
-    pool = await create_pool(settings, schema=spec.name)
+    await serve_all([(spec, settings)], settings, group=spec.name, stop=stop)
+
+
+async def serve_all(
+    services: Sequence[tuple[ServiceSpec, Settings]], settings: Settings, *, group: str,
+    stop: asyncio.Event | None = None,
+) -> None:  # fmt: skip
+    """Run each ``(spec, its settings)`` in this process, one Kafka consumer (group ``group``, as ``settings``'
+    Kafka user) handing each a share of what it reads; probes on ``settings.health_port`` (each service's checks
+    prefixed with its name when there are several)."""
+    pools: list[Pool] = []
     try:
-        await migrate(pool, spec.name, spec.migrations)
-        relay = OutboxRelay(pool, spec.name, kafka.producer(settings))
-        components: list[Component] = [relay.run]
-        checks = probes(pool, relay)
-        if spec.topics:
+        components: list[Component] = []
+        checks: dict[str, Check] = {}
+        subscribers: list[Subscriber] = []
+        for spec, own in services:
+            pool = await create_pool(own, schema=spec.name)
+            pools.append(pool)
+            await migrate(pool, spec.name, spec.migrations)
+            relay = OutboxRelay(pool, spec.name, kafka.producer(own))  # publishes as the service's own Kafka user
+            components.append(relay.run)
+            prefix = f"{spec.name}." if len(services) > 1 else ""
+            checks.update({prefix + k: v for k, v in probes(pool, relay).items()})
+            if spec.topics:
+                remembered = spec.remember_erasures and IDENTIFICATION.name in spec.topics
+                handlers = remembering_erasures(spec.handlers) if remembered else spec.handlers
+                subscribers.append(Subscriber(name=spec.name, pool=pool, handlers=handlers,
+                                              batch_handlers=spec.batch_handlers, topics=spec.topics))  # fmt: skip
+            components += [reconnecting(f"{spec.name} {task.__name__}", functools.partial(task, pool))
+                           for task in spec.background]  # fmt: skip
+        if subscribers:
+            topics = sorted({t for spec, _ in services for t in spec.topics})
             consumer = IdempotentConsumer(
-                name=spec.name,
-                pool=pool,
-                consumer=kafka.consumer(settings, spec.name, spec.topics),
+                name=group,
+                consumer=kafka.consumer(settings, group, topics),
                 dead_letters=kafka.producer(settings),
-                handlers=remembering_erasures(spec.handlers) if IDENTIFICATION.name in spec.topics else spec.handlers,
+                subscribers=subscribers,
+                commit_seconds=settings.kafka_commit_seconds,
             )
             components.append(consumer.run)
             checks["consumer"] = consumer.joined
-        components += [reconnecting(task.__name__, functools.partial(task, pool)) for task in spec.background]
         if settings.health_port:
-            health = Health(spec.name, checks)
+            health = Health(group, checks)
             components.append(functools.partial(health.serve, settings.health_host, settings.health_port))
-        log.info("%s: serving %s", spec.name, ", ".join(spec.topics) or "no topics")
+        for spec, _ in services:
+            log.info("%s: serving %s", spec.name, ", ".join(spec.topics) or "no topics")
         await run_until_stopped(*components, stop=stop)
     finally:
-        await pool.close()
+        for pool in pools:
+            await pool.close()
 
 
 def probes(pool: Pool, relay: OutboxRelay) -> dict[str, Check]:

@@ -53,6 +53,15 @@ def acls(processes: dict[str, dict[str, Any]]) -> list[Acl]:
     return found
 
 
+def host_acls(processes: dict[str, dict[str, Any]], user: str, group: str) -> list[Acl]:
+    """What one process running every service (``haven serve --services all``) needs for its one consumer: reading
+    what any service or the gateway consumes, with ``group``, and writing the dead letters of it. What each service
+    publishes goes out as that service's own user (``acls``)."""
+    read = sorted({t for p in processes.values() if p["kind"] != "worker" for t in p["topics"]})
+    return [*(Acl(user, TOPIC, t, READ) for t in read), Acl(user, GROUP, group, READ),
+            *(Acl(user, TOPIC, dlq_name(t), WRITE) for t in read)]  # fmt: skip
+
+
 async def grant(settings: Settings, wanted: list[Acl]) -> int:
     """Create ``wanted`` on the cluster (as an admin; creating an ACL that exists changes nothing); how many."""
     admin = kafka.admin(settings)

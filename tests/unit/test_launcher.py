@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from services.kernel.launcher import Supervisor, discover_apps, plan
+from services.kernel.launcher import HOST, Supervisor, discover_apps, plan
 from services.kernel.settings import Settings
 
 
@@ -40,10 +40,21 @@ def test_a_crashing_child_is_restarted_with_growing_pauses_and_the_others_run_on
     assert all(child.poll() is not None for child in supervisor.children.values())
 
 
-def test_replicas_run_two_of_every_process_each_with_its_own_probe_port_and_gateways_side_by_side() -> None:
+def test_by_default_every_service_and_the_gateway_share_one_process_beside_the_deadline_worker() -> None:
     apps = [*discover_apps(), "gateway.app"]
     one = plan(Settings(health_base_port=28100), apps, 1, 28000)
+    assert sorted(app for app, _ in one.values()) == [HOST, "services.referrals.deadline_worker"]
+    host = one[HOST][1]
+    assert host["HAVEN_KAFKA_USERNAME"] == "haven_all", "its consumer signs in as a user of its own"
+    assert host["HAVEN_GATEWAY_PORT"] == "28000"
     two = plan(Settings(health_base_port=28100), apps, 2, 28000)
+    assert sorted(env.get("HAVEN_GATEWAY_PORT", "") for app, env in two.values() if app == HOST) == ["28000", "28001"]
+
+
+def test_split_replicas_run_two_of_every_process_each_with_its_own_probe_port_and_gateways_side_by_side() -> None:
+    apps = [*discover_apps(), "gateway.app"]
+    one = plan(Settings(health_base_port=28100), apps, 1, 28000, split=True)
+    two = plan(Settings(health_base_port=28100), apps, 2, 28000, split=True)
     assert set(one) == set(apps)
     assert len(two) == 2 * len(apps)
     assert sorted(app for app, _ in two.values()) == sorted(apps * 2)

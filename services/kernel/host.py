@@ -1,0 +1,91 @@
+"""``haven serve --services all``: every service (and the gateway) in one process, or any of them alone.
+
+Like Grafana Loki's ``-target=all``, the same code runs a small network on one machine or one service per
+process (``--services shelter``, as the Helm chart does). In one process, one Kafka consumer reads each topic
+once and hands every event to each service that handles its type; each service keeps its own database role,
+schema, inbox rows, outbox relay and Kafka user for what it publishes, so splitting them apart later moves no
+data (a service alone reads with a consumer group of its own, and its inbox drops what the shared group had
+already handled).
+
+Nothing here imports a service: each is found by its module name (``services.<name>.app``, ``gateway.app``)
+and asked for its ``build(settings)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+import uvloop
+
+from services.kernel import telemetry
+from services.kernel.launcher import discover_apps
+from services.kernel.migrations import role_of
+from services.kernel.service import ServiceSpec, serve_all
+from services.kernel.settings import Settings
+
+ALL = "all"
+GROUP = "haven-all"
+"""The consumer group (and, as ``haven_all``, the Kafka user) of a process that runs every service."""
+
+
+def known() -> dict[str, str]:
+    """Service name → the module that builds it, every one (the deadline worker, a faust app, runs on its own)."""
+    found = {app.removesuffix(".app").rsplit(".", 1)[-1]: app for app in discover_apps() if app.endswith(".app")}
+    return {**found, "gateway": "gateway.app"}
+
+
+def chosen(services: str) -> list[str]:
+    """``all``, or names separated by commas; unknown names are refused with the list of known ones.
+
+    >>> chosen("shelter,referrals")
+    ['referrals', 'shelter']
+    >>> chosen("kitchen")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown service kitchen; known: consent, employment, gateway, health, ...
+    """
+    names = known()
+    wanted = sorted(names) if services == ALL else sorted({s.strip() for s in services.split(",") if s.strip()})
+    unknown = [n for n in wanted if n not in names]
+    if unknown or not wanted:
+        raise ValueError(f"unknown service {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(names))}")
+    return wanted
+
+
+def group_of(names: Sequence[str]) -> str:
+    """The consumer group of a process running ``names``: a service alone keeps its own name (as before)."""
+    return names[0] if len(names) == 1 else GROUP if sorted(names) == sorted(known()) else "haven-" + "+".join(names)
+
+
+def build(names: Sequence[str], settings: Settings) -> list[tuple[ServiceSpec, Settings]]:
+    """Each service's spec, with settings of its own: its database role and Kafka user (``haven_<name>``)."""
+    modules = known()
+    built = []
+    for name in names:
+        own = settings if len(names) == 1 else settings.model_copy(
+            update={"pg_user": role_of(name), "kafka_username": role_of(name), "kafka_password": None}
+        )  # fmt: skip
+        built.append((importlib.import_module(modules[name]).build(own), own))
+    return built
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="haven serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--services", default=ALL, help="all (the default), or names separated by commas")
+    args = parser.parse_args(argv)
+    try:
+        names = chosen(args.services)
+    except ValueError as exc:
+        parser.error(str(exc))
+    settings = Settings()
+    group = group_of(names)
+    telemetry.configure(group if len(names) == 1 else "haven")
+    uvloop.run(serve_all(build(names, settings), settings, group=group))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
