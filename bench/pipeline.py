@@ -1,6 +1,7 @@
 """The whole stack under load through GraphQL: closed-loop referrals, latency to the subscription, memory.
 
-Every service runs as ``make run`` starts it (``services.kernel.launcher``). A partner's calls go
+Every service runs as ``make run`` starts it (``services.kernel.launcher``): all in one process, or with
+``split`` one process per service, as the chart deploys them. A partner's calls go
 through the gateway; the loop waits for what a partner would wait for, read from the stores the
 services keep (the gateway's read model, the referrals service's consent), polled in one query per
 store every few milliseconds for all loops at once.
@@ -141,14 +142,16 @@ def org(org_id: str, kind: OrgType, service: ReferralType) -> Organisation:
                         jurisdictions=frozenset({"GB"}))  # fmt: skip
 
 
-async def start(settings: Settings, port: int, log: Path, *, shelters: int = 20, beds: int = 1000) -> Stack:
+async def start(
+    settings: Settings, port: int, log: Path, *, shelters: int = 20, beds: int = 1000, split: bool = False
+) -> Stack:
     """Every service, one hotline and ``shelters`` shelters of ``beds`` beds each (a shelter counts its
     free beds on every referral, so the load is spread as it would be nationally, not piled on one)."""
     from gateway.auth import Role, create_key  # graphql/ is on sys.path for make bench
     from gateway.cli import register
 
     env = {**os.environ, "HAVEN_GATEWAY_PORT": str(port), "HAVEN_RATE_PER_SECOND": "1000000",
-           "HAVEN_RATE_BURST": "1000000"}  # fmt: skip
+           "HAVEN_RATE_BURST": "1000000", "HAVEN_SPLIT": "1" if split else ""}  # fmt: skip
     with log.open("wb") as out:
         launcher = subprocess.Popen([sys.executable, "-m", "services.kernel.launcher"], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -233,8 +236,8 @@ async def closed_loop(stack: Stack, session: aiohttp.ClientSession, n: int) -> N
     await stack.watchers["accepted"].until(referral)
 
 
-async def kafka_offsets(settings: Settings) -> int:
-    """How many events every Haven topic holds (the sum of their end offsets)."""
+async def kafka_offsets(settings: Settings) -> dict[str, int]:
+    """How many records each Haven topic holds (the sum of its partitions' end offsets)."""
     reader = AIOKafkaConsumer(**kafka.auth(settings), group_id=None)
     await reader.start()
     try:
@@ -244,7 +247,10 @@ async def kafka_offsets(settings: Settings) -> int:
             await reader._client.force_metadata_update()
             partitions = [TopicPartition(t.name, p) for t in TOPICS
                           for p in reader._client.cluster.partitions_for_topic(t.name) or ()]  # fmt: skip
-        return sum((await reader.end_offsets(partitions)).values())
+        held: dict[str, int] = {}
+        for tp, end in (await reader.end_offsets(partitions)).items():
+            held[tp.topic] = held.get(tp.topic, 0) + end
+        return held
     finally:
         await reader.stop()
 
@@ -271,15 +277,27 @@ async def pipeline(stack: Stack, *, loops: int, seconds: float) -> dict[str, Any
             progress(seconds - left, seconds, f"pipeline ({len(done)} referrals)")
             await asyncio.sleep(0.5)
 
-    events_before = await kafka_offsets(stack.settings)
+    records_before = await kafka_offsets(stack.settings)
+    requests_before = await kafka_requests(stack)
     cpu_before = cpu_by_process(stack)
+    memory: list[dict[str, float]] = []
+
+    async def sampler() -> None:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(seconds / 6)
+            memory.append(stack_memory(stack))
+
     began = time.monotonic()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=loops * 2)) as session:
-        await asyncio.gather(ticker(), *(partner(session, n) for n in range(loops)))
+        await asyncio.gather(ticker(), sampler(), *(partner(session, n) for n in range(loops)))
     elapsed = time.monotonic() - began
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_process(stack).items()}
     progress(seconds, seconds, f"pipeline ({len(done)} referrals)")
-    events = await kafka_offsets(stack.settings) - events_before
+    requests = {k: v - requests_before.get(k, 0) for k, v in (await kafka_requests(stack)).items()}
+    records = {k: v - records_before.get(k, 0) for k, v in (await kafka_offsets(stack.settings)).items()}
+    events = sum(records.values())
+    per = max(len(done), 1)
+    haven = {k: v for k, v in cpu.items() if k != "load generator (bench)"}
     if failures and len(failures) > len(done) // 100:
         raise RuntimeError(f"pipeline: {len(failures)} loops failed; the first: {failures[0]}")
     q = statistics.quantiles(done, n=100) if len(done) > 1 else [0.0] * 99
@@ -293,10 +311,21 @@ async def pipeline(stack: Stack, *, loops: int, seconds: float) -> dict[str, Any
         "events_per_s": round(events / elapsed),
         "loop_p50_ms": round(q[49] * 1000),
         "loop_p99_ms": round(q[98] * 1000),
-        # Where the two cores went: CPU milliseconds per closed-loop referral, by process.
-        "cpu_ms_per_referral": {
-            k: round(v * 1000 / max(len(done), 1), 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
+        # Where the two cores went: CPU milliseconds per closed-loop referral, by process, and all of the stack's
+        # (Kafka, PostgreSQL and Haven's processes; the load generator apart).
+        "cpu_ms_per_referral": {k: round(v * 1000 / per, 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},
+        "cpu_ms_per_referral_total": round(sum(haven.values()) * 1000 / per, 1),
+        # Records written to Kafka per referral (every topic, outcomes and commands included), and by topic.
+        "records_per_referral": round(events / per, 2),
+        "records_per_referral_by_topic": {
+            k: round(v / per, 2) for k, v in sorted(records.items(), key=lambda kv: -kv[1]) if v
         },
+        # Requests Haven's clients sent the broker per referral, by API (haven.kafka.requests on each /metrics).
+        "kafka_requests_per_referral": round(sum(requests.values()) / per, 1),
+        "kafka_requests_per_referral_by_api": {
+            k: round(v / per, 2) for k, v in sorted(requests.items(), key=lambda kv: -kv[1]) if v
+        },
+        "memory_under_load_mb": max(memory, key=lambda m: m["total"]) if memory else {},
     }
 
 
@@ -378,6 +407,55 @@ def cpu_by_process(stack: Stack) -> dict[str, float]:
     return {name: _cpu_seconds(pids) for name, pids in groups.items()}
 
 
+def _pss_mb(pids: list[int]) -> float:
+    """Proportional set size in MB: shared pages (PostgreSQL's buffers, the JVM's) counted once across processes."""
+    kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return round(kb / 1024, 1)
+
+
+def stack_memory(stack: Stack) -> dict[str, float]:
+    """The whole stack's resident memory now (PSS, MB): Kafka, PostgreSQL (every backend) and Haven's processes."""
+    run = stack.settings.run_dir
+    postmaster = Path(Path((run / "pgdata.path").read_text().strip()) / "postmaster.pid")
+    found = {
+        "kafka": _pss_mb([int((run / "kafka.pid").read_text().split()[0])]),
+        "postgresql": _pss_mb(_descendants(int(postmaster.read_text().split()[0]))),
+        "haven": _pss_mb([stack.launcher.pid, *stack.processes().values()]),
+    }
+    return {**found, "total": round(sum(found.values()), 1)}
+
+
+def _probe_port(pid: int) -> str | None:
+    environ = Path(f"/proc/{pid}/environ").read_text().split("\0")
+    return dict(item.split("=", 1) for item in environ if "=" in item).get("HAVEN_HEALTH_PORT")
+
+
+async def kafka_requests(stack: Stack) -> dict[str, int]:
+    """Requests sent to Kafka so far by every Haven process, by API, from the ``haven_kafka_requests`` counter each
+    serves on its probe port's ``/metrics``."""
+    totals: dict[str, int] = {}
+    async with aiohttp.ClientSession() as session:
+        for pid in stack.processes().values():
+            port = _probe_port(pid)
+            if not port:
+                continue
+            async with session.get(f"http://{stack.settings.health_host}:{port}/metrics") as answer:
+                text = await answer.text()
+            for line in text.splitlines():
+                if line.startswith("haven_kafka_requests_total{"):
+                    api = line.split('kafka_api="', 1)[1].split('"', 1)[0]
+                    totals[api] = totals.get(api, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return totals
+
+
 def peak_rss(stack: Stack) -> dict[str, float]:
     """Each service process's peak resident memory (VmHWM), in MB."""
     from bench.gateway import peak_rss_mb
@@ -386,10 +464,10 @@ def peak_rss(stack: Stack) -> dict[str, float]:
 
 
 @contextlib.asynccontextmanager
-async def running(port: int) -> AsyncIterator[Stack]:
+async def running(port: int, *, split: bool = False) -> AsyncIterator[Stack]:
     """Every service started, the partners set up and the watchers polling; all stopped after."""
     settings = Settings()
-    stack = await start(settings, port, settings.run_dir / "bench-stack.log")
+    stack = await start(settings, port, settings.run_dir / f"bench-stack{'-split' if split else ''}.log", split=split)
     watching = [asyncio.create_task(w.run()) for w in stack.watchers.values()]
     try:
         yield stack
@@ -402,17 +480,28 @@ async def running(port: int) -> AsyncIterator[Stack]:
 async def measure(
     *, loops: int, seconds: float, rate: float, quiet_rate: float, latency_seconds: float, port: int
 ) -> dict[str, Any]:
-    async with running(port) as stack:
-        closed = await pipeline(stack, loops=loops, seconds=seconds)
-        # The quiet rate first: the target rate may leave a queue behind it.
-        quiet = await latency(stack, rate=quiet_rate, seconds=latency_seconds)
-        waits = await latency(stack, rate=rate, seconds=latency_seconds)
-        memory = peak_rss(stack)
-    return {"pipeline": closed, "latency": waits, "latency_quiet": quiet, "peak_rss_mb": memory}
+    """Both ways of running, one after the other on the same broker and database: every service in one process
+    (``make run``'s default), then one process per service (the chart's). In each: memory at idle, the closed loop
+    at its highest sustained rate (CPU, records and Kafka requests per referral, memory under load), and the latency
+    at half that rate; in the default one, also at a quiet rate and at the fixed ``rate``."""
+    found: dict[str, Any] = {}
+    for mode, split in (("single_process", False), ("process_per_service", True)):
+        async with running(port, split=split) as stack:
+            await asyncio.sleep(5)  # settled: what the stack holds with nothing to do
+            idle = stack_memory(stack)
+            closed = await pipeline(stack, loops=loops, seconds=seconds)
+            half = round(closed["referrals_per_s"] / 2, 1)
+            runs = {"latency_at_half_max": await latency(stack, rate=half, seconds=latency_seconds)}
+            if not split:
+                # The quiet rate first: the fixed rate may leave a queue behind it.
+                runs["latency_quiet"] = await latency(stack, rate=quiet_rate, seconds=latency_seconds)
+                runs["latency"] = await latency(stack, rate=rate, seconds=latency_seconds)
+            found[mode] = {"pipeline": closed, **runs, "memory_idle_mb": idle, "peak_rss_mb": peak_rss(stack)}
+    return found
 
 
-async def measure_pipeline_only(*, loops: int, seconds: float, port: int) -> dict[str, Any]:
-    async with running(port) as stack:
+async def measure_pipeline_only(*, loops: int, seconds: float, port: int, split: bool = False) -> dict[str, Any]:
+    async with running(port, split=split) as stack:
         return await pipeline(stack, loops=loops, seconds=seconds)
 
 
@@ -428,9 +517,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--loops", type=int, default=48)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--split", action="store_true", help="one process per service, as the chart deploys them")
     args = parser.parse_args()
     port = GatewaySettings().gateway_port
-    print(json.dumps(uvloop.run(measure_pipeline_only(loops=args.loops, seconds=args.seconds, port=port)), indent=2))
+    measured = measure_pipeline_only(loops=args.loops, seconds=args.seconds, port=port, split=args.split)
+    print(json.dumps(uvloop.run(measured), indent=2))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ class EventData(BaseModel):
             raise ValueError(f"{self.event_type} has no survivor_id: it must say what it is keyed by")
         return str(survivor)
 
+    def extensions(self) -> dict[str, str]:
+        """CloudEvents extension attributes, sent as ``ce_<name>`` headers: what a consumer may route on without
+        decoding the payload (none, unless a type says)."""
+        return {}
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)

@@ -104,6 +104,7 @@ def to_kafka(event: Envelope, *, traceparent: str | None = None) -> KafkaRecord:
         ("ce_schemaversion", str(event.schemaversion)),
         ("content-type", event.datacontenttype),
     ]
+    headers += [(f"ce_{name}", value) for name, value in event.data.extensions().items()]
     if traceparent:
         headers.append(("traceparent", traceparent))
     value = event.data.model_dump_json().encode()

@@ -266,6 +266,14 @@ class ReferralEvent(EventData):
     recipient_org: OrgId
     reason: Code | None = None
     note: Sealed | None = Field(default=None, description="Free text, sealed with the survivor's key (FREE_TEXT).")
+    referral_type: ReferralType | None = Field(
+        default=None,
+        description="The referral's type, on every event about it (absent from events written before it was added).",
+    )
+
+    def extensions(self) -> dict[str, str]:
+        """``ce_referraltype``: a provider passes over, undecoded, the referrals of types it does not offer."""
+        return {"referraltype": self.referral_type.value} if self.referral_type is not None else {}
 
 
 class ReferralRequested(ReferralEvent):
@@ -282,6 +290,12 @@ class ReferralRequested(ReferralEvent):
     deadline: AwareDatetime
     allow_reroute: bool = False
     parent_referral_id: ReferralId | None = None
+    is_minor: bool | None = Field(default=None, description="Whether the survivor is, or is presumed, a minor.")
+    statistics: Sealed | None = Field(
+        default=None,
+        description="The coded facts matching uses (age band, gender, disability), sealed with the survivor's key "
+        "(STATISTICS) as identification sealed them: the recipient needs nothing else to match.",
+    )
 
 
 class ReferralReceived(ReferralEvent):

@@ -38,7 +38,7 @@ from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
 from gateway.console.app import Console, ConsoleOidc
 from gateway.fhir import TaskEndpoints
-from gateway.guard import PRINCIPAL, TOKEN, Guard, bearer
+from gateway.guard import KEY_REVOKED_CHANNEL, PRINCIPAL, TOKEN, Guard, RecentKeys, bearer
 from gateway.schema import build_schema
 from services.kernel import metrics, service
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
@@ -63,6 +63,13 @@ class GatewaySettings(Settings):
     address_burst: int = Field(default=400, ge=1)
     webhooks_allow_loopback: bool = Field(
         default=False, description="Accept http://127.0.0.1 webhook endpoints (local stacks only); otherwise https."
+    )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a key that authenticated is trusted without a query. A revocation is announced to every "
+        "gateway at once (NOTIFY); this bounds it should that notice be lost. 0: a query per request.",
     )
     key_recheck_seconds: float = Field(
         default=30.0, gt=0, le=30, description="How often an open subscription re-checks that its key still holds."
@@ -106,8 +113,9 @@ class Wakeup:
 
     CHANNELS = (projection.INBOX_CHANNEL, projection.OUTCOMES_CHANNEL, projection.MOVES_CHANNEL)
 
-    def __init__(self) -> None:
+    def __init__(self, keys: RecentKeys | None = None) -> None:
         self._events = {channel: asyncio.Event() for channel in self.CHANNELS}
+        self.keys = keys  # told of revoked keys on the same connection
 
     def armed(self, channel: str = projection.INBOX_CHANNEL) -> asyncio.Event:
         """The event the next notification on ``channel`` sets; take it before looking, then wait on it."""
@@ -121,11 +129,15 @@ class Wakeup:
         async with pool.acquire() as conn:
             for channel in self.CHANNELS:
                 await conn.add_listener(channel, self.notify)
+            if self.keys is not None:
+                await conn.add_listener(KEY_REVOKED_CHANNEL, self.keys.forget)
             try:
                 await stop.wait()
             finally:
                 for channel in self.CHANNELS:
                     await unlisten(conn, channel, self.notify)
+                if self.keys is not None:
+                    await unlisten(conn, KEY_REVOKED_CHANNEL, self.keys.forget)
 
 
 class HavenGraphQL(GraphQL[Context, None]):
@@ -253,7 +265,7 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
     guard = Middleware(
         Guard, pool=pool, oidc=oidc, max_bytes=settings.max_body_bytes, key_rate=settings.rate_per_second,
         key_burst=settings.rate_burst, address_rate=settings.address_rate_per_second,
-        address_burst=settings.address_burst, allowed=allowed,
+        address_burst=settings.address_burst, allowed=allowed, keys=wakeup.keys,
     )  # fmt: skip
     tasks = TaskEndpoints(pool, graphql.audit)
     console = Console(graphql, pool, ConsoleOidc.of(settings))
@@ -274,7 +286,7 @@ def build(settings: Settings) -> ServiceSpec:
         pg_user=settings.pg_user, kafka_username=settings.kafka_username, health_port=settings.health_port
     )  # fmt: skip
     keyring = Keyring(decode_master_key(own.master_key_text()))
-    wakeup = Wakeup()
+    wakeup = Wakeup(RecentKeys(own.key_cache_seconds) if own.key_cache_seconds > 0 else None)
 
     async def http(pool: Pool, stop: asyncio.Event) -> None:
         app = create_app(own, pool, keyring, wakeup)
@@ -303,6 +315,7 @@ def build(settings: Settings) -> ServiceSpec:
         migrations=MIGRATIONS,
         topics=[t.name for t in TOPICS if not t.name.endswith(".commands")],
         handlers=projection.handlers(),
+        batch_handlers=projection.batch_handlers(live=True),
         background=[http, wakeups, webhook_sender],
         remember_erasures=False,  # the projection keeps its own erased_survivors
     )

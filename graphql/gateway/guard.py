@@ -97,6 +97,38 @@ def _too_large(limit: int) -> Refusal:
     return Refusal(413, "REQUEST_TOO_LARGE", f"the request is over {limit} bytes", 4413)
 
 
+KEY_REVOKED_CHANNEL = "haven_key_revoked"
+"""NOTIFY channel a key's revocation is announced on (gateway migration 010), with the key's hash."""
+
+
+class RecentKeys:
+    """The principals of API keys that authenticated in the last ``seconds``, so that most requests cost no query for
+    their key. A revoked key is forgotten at once on every gateway (``KEY_REVOKED_CHANNEL``); had that notification
+    been lost (a listener reconnecting), it is refused within ``seconds`` all the same. At most ``size`` keys."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        found = self._known.get(key_hash)
+        if found is None or time.monotonic() - found[1] >= self.seconds:
+            return None
+        return found[0]
+
+    def put(self, key_hash: str, who: Principal) -> None:
+        if len(self._known) >= self.size:  # the oldest go first
+            now = time.monotonic()
+            self._known = {k: v for k, v in self._known.items() if now - v[1] < self.seconds}
+            while len(self._known) >= self.size:
+                del self._known[next(iter(self._known))]
+        self._known[key_hash] = (who, time.monotonic())
+
+    def forget(self, _connection: object, _pid: int, _channel: str, key_hash: object) -> None:
+        """A NOTIFY listener: the key with this hash was revoked."""
+        self._known.pop(str(key_hash), None)
+
+
 class Guard:
     """ASGI middleware: every rule above, for every way in."""
 
@@ -112,8 +144,10 @@ class Guard:
         address_rate: float,
         address_burst: int,
         allowed: dict[str, str] | None,
+        keys: RecentKeys | None = None,
     ) -> None:
         self.app, self.pool, self.oidc, self.max_bytes, self.allowed = app, pool, oidc, max_bytes, allowed
+        self.keys = keys
         self.by_key = SharedBuckets(pool, key_rate, key_burst)  # the same for every gateway instance
         # Before authentication, per address and per instance: a flood must not reach the database.
         self.by_address = Buckets(address_rate, address_burst)
@@ -133,7 +167,14 @@ class Guard:
         return client[0] if client else "-"
 
     async def _authenticate(self, scope: Scope, token: str | None) -> Principal | None:
-        who = await authenticate(self.pool, token, self.oidc)
+        # API keys only: a JWT is verified each time (it carries its own expiry).
+        cacheable = token and self.keys is not None and not (self.oidc is not None and token.count(".") == 2)
+        key_hash = hash_key(token) if cacheable and token else None
+        who = self.keys.get(key_hash) if self.keys is not None and key_hash else None
+        if who is None:
+            who = await authenticate(self.pool, token, self.oidc)
+            if who is not None and self.keys is not None and key_hash:
+                self.keys.put(key_hash, who)
         scope[PRINCIPAL], scope[TOKEN] = who, token if who else None
         return who
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from enum import StrEnum
@@ -112,9 +113,10 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
     await webhooks.enqueue(uow.conn, event)
 
 
-async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
-    """``referral_moved`` for a run of referral events, in three statements whatever the run's length
-    (a replay: it queues no webhook deliveries, which the live projection did when the events were new).
+async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork, *, live: bool = False) -> None:
+    """``referral_moved`` for a run of referral events, in a few statements whatever the run's length. ``live``: as
+    the events come (the subscriptions are woken and webhook deliveries queued); otherwise a replay, which queues no
+    webhook deliveries (the live projection did when the events were new).
 
     A referral's events share a partition and arrive in order, so inserting every new referral first,
     then each referral's last status, ends where applying them one by one would.
@@ -172,6 +174,9 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork) -> None:
         " $7::timestamptz[]) ON CONFLICT DO NOTHING",
         *map(list, zip(*moves, strict=True)),
     )
+    if live:
+        await uow.conn.execute(f"NOTIFY {MOVES_CHANNEL}")
+        await webhooks.enqueue(uow.conn, *events)
 
 
 async def organisation_registered(event: Envelope, uow: UnitOfWork) -> None:
@@ -342,6 +347,8 @@ def handlers() -> dict[str, Handler]:
     }
 
 
-def batch_handlers() -> dict[str, BatchHandler]:
-    """The set-based handlers a replay uses; the referral events are nearly all of a long history."""
-    return {model.event_type: referrals_moved for model in EVENT_STATUS}
+def batch_handlers(*, live: bool = False) -> dict[str, BatchHandler]:
+    """The set-based handlers for runs of referral events (nearly all of a long history): a replay's, or, ``live``,
+    the projection's as events come."""
+    handler = functools.partial(referrals_moved, live=live)
+    return {model.event_type: handler for model in EVENT_STATUS}

@@ -85,25 +85,28 @@ def message(event: Envelope) -> tuple[list[str], dict[str, Any]] | None:
     return orgs, {"type": event.type, "timestamp": event.time.isoformat(), "data": body}
 
 
-async def enqueue(conn: Connection, event: Envelope) -> None:
-    """Queue ``event`` for every enabled endpoint that subscribed to it, registered before it happened.
+async def enqueue(conn: Connection, *events: Envelope) -> None:
+    """Queue each of ``events`` for every enabled endpoint that subscribed to it, registered before it happened; one
+    statement however many there are.
 
     Keyed by (endpoint, event id): a replay of the topics queues nothing twice and nothing from before.
     """
-    found = message(event)
-    if found is None:
+    rows = [(f"msg_{event.id}", event.type, json.dumps(found[1]), org, event.time)
+            for event in events if (found := message(event)) is not None for org in sorted(set(found[0]))]  # fmt: skip
+    if not rows:
         return
-    orgs, payload = found
     queued = await conn.fetchval(
         """
         WITH added AS (
             INSERT INTO webhook_deliveries (webhook_id, message_id, event_type, payload)
-            SELECT w.webhook_id, $1, $2, $3 FROM webhooks w
-             WHERE w.org_id = ANY($4::text[]) AND w.enabled AND $2 = ANY(w.event_types) AND w.created_at <= $5
+            SELECT w.webhook_id, m.id, m.type, to_jsonb(m.payload)  -- the text as sent, signed as stored
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                   AS m(id, type, payload, org, at)
+              JOIN webhooks w ON w.org_id = m.org AND w.enabled AND m.type = ANY(w.event_types) AND w.created_at <= m.at
             ON CONFLICT DO NOTHING RETURNING 1)
         SELECT count(*) FROM added
         """,
-        f"msg_{event.id}", event.type, json.dumps(payload), sorted(set(orgs)), event.time,
+        *map(list, zip(*rows, strict=True)),
     )  # fmt: skip
     if queued:
         await conn.execute(f"NOTIFY {CHANNEL}")

@@ -16,6 +16,7 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="employment",
         migrations=Path(__file__).with_name("migrations"),
+        only=handlers.FOLLOWER.only(),
         topics=[EMPLOYMENT_COMMANDS.name, REFERRALS.name, IDENTIFICATION.name],
         handlers=dict(
             [

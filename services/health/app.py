@@ -18,6 +18,7 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="health",
         migrations=Path(__file__).with_name("migrations"),
+        only=handlers.FOLLOWER.only(),
         topics=[HEALTH_COMMANDS.name, REFERRALS.name, IDENTIFICATION.name],
         handlers=dict(
             [

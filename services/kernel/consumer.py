@@ -143,7 +143,8 @@ class _BatchNeedsIsolation(Exception):
 
 class Subscriber:
     """One service's share of a consumer: its handlers (event type → handler), its inbox rows (``name``) and its
-    database ``pool``. ``topics`` limits it to some of the consumer's topics (None: all of them)."""
+    database ``pool``. ``topics`` limits it to some of the consumer's topics (None: all of them); ``only`` (header →
+    values) passes over, undecoded, a message whose header has another value (one without the header is handled)."""
 
     def __init__(
         self,
@@ -153,9 +154,11 @@ class Subscriber:
         handlers: Mapping[str, Handler],
         batch_handlers: Mapping[str, BatchHandler] | None = None,
         topics: Sequence[str] | None = None,
+        only: Mapping[str, frozenset[str]] | None = None,
         stats: ConsumerStats | None = None,
     ) -> None:
         self.name = name
+        self._only = {k: frozenset(v) for k, v in (only or {}).items()}
         self._pool = pool
         self._handlers = dict(handlers)
         # Runs of consecutive events of these types go to one call, without a span per event (a replay
@@ -168,8 +171,15 @@ class Subscriber:
     def reads(self, topic: str) -> bool:
         return self.topics is None or topic in self.topics
 
-    def wants(self, topic: str, event_type: str) -> bool:
-        return event_type in self._handlers and self.reads(topic)
+    def wants(self, message: Any, event_type: str) -> bool:
+        if event_type not in self._handlers or not self.reads(message.topic):
+            return False
+        if self._only:
+            for name, value in message.headers or ():
+                allowed = self._only.get(name)
+                if allowed is not None and value.decode("utf-8", "replace") not in allowed:
+                    return False
+        return True
 
     async def handle(self, mine: list[tuple[Any, Envelope]]) -> list[_Dead]:
         """Apply ``mine`` (in order) in one transaction; what must go to the dead-letter topic instead."""
@@ -187,7 +197,7 @@ class Subscriber:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._record_in_inbox(conn, mine)
             uow = UnitOfWork(conn)
-            run: list[Envelope] = []
+            run: list[tuple[Any, Envelope]] = []
             run_handler: BatchHandler | None = None
             for message, event in mine:
                 if event.id not in fresh:
@@ -201,7 +211,7 @@ class Subscriber:
                     run = []
                 if batch is not None:
                     run_handler = batch
-                    run.append(event)
+                    run.append((message, event))
                     handled += 1
                     self._count(event, "applied")
                     continue
@@ -294,13 +304,15 @@ class Subscriber:
                 handled += 1
         return handled
 
-    @staticmethod
-    async def _apply_run(handler: BatchHandler | None, run: list[Envelope], uow: UnitOfWork) -> None:
+    async def _apply_run(self, handler: BatchHandler | None, run: list[tuple[Any, Envelope]], uow: UnitOfWork) -> None:
+        """One call for the run, in one ``process`` span linked to each event's ``create`` span."""
         assert handler is not None
-        try:
-            await handler(run, uow)
-        except PermanentFailure:
-            raise _BatchNeedsIsolation() from None
+        parents = [header_map(m.headers).get("traceparent") for m, _ in run]
+        with telemetry.consuming_run(run[0][1].topic, parents, self.name):
+            try:
+                await handler([e for _, e in run], uow)
+            except PermanentFailure:
+                raise _BatchNeedsIsolation() from None
 
     async def _record_in_inbox(self, conn: Connection, mine: list[tuple[Any, Envelope]]) -> set[Any]:
         rows = await conn.fetch(
@@ -365,7 +377,8 @@ class IdempotentConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; finishes the batch in hand, commits, then closes its clients."""
         topics = self._consumer.subscription()
-        if topics:  # subscribed (not assigned partitions by hand): commit what was handled before a rebalance
+        if topics and not self._consumer.assignment():  # subscribed (not assigned partitions by hand, as a replay
+            # does): commit what was handled before a rebalance takes partitions away
             self._consumer.subscribe(topics=list(topics), listener=_CommitOnRevoke(self))
         await self._dlq.start()
         await self._consumer.start()
@@ -446,7 +459,7 @@ class IdempotentConsumer:
         for message in (m for messages in batches.values() for m in messages):
             event_type = event_type_of(message.headers)
             if event_type is not None and REGISTRY.model(event_type) is not None:
-                takers = [n for n, s in enumerate(self.subscribers) if s.wants(message.topic, event_type)]
+                takers = [n for n, s in enumerate(self.subscribers) if s.wants(message, event_type)]
                 if not takers:
                     continue  # a type of the contract nobody here handles: passed over without decoding it
             else:  # no type, or one the contract does not know: decoding says why, for the dead-letter topic

@@ -178,7 +178,8 @@ def main() -> int:
         print(banner.read_text(), end="")
     how = "one process per service" if split else "every service in one process; make run SPLIT=1 runs one per service"
     more = "" if replicas > 1 else "; make run REPLICAS=2 runs two of each"
-    print(f"haven ▸ running, {how} — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})", flush=True)
+    print(f"haven ▸ services running, {how} — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})",
+          flush=True)  # fmt: skip
     while not stopping:
         for line in supervisor.tend():
             print(f"haven ▸ {line}", flush=True)

@@ -39,9 +39,35 @@ CONSENT_DECISIONS = _meter.create_counter(
     "haven.consent.decisions", unit="{decision}", description="Consent decisions at the field, by category, "
     "purpose and outcome (permitted or denied)."
 )  # fmt: skip
+KAFKA_REQUESTS = _meter.create_counter(
+    "haven.kafka.requests", unit="{request}", description="Requests this process sent to Kafka, by API (Produce, "
+    "Fetch, OffsetCommit, Heartbeat, …): what each event costs the broker."
+)  # fmt: skip
 DEADLINES_BREACHED = _meter.create_counter(
     "haven.referral.deadlines_breached", unit="{referral}", description="Referrals expired unanswered."
 )
+
+
+def count_kafka_requests() -> None:
+    """Count every request the Kafka clients of this process send (``haven.kafka.requests``), by API: aiokafka has no
+    metrics of its own, so its connection's ``send`` is wrapped, once."""
+    from aiokafka.conn import AIOKafkaConnection
+
+    original = AIOKafkaConnection.send
+    if getattr(original, "_haven_counted", False):
+        return
+    apis: dict[type, dict[str, str]] = {}
+
+    def send(self: AIOKafkaConnection, request: object, *args: object, **kwargs: object) -> object:
+        about = apis.get(type(request))
+        if about is None:  # ProduceRequest_v7 → Produce
+            name = type(request).__name__.split("_")[0].removesuffix("Struct").removesuffix("Request")
+            about = apis[type(request)] = {"kafka.api": name}
+        KAFKA_REQUESTS.add(1, about)
+        return original(self, request, *args, **kwargs)
+
+    send._haven_counted = True  # type: ignore[attr-defined]
+    AIOKafkaConnection.send = send
 
 
 class Lagging(Protocol):

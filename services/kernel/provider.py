@@ -1,9 +1,11 @@
 """The provider side of the referral protocol, shared by shelter, legal aid, health and employment.
 
 Protocol plumbing, like the inbox: it follows the referrals addressed to one provider service
-(by referral type), keeps their state in ``referrals_in``, remembers the coded facts about each
-survivor that matching needs, and turns a provider's decision into the referral command that
-the referrals service carries out. What a provider decides stays in its own service.
+(by referral type: the others are passed over by their ``ce_referraltype`` header), keeps their
+state in ``referrals_in``, remembers the coded facts about each survivor that matching needs (each
+``referral.requested`` carries them, sealed, so a provider needs nothing from identification but
+erasures), and turns a provider's decision into the referral command that the referrals service
+carries out. What a provider decides stays in its own service.
 
 >>> from services.kernel.crypto import Keyring, decode_master_key, new_master_key
 >>> async def offer_a_bed(event: ReferralRequested, row: Any, uow: UnitOfWork) -> None: ...
@@ -11,12 +13,11 @@ the referrals service carries out. What a provider decides stays in its own serv
 >>> keyring = Keyring(decode_master_key(new_master_key()))
 >>> handlers = dict(follower.handlers(on_requested=offer_a_bed, keyring=keyring))
 >>> [t for t in sorted(handlers) if not t.startswith("referral.")]  # and every referral event
-['survivor.erased', 'survivor.identified']
+['survivor.erased']
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from uuid import UUID
 from events.consent import Category
 from events.envelope import Envelope
 from events.errors import DomainError
-from events.identification import Statistics, SurvivorErased, SurvivorIdentified
+from events.identification import Statistics, SurvivorErased
 from events.needs import ReferralType
 from events.referrals import (
     EVENT_STATUS,
@@ -60,7 +61,7 @@ class ReferralFollower:
         on_erased: OnErased | None = None,
         keyring: Keyring,
     ) -> list[tuple[str, Handler]]:
-        """Handlers for every referral event, plus survivor facts and erasure.
+        """Handlers for every referral event (facts noted from each request), plus erasure.
 
         ``on_requested`` sees each new referral of our types; ``on_closed`` each that leaves the open
         states (to release what it held); ``on_erased`` purges the service's own rows.
@@ -69,6 +70,7 @@ class ReferralFollower:
         async def requested(event: ReferralRequested, uow: UnitOfWork) -> None:
             if event.referral_type not in self.referral_types:
                 return
+            await note_facts(event, uow, keyring=keyring)
             row = await uow.conn.fetchrow(
                 """
                 INSERT INTO referrals_in (referral_id, survivor_id, referrer_org, recipient_org, referral_type, status)
@@ -98,9 +100,12 @@ class ReferralFollower:
         return [
             on(ReferralRequested, requested),
             *moves,
-            on(SurvivorIdentified, functools.partial(note_survivor, keyring=keyring)),
             on(SurvivorErased, erased),
         ]
+
+    def only(self) -> dict[str, frozenset[str]]:
+        """For ``ServiceSpec.only``: the referral events of other types are passed over by their header."""
+        return {"ce_referraltype": frozenset(t.value for t in self.referral_types)}
 
     def command(self, action: type[ReferralAction], referral: Any, **fields: Any) -> Envelope:
         """The referral command ``action`` for ``referral``, made by its recipient."""
@@ -142,15 +147,18 @@ async def survivor_facts(conn: Connection, survivor_id: UUID) -> Any:
     return await conn.fetchrow("SELECT * FROM survivor_facts WHERE survivor_id = $1", survivor_id)
 
 
-async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork, *, keyring: Keyring) -> None:
-    """The coded facts matching uses, opened from the sealed statistics (unknown where they do not open)."""
-    stats = await open_or_none(keyring, uow.conn, event.survivor_id, Category.STATISTICS, event.profile.statistics,
+async def note_facts(event: ReferralRequested, uow: UnitOfWork, *, keyring: Keyring) -> None:
+    """The coded facts matching uses, as the referral carries them, opened from the sealed statistics (unknown where
+    they do not open). A referral written before it carried them leaves what is known as it was."""
+    if event.is_minor is None and event.statistics is None:
+        return
+    stats = await open_or_none(keyring, uow.conn, event.survivor_id, Category.STATISTICS, event.statistics,
                                Statistics) or Statistics()  # fmt: skip
     await uow.conn.execute(
         "INSERT INTO survivor_facts VALUES ($1, $2, $3, $4, $5) ON CONFLICT (survivor_id) DO UPDATE SET"
         " is_minor = excluded.is_minor, age_band = excluded.age_band, gender = excluded.gender,"
         " disability = excluded.disability",
-        event.survivor_id, event.is_minor, stats.age_band, stats.gender, stats.disability,
+        event.survivor_id, bool(event.is_minor), stats.age_band, stats.gender, stats.disability,
     )  # fmt: skip
 
 

@@ -93,6 +93,8 @@ class ServiceSpec:
     background: Sequence[Background] = field(default=())
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     """Set-based handlers for runs of consecutive events of a type (see ``IdempotentConsumer``)."""
+    only: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Header → values: a message whose header has another value is passed over undecoded (see ``Subscriber``)."""
     remember_erasures: bool = True
     """Record every ``survivor.erased`` it reads in the kernel's tombstones (commands about them are refused)."""
 
@@ -127,7 +129,8 @@ async def serve_all(
                 remembered = spec.remember_erasures and IDENTIFICATION.name in spec.topics
                 handlers = remembering_erasures(spec.handlers) if remembered else spec.handlers
                 subscribers.append(Subscriber(name=spec.name, pool=pool, handlers=handlers,
-                                              batch_handlers=spec.batch_handlers, topics=spec.topics))  # fmt: skip
+                                              batch_handlers=spec.batch_handlers, topics=spec.topics,
+                                              only=spec.only))  # fmt: skip
             components += [reconnecting(f"{spec.name} {task.__name__}", functools.partial(task, pool))
                            for task in spec.background]  # fmt: skip
         if subscribers:

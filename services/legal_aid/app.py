@@ -16,6 +16,7 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="legal_aid",
         migrations=Path(__file__).with_name("migrations"),
+        only=handlers.FOLLOWER.only(),
         topics=[LEGAL_AID_COMMANDS.name, REFERRALS.name, IDENTIFICATION.name],
         handlers=dict(
             [

@@ -5,6 +5,12 @@ a changelog-backed table (``referral-deadlines``); a restarted worker recovers t
 changelog. A timer checks the table; when a deadline passes it sends ``ExpireReferral`` to the
 referrals service, which expires, escalates and re-routes in one transaction with its outbox.
 
+It reads no more of each event than it needs: the ``ce_type`` header says whether the referral still
+awaits an answer, and only a ``referral.requested`` has its payload parsed (for its deadline), never
+validated (the referrals service, which wrote it, dead-letters what is malformed). The timer looks only
+at the deadlines that are due, from a heap ordered by time, rebuilt from the table every
+``REINDEX_SECONDS`` (a deadline that arrived with a rebalance is seen within that).
+
 Effects are exactly-once through the service's inbox, not faust: the command's id is derived from
 the referral and its deadline, so a timer fired again after a restart is recognised and dropped.
 Run: ``python -m services.referrals.deadline_worker``.
@@ -13,6 +19,7 @@ Run: ``python -m services.referrals.deadline_worker``.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import sys
@@ -24,8 +31,8 @@ from uuid import NAMESPACE_URL, uuid5
 import faust
 
 from events.catalog import REFERRALS, REFERRALS_COMMANDS
-from events.envelope import Envelope, UndecodableEvent, from_kafka, to_kafka
-from events.referrals import AWAITING_ANSWER, ExpireReferral, ReferralEvent, ReferralRequested
+from events.envelope import Envelope, to_kafka
+from events.referrals import AWAITING_ANSWER, EVENT_STATUS, ExpireReferral, ReferralRequested
 from services.kernel import kafka, telemetry
 from services.kernel.health import Health
 from services.kernel.settings import Settings
@@ -35,6 +42,9 @@ log = logging.getLogger(__name__)
 SOURCE = "haven/referral-deadlines"
 APP_ID = "haven-referral-deadlines"  # faust's consumer group
 FOLLOWS = (REFERRALS.name,)
+REINDEX_SECONDS = 30.0
+ANSWERED = frozenset(event.event_type for event, status in EVENT_STATUS.items() if status not in AWAITING_ANSWER)
+"""Referral event types after which no deadline runs."""
 
 
 def expiry_command(referral_id: str, survivor_id: str, deadline: datetime) -> Envelope:
@@ -69,21 +79,27 @@ def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
     commands = app.topic(REFERRALS_COMMANDS.name, key_type=bytes, value_type=bytes)
     deadlines = app.Table("referral-deadlines", partitions=REFERRALS.partitions, key_type=str, value_type=str)
     fired: set[str] = set()
+    due: list[tuple[datetime, str]] = []  # (deadline, referral id), soonest first; stale entries are skipped
+    indexed = [0.0]  # when the heap was last rebuilt from the table
 
     @app.agent(referrals)
     async def track(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                envelope = from_kafka(event.value, list((event.headers or {}).items()))
-            except UndecodableEvent:
-                continue  # the referrals service dead-letters it; nothing here to time
-            data = envelope.data
-            if isinstance(data, ReferralRequested):
-                deadlines[str(data.referral_id)] = json.dumps(
-                    {"survivor_id": str(data.survivor_id), "deadline": data.deadline.isoformat()}
-                )
-            elif isinstance(data, ReferralEvent) and data.status not in AWAITING_ANSWER:
-                key = str(data.referral_id)
+            event_type = (event.headers or {}).get("ce_type", b"").decode("utf-8", "replace")
+            if event_type == ReferralRequested.event_type:
+                try:
+                    data = json.loads(event.value)
+                    key, deadline = str(data["referral_id"]), datetime.fromisoformat(data["deadline"])
+                    entry = json.dumps({"survivor_id": str(data["survivor_id"]), "deadline": deadline.isoformat()})
+                except (ValueError, KeyError, TypeError):
+                    continue  # the referrals service dead-letters it; nothing here to time
+                deadlines[key] = entry
+                heapq.heappush(due, (deadline, key))
+            elif event_type in ANSWERED:
+                try:
+                    key = str(json.loads(event.value)["referral_id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
                 if key in deadlines:
                     del deadlines[key]
                 fired.discard(key)
@@ -91,14 +107,22 @@ def create_app(settings: Settings, *, tick: float = 0.5) -> faust.App:
     @app.timer(interval=tick)
     async def expire_overdue() -> None:
         now = datetime.now(UTC)
-        for key, value in list(deadlines.items()):
+        if time.monotonic() - indexed[0] >= REINDEX_SECONDS:  # what came with a rebalance (or was restored) joins
+            due[:] = [(datetime.fromisoformat(json.loads(v)["deadline"]), k) for k, v in deadlines.items()]
+            heapq.heapify(due)
+            indexed[0] = time.monotonic()
+        while due and due[0][0] <= now:
+            deadline, key = heapq.heappop(due)
+            value = deadlines.get(key)
+            if value is None or key in fired:
+                continue  # answered, or its expiry already sent
             entry = json.loads(value)
-            deadline = datetime.fromisoformat(entry["deadline"])
-            if deadline <= now and key not in fired:
-                record = to_kafka(expiry_command(key, entry["survivor_id"], deadline))
-                await commands.send(key=record.key, value=record.value, headers=record.headers)
-                fired.add(key)
-                log.info("referral %s overdue since %s: expiry sent", key, deadline.isoformat())
+            if datetime.fromisoformat(entry["deadline"]) != deadline:
+                continue  # a deadline replaced since (its own heap entry stands for it)
+            record = to_kafka(expiry_command(key, entry["survivor_id"], deadline))
+            await commands.send(key=record.key, value=record.value, headers=record.headers)
+            fired.add(key)
+            log.info("referral %s overdue since %s: expiry sent", key, deadline.isoformat())
 
     @app.task
     async def announce() -> None:

@@ -104,6 +104,7 @@ async def request_referral(
         referral_type=command.referral_type, urgency=command.urgency, purpose=command.purpose,
         categories=shared, withheld=withheld, deadline=domain.deadline(command.urgency, now, command.respond_by),
         allow_reroute=command.allow_reroute, parent_referral_id=command.parent_referral_id, note=command.note,
+        **repository.matching_facts(survivor),
     )  # fmt: skip
     await _create(uow, event, root, now)
 
@@ -152,6 +153,7 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
             urgency=row["urgency"], purpose=row["purpose"], categories=shared, withheld=withheld,
             deadline=domain.deadline(row["urgency"], now, None), allow_reroute=True,
             parent_referral_id=row["referral_id"], reason="rerouted",
+            **repository.matching_facts(await repository.survivor(uow.conn, row["survivor_id"])),
         )  # fmt: skip
         await _create(uow, rerouted, row["root_referral_id"], now)
 
@@ -160,6 +162,7 @@ def _fields(row: Any, actor: str, reason: str | None, note: Sealed | None) -> di
     return {
         "referral_id": row["referral_id"], "survivor_id": row["survivor_id"], "actor_org": actor,
         "referrer_org": row["referrer_org"], "recipient_org": row["recipient_org"], "reason": reason, "note": note,
+        "referral_type": row["referral_type"],
     }  # fmt: skip
 
 
@@ -235,7 +238,8 @@ async def note_survivor(event: SurvivorIdentified, uow: UnitOfWork, *, keyring: 
     """Who screened the survivor (the care team) and the coded facts re-routing matches on (sealed)."""
     stats = await open_or_none(keyring, uow.conn, event.survivor_id, Category.STATISTICS, event.profile.statistics,
                                Statistics) or Statistics()  # fmt: skip
-    await repository.save_survivor(uow.conn, event.survivor_id, stats.age_band, stats.gender, event.screener_org)
+    await repository.save_survivor(uow.conn, event.survivor_id, stats.age_band, stats.gender, event.screener_org,
+                                   event.is_minor, event.profile.statistics)  # fmt: skip
 
 
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:

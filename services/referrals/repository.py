@@ -146,20 +146,35 @@ async def revoke_directive(conn: Connection, directive_id: UUID, at: datetime) -
     )
 
 
-async def save_survivor(conn: Connection, survivor_id: UUID, age_band: str, gender: str, screener_org: str) -> None:
+async def save_survivor(
+    conn: Connection, survivor_id: UUID, age_band: str, gender: str, screener_org: str, is_minor: bool,
+    statistics: Sealed | None,
+) -> None:  # fmt: skip
     await conn.execute(
-        "INSERT INTO survivors (survivor_id, age_band, gender, screener_org) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO survivors (survivor_id, age_band, gender, screener_org, is_minor, statistics)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
         " ON CONFLICT (survivor_id) DO UPDATE SET age_band = excluded.age_band, gender = excluded.gender,"
-        " screener_org = coalesce(survivors.screener_org, excluded.screener_org)",
-        survivor_id, age_band, gender, screener_org,
+        " screener_org = coalesce(survivors.screener_org, excluded.screener_org), is_minor = excluded.is_minor,"
+        " statistics = excluded.statistics",
+        survivor_id, age_band, gender, screener_org, is_minor,
+        statistics.model_dump(mode="json") if statistics is not None else None,
     )  # fmt: skip
 
 
 async def survivor(conn: Connection, survivor_id: UUID) -> Any:
-    """The coded facts re-routing matches on, and who screened the survivor; None if not known yet."""
+    """The coded facts re-routing matches on, who screened the survivor, and what a referral carries for matching
+    (``is_minor``, the sealed ``statistics``); None if not known yet."""
     return await conn.fetchrow(
-        "SELECT age_band, gender, screener_org FROM survivors WHERE survivor_id = $1", survivor_id
+        "SELECT age_band, gender, screener_org, is_minor, statistics FROM survivors WHERE survivor_id = $1", survivor_id
     )
+
+
+def matching_facts(survivor: Any) -> dict[str, Any]:
+    """What a ``referral.requested`` carries of the survivor for its recipient's matching."""
+    if survivor is None:
+        return {}
+    sealed = survivor["statistics"]
+    return {"is_minor": survivor["is_minor"], "statistics": Sealed.model_validate(sealed) if sealed else None}
 
 
 async def care_links(conn: Connection, survivor_id: UUID) -> list[CareLink]:

@@ -24,6 +24,7 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="shelter",
         migrations=Path(__file__).with_name("migrations"),
+        only=handlers.FOLLOWER.only(),
         topics=[SHELTER_COMMANDS.name, REFERRALS.name, IDENTIFICATION.name],
         handlers=dict(
             [

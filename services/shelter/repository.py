@@ -47,14 +47,10 @@ async def claim_free_bed(conn: Connection, org_id: str, unit: UnitType) -> int |
 
 
 async def free_beds(conn: Connection, org_id: str) -> dict[UnitType, int]:
+    """Free beds per unit type, from the counter the triggers keep (migration 003): one row per unit, not every bed."""
     rows = await conn.fetch(
-        """
-        SELECT b.unit_type, count(*) - count(p.bed_id) AS free
-        FROM beds b LEFT JOIN placements p ON p.bed_id = b.bed_id AND p.org_id = $1 AND p.status = ANY($2::text[])
-        WHERE b.org_id = $1 AND NOT b.retired GROUP BY b.unit_type
-        """,
-        org_id, list(ACTIVE),
-    )  # fmt: skip
+        "SELECT unit_type, beds - held AS free FROM capacity WHERE org_id = $1 AND beds > 0", org_id
+    )
     return {UnitType(r["unit_type"]): r["free"] for r in rows}
 
 

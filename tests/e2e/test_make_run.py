@@ -86,6 +86,10 @@ def test_make_run_then_infra_down_then_a_second_run_downloads_nothing(env: dict[
     assert re.search(r"haven ▸ (\d+) of \1 ready in", first), first[-3000:]
     assert "console  http://127.0.0.1:22000/console" in ending
     assert "probes (/healthz /readyz /metrics)" in ending
+    assert re.search(r"probes \(/healthz /readyz /metrics\): haven :\d+ · deadline_worker :\d+\n", ending), (
+        "one process for every service, and the deadline worker"
+    )
+    assert "make run SPLIT=1 runs one per service" in first, "it says how to split them"
     assert re.search(r"city-hotline\s+intake\s+\S{20,}", ending), "a demo key, after the ready line"
     for chatter in ("ƒaµS", "Updating subscribed topics", "Joined group", "Discovered coordinator"):
         assert chatter not in first, f"library chatter in make run's output: {chatter!r}"

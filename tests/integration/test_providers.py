@@ -309,3 +309,39 @@ async def test_employment_enrols_and_the_six_month_retention_completes_the_refer
     assert seen[-1].data.reason == "employed_retained_6_months"  # type: ignore[attr-defined]
     refused = await refusals_for(settings, [sent[1]])
     assert refused[sent[1].id][0] == "retention_out_of_order"
+
+
+async def test_a_provider_passes_over_the_referrals_of_other_providers_without_a_transaction_or_an_inbox_row(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    to_shelter = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    # The same survivor to a legal clinic, after: the same key, so the same partition of haven.referrals. Once legal
+    # aid has this referral, it has read past every event of the shelter's before it.
+    clinic = organisation(OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID)
+    await register(producer, db, clinic)
+    await consent_to(producer, db, to_shelter.survivor, Grantee(org_id=clinic.org_id), EVERYTHING_NEEDED,
+                     recorded_by=to_shelter.referrer)  # fmt: skip
+    to_clinic = request(to_shelter.survivor, to_shelter.referrer, clinic.org_id, referral_type=ReferralType.LEGAL_AID)
+    await send(producer, to_clinic)
+
+    async def clinic_has_it() -> bool:
+        return bool(await db.fetchval(
+            "SELECT 1 FROM legal_aid.referrals_in WHERE referral_id = $1", to_clinic.referral_id))  # fmt: skip
+
+    await eventually(clinic_has_it)
+
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(to_shelter.survivor),
+                                   types=["referral.requested", "referral.received", "referral.requested"])  # fmt: skip
+    shelters = [e for e in events if e.data.referral_id == to_shelter.referral_id]  # type: ignore[attr-defined]
+    assert {e.type for e in shelters} >= {"referral.requested", "referral.received"}
+    assert all(e.data.referral_type is ReferralType.EMERGENCY_SHELTER for e in shelters)  # type: ignore[attr-defined]
+    passed_over = await db.fetchval(
+        "SELECT count(*) FROM legal_aid.inbox WHERE event_id = ANY($1::uuid[])", [e.id for e in shelters]
+    )
+    assert passed_over == 0, "legal aid opened no transaction and wrote no inbox row for the shelter's referral"
+    assert await db.fetchval("SELECT count(*) FROM shelter.inbox WHERE event_id = ANY($1::uuid[])",
+                             [e.id for e in shelters]) == len(shelters), "the shelter handled each one"  # fmt: skip
+    assert await db.fetchval("SELECT 1 FROM legal_aid.referrals_in WHERE referral_id = $1", to_clinic.referral_id)
+    assert not await db.fetchval(
+        "SELECT 1 FROM legal_aid.referrals_in WHERE referral_id = $1", to_shelter.referral_id
+    ), "nor keeps any trace of it"

@@ -38,7 +38,8 @@ class ServiceProcess:
                 [sys.executable, "-m", self.module], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
             )  # fmt: skip
-        self._wait_for("serving", timeout=60)
+        # The gateway says so once its HTTP server listens; a service, as its consumer and relay start.
+        self._wait_for("serving http://" if self.name in ("gateway", "kernel.host") else "serving", timeout=60)
         return self
 
     def _wait_for(self, text: str, timeout: float) -> None:
