@@ -156,9 +156,10 @@ async def wait_until_up(*urls: str, seconds: float = 30) -> None:
                         if ok.status == 200:
                             break
                 except aiohttp.ClientError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{url} did not answer within {seconds:.0f} s") from None
-                    await asyncio.sleep(0.1)
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s")
+                await asyncio.sleep(0.1)
 
 
 def peak_rss_mb(pid: int) -> float:

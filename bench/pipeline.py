@@ -40,6 +40,7 @@ from events.directory import Organisation
 from events.needs import ReferralType
 from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
+from services.kernel.launcher import discover_apps, plan
 from services.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +159,13 @@ async def start(
     pool = await create_pool(settings, min_size=4)
     stack = Stack(settings, pool, port, launcher)
     await wait_until_up(f"http://127.0.0.1:{port}/healthz", seconds=60)
+    for _ in range(20):  # every child started, then each one ready (its probe port answers /readyz)
+        ports = [_probe_port(pid) for pid in stack.processes().values()]
+        if len(ports) >= len(plan(settings, [*discover_apps(), "gateway.app"], 1, port, split=split)) and all(ports):
+            break
+        await asyncio.sleep(0.5)
+    for probe in ports:
+        await wait_until_up(f"http://{settings.health_host}:{probe}/readyz", seconds=120)
     tag = uuid4().hex[:6]
     hotline = org(f"bench-hotline-{tag}", OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
     homes = [org(f"bench-shelter-{tag}-{n}", OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for n in range(shelters)]

@@ -25,23 +25,22 @@ async def set_beds(conn: Connection, org_id: str, unit: UnitType, count: int) ->
         await conn.execute(
             """
             UPDATE beds SET retired = true WHERE bed_id IN (
-                SELECT bed_id FROM beds b WHERE org_id = $1 AND unit_type = $2 AND NOT retired
-                AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($4::text[]))
+                SELECT bed_id FROM beds WHERE org_id = $1 AND unit_type = $2 AND NOT retired AND held_by IS NULL
                 ORDER BY bed_id DESC LIMIT $3)
             """,
-            org_id, unit, have - count, list(ACTIVE),
+            org_id, unit, have - count,
         )  # fmt: skip
 
 
 async def claim_free_bed(conn: Connection, org_id: str, unit: UnitType) -> int | None:
-    """A free bed, locked for this transaction; a bed another transaction is taking is skipped."""
+    """A free bed, locked for this transaction; a bed another transaction is taking is skipped. ``held_by`` is kept by
+    the placements trigger (migration 004); the unique index on active placements per bed stays the guarantee."""
     bed: int | None = await conn.fetchval(
         """
-        SELECT bed_id FROM beds b WHERE org_id = $1 AND unit_type = $2 AND NOT retired
-        AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bed_id = b.bed_id AND p.status = ANY($3::text[]))
+        SELECT bed_id FROM beds WHERE org_id = $1 AND unit_type = $2 AND NOT retired AND held_by IS NULL
         ORDER BY bed_id LIMIT 1 FOR UPDATE SKIP LOCKED
         """,
-        org_id, unit, list(ACTIVE),
+        org_id, unit,
     )  # fmt: skip
     return bed
 

@@ -345,3 +345,49 @@ async def test_a_provider_passes_over_the_referrals_of_other_providers_without_a
     assert not await db.fetchval(
         "SELECT 1 FROM legal_aid.referrals_in WHERE referral_id = $1", to_shelter.referral_id
     ), "nor keeps any trace of it"
+
+
+async def test_the_free_bed_counter_and_each_beds_holder_follow_every_placement_and_retirement(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    async def three_beds(org_id: str) -> None:
+        await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_WOMEN: 3}))
+
+    first = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, before=three_beds)
+    second_survivor = uuid4()
+    await identified(producer, second_survivor, first.referrer)
+    await consent_to(producer, db, second_survivor, Grantee(org_id=first.provider), EVERYTHING_NEEDED,
+                     recorded_by=first.referrer)  # fmt: skip
+    ask = request(second_survivor, first.referrer, first.provider)
+    await send(producer, ask)
+    second = Referral(second_survivor, ask.referral_id, first.referrer, first.provider)
+    await outcome_seen_by_referrer(settings, second, "referral.received")
+    for referral in (first, second):  # both placed, then the first checked in and out: one bed held, two free
+        await send(producer, AcceptPlacement(**referral.act(unit_type=UnitType.ADULT_WOMEN)))
+        await outcome_seen_by_referrer(settings, referral, "referral.accepted")
+    await send(producer, CheckIn(**first.act()))
+    await outcome_seen_by_referrer(settings, first, "referral.started")
+    await send(producer, CheckOut(**first.act(destination=Destination.TRANSITIONAL_HOUSING)))
+    await outcome_seen_by_referrer(settings, first, "referral.completed")
+    await send(producer, ConfigureShelter(org_id=first.provider, beds={UnitType.ADULT_WOMEN: 2}))  # one free retires
+
+    async def counted() -> bool:
+        row = await db.fetchrow("SELECT beds, held FROM shelter.capacity WHERE org_id = $1", first.provider)
+        return row is not None and (row["beds"], row["held"]) == (2, 1)
+
+    await eventually(counted)
+    recount = await db.fetchrow(
+        "SELECT count(*) FILTER (WHERE NOT b.retired) AS beds, count(p.bed_id) FILTER (WHERE NOT b.retired) AS held"
+        " FROM shelter.beds b LEFT JOIN shelter.placements p ON p.bed_id = b.bed_id"
+        " AND p.status IN ('reserved', 'checked_in') WHERE b.org_id = $1",
+        first.provider,
+    )
+    assert recount is not None
+    assert (recount["beds"], recount["held"]) == (2, 1), "the counter says what counting every bed says"
+    holders = await db.fetch(
+        "SELECT b.held_by, p.referral_id FROM shelter.beds b LEFT JOIN shelter.placements p ON p.bed_id = b.bed_id"
+        " AND p.status IN ('reserved', 'checked_in') WHERE b.org_id = $1",
+        first.provider,
+    )
+    assert [r["held_by"] for r in holders if r["held_by"]] == [second.referral_id], "the one held bed is the second's"
+    assert all(r["held_by"] == r["referral_id"] for r in holders), "each bed names the placement that holds it"
