@@ -193,6 +193,9 @@ async def pathway_load(
         "HAVEN_GATEWAY_PORT": str(port),
         "HAVEN_RATE_PER_SECOND": "1000000",
         "HAVEN_RATE_BURST": "1000000",
+        # Every client is on loopback: the per-address limit, a flood guard, would cap the load generator itself.
+        "HAVEN_ADDRESS_RATE_PER_SECOND": "1000000",
+        "HAVEN_ADDRESS_BURST": "1000000",
     }
     log = open(settings.run_dir / "bench-gateway.log", "ab")  # noqa: SIM115  # closed below, after the processes
     # Each server in its own process, on the same uvicorn, HTTP parser and event loop: the ratio compares

@@ -152,7 +152,8 @@ async def start(
     from gateway.cli import register
 
     env = {**os.environ, "HAVEN_GATEWAY_PORT": str(port), "HAVEN_RATE_PER_SECOND": "1000000",
-           "HAVEN_RATE_BURST": "1000000", "HAVEN_SPLIT": "1" if split else ""}  # fmt: skip
+           "HAVEN_RATE_BURST": "1000000", "HAVEN_ADDRESS_RATE_PER_SECOND": "1000000",
+           "HAVEN_ADDRESS_BURST": "1000000", "HAVEN_SPLIT": "1" if split else ""}  # fmt: skip
     with log.open("wb") as out:
         launcher = subprocess.Popen([sys.executable, "-m", "services.kernel.launcher"], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)  # fmt: skip

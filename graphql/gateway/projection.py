@@ -281,6 +281,35 @@ async def command_decided(event: Envelope, uow: UnitOfWork) -> None:
     await webhooks.enqueue(uow.conn, event)
 
 
+async def commands_decided(events: Sequence[Envelope], uow: UnitOfWork) -> None:
+    """``command_decided`` for a run of outcomes, in three statements whatever its length (the first decision of a
+    command stands, as one by one)."""
+    rows: dict[Any, tuple[Any, ...]] = {}
+    for event in events:
+        data: Any = event.data
+        refused = data if isinstance(data, CommandRefused) else None
+        status = "refused" if refused else "applied"
+        rows.setdefault(data.command_id, (data.command_id, data.requested_by, data.command_type, status,
+                                          refused and refused.code, refused and refused.field,
+                                          refused and refused.message, data.decided_at))  # fmt: skip
+    await uow.conn.execute(
+        """
+        INSERT INTO command_outcomes (command_id, org_id, command_type, status, code, field, message, decided_at,
+                                      decided_seq)
+        SELECT c, o, t, s, k, f, m, d, nextval('outcome_seq')
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                      $8::timestamptz[]) AS x(c, o, t, s, k, f, m, d)
+        ON CONFLICT (command_id) DO UPDATE SET status = excluded.status, code = excluded.code,
+            field = excluded.field, message = excluded.message, decided_at = excluded.decided_at,
+            decided_seq = excluded.decided_seq
+        WHERE command_outcomes.decided_at IS NULL
+        """,
+        *map(list, zip(*rows.values(), strict=True)),
+    )  # fmt: skip
+    await uow.conn.execute(f"NOTIFY {OUTCOMES_CHANNEL}")
+    await webhooks.enqueue(uow.conn, *events)
+
+
 async def referral_escalated(event: Envelope, uow: UnitOfWork) -> None:
     """Nothing to keep (the expiry itself moved the referral); the referrer's webhooks hear of it."""
     await webhooks.enqueue(uow.conn, event)
@@ -351,4 +380,7 @@ def batch_handlers(*, live: bool = False) -> dict[str, BatchHandler]:
     """The set-based handlers for runs of referral events (nearly all of a long history): a replay's, or, ``live``,
     the projection's as events come."""
     handler = functools.partial(referrals_moved, live=live)
-    return {model.event_type: handler for model in EVENT_STATUS}
+    moves: dict[str, BatchHandler] = {model.event_type: handler for model in EVENT_STATUS}
+    if not live:  # a replay decides each outcome one by one, as it always has
+        return moves
+    return {**moves, CommandApplied.event_type: commands_decided, CommandRefused.event_type: commands_decided}

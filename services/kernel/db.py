@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -59,6 +60,44 @@ def quote_ident(name: str) -> str:
 CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
                    asyncpg.exceptions.OperatorInterventionError)  # fmt: skip
 """What asyncpg raises when the server went away (stopped, restarted, the network cut) mid-conversation."""
+
+
+class Notifications:
+    """One LISTEN connection shared by a process's components: PostgreSQL wakes every listening backend of the
+    database for each NOTIFY, so a process running every service listens once, not once per relay.
+
+    Components ``add`` their channel and callback before ``run`` starts (``run`` is restarted by
+    ``lifecycle.reconnecting`` when the database goes away, and listens again to everything added)."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[str, list[Any]] = {}
+        self.listening = asyncio.Event()
+
+    def add(self, channel: str, callback: Any) -> None:
+        self._callbacks.setdefault(channel, []).append(callback)
+
+    def _dispatch(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        for callback in self._callbacks.get(channel, ()):
+            callback(conn, pid, channel, payload)
+
+    async def run(self, pool: Pool, stop: asyncio.Event) -> None:
+        async with pool.acquire() as conn:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            for channel in self._callbacks:
+                await conn.add_listener(channel, self._dispatch)
+            self.listening.set()
+            try:
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+                if lost.is_set() and not stop.is_set():
+                    raise ConnectionResetError("the shared LISTEN connection was lost")
+            finally:
+                self.listening.clear()
+                for channel in self._callbacks:
+                    await unlisten(conn, channel, self._dispatch)
 
 
 async def unlisten(conn: Connection, channel: str, callback: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from services.kernel import metrics, telemetry
-from services.kernel.db import CONNECTION_LOST, Pool, quote_ident, unlisten
+from services.kernel.db import CONNECTION_LOST, Notifications, Pool, quote_ident, unlisten
 from services.kernel.lifecycle import reconnecting, wait_any
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         sweep_interval: float = 1.0,
+        notifications: Notifications | None = None,
     ) -> None:
         self._pool = pool
         self._schema = schema
@@ -50,6 +51,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
+        self._shared = notifications  # the process's one LISTEN connection, if it has one; else the relay's own
+        if notifications is not None:
+            notifications.add(outbox_channel(schema), self._notified)
         self.published = 0
         self.role = "starting"  # then "standing by" (another relay leads this schema) or "leading"
         metrics.follow_outbox(schema, self.backlog)
@@ -92,7 +96,8 @@ class OutboxRelay:
             if stop.is_set():
                 return
             self.role = "leading"
-            await listener.add_listener(outbox_channel(self._schema), self._notified)
+            if self._shared is None:
+                await listener.add_listener(outbox_channel(self._schema), self._notified)
             try:
                 while not stop.is_set():
                     self._wake.clear()
@@ -100,7 +105,8 @@ class OutboxRelay:
                     await wait_any(stop, self._wake, timeout=self._sweep_interval)
                 await self.drain()  # what committed before the stop still goes out
             finally:  # on a connection the server dropped there is nothing to undo: the lock went with it
-                await unlisten(listener, outbox_channel(self._schema), self._notified)
+                if self._shared is None:
+                    await unlisten(listener, outbox_channel(self._schema), self._notified)
                 with contextlib.suppress(*CONNECTION_LOST):
                     await listener.execute("SELECT pg_advisory_unlock_all()")
 

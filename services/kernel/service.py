@@ -26,7 +26,7 @@ from events.errors import DomainError
 from events.identification import SurvivorErased
 from services.kernel import erasure, kafka, telemetry
 from services.kernel.consumer import BatchHandler, Handler, IdempotentConsumer, PermanentFailure, Subscriber, UnitOfWork
-from services.kernel.db import Pool, create_pool
+from services.kernel.db import Notifications, Pool, create_pool
 from services.kernel.health import Check, Health
 from services.kernel.lifecycle import Component, reconnecting, run_until_stopped
 from services.kernel.migrations import migrate
@@ -113,6 +113,7 @@ async def serve_all(
     Kafka user) handing each a share of what it reads; probes on ``settings.health_port`` (each service's checks
     prefixed with its name when there are several)."""
     pools: list[Pool] = []
+    notifications = Notifications() if len(services) > 1 else None  # one LISTEN for every relay of the process
     try:
         components: list[Component] = []
         checks: dict[str, Check] = {}
@@ -121,7 +122,8 @@ async def serve_all(
             pool = await create_pool(own, schema=spec.name)
             pools.append(pool)
             await migrate(pool, spec.name, spec.migrations)
-            relay = OutboxRelay(pool, spec.name, kafka.producer(own))  # publishes as the service's own Kafka user
+            # Each publishes as the service's own Kafka user, woken through the process's one LISTEN connection.
+            relay = OutboxRelay(pool, spec.name, kafka.producer(own), notifications=notifications)
             components.append(relay.run)
             prefix = f"{spec.name}." if len(services) > 1 else ""
             checks.update({prefix + k: v for k, v in probes(pool, relay).items()})
@@ -133,6 +135,8 @@ async def serve_all(
                                               only=spec.only))  # fmt: skip
             components += [reconnecting(f"{spec.name} {task.__name__}", functools.partial(task, pool))
                            for task in spec.background]  # fmt: skip
+        if notifications is not None:
+            components.append(reconnecting("notifications", functools.partial(notifications.run, pools[0])))
         if subscribers:
             topics = sorted({t for spec, _ in services for t in spec.topics})
             consumer = IdempotentConsumer(
