@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -11,11 +12,11 @@ import pytest
 
 from events.envelope import from_kafka
 from services.kernel import kafka, outbox
-from services.kernel.db import Pool
+from services.kernel.db import Notifications, Pool
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
 from tests.support.ledger import entry
-from tests.support.observe import read_topic
+from tests.support.observe import eventually, read_topic
 
 KEYS = [f"survivor-{i:02d}" for i in range(50)]
 
@@ -108,3 +109,29 @@ async def test_a_second_relay_stands_by_and_nothing_is_published_twice(
 
     assert len(messages) == 200
     assert sorted([relay.published, standby.published]) == [0, 200], "one leader publishes, the other stands by"
+
+
+async def test_relays_sharing_one_listen_connection_are_each_woken_by_their_own_commits(
+    settings: Settings, pool: Pool, schema: str, topic: str
+) -> None:
+    """As in one process running every service: the relays are woken through one LISTEN, not one each. Their sweep is
+    a minute away, so each event reaching Kafka at once says a notification woke its relay."""
+    shared = Notifications()
+    relay = OutboxRelay(pool, schema, kafka.producer(settings), sweep_interval=60.0, notifications=shared)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(part(stop)) for part in (functools.partial(shared.run, pool), relay.run)]
+    await asyncio.wait_for(shared.listening.wait(), 10)
+
+    async def leading() -> bool:
+        return relay.role == "leading"
+
+    await eventually(leading)
+    try:
+        for n in range(3):  # each after the last is out: three separate wakeups
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.write(conn, entry(topic, "survivor-w", n))
+            await asyncio.wait_for(read_topic(settings, topic, expect=n + 1), 10)
+        assert relay.published == 3
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
