@@ -101,6 +101,20 @@ async def refer(
     return referral
 
 
+async def another_survivor(settings: Settings, producer: AIOKafkaProducer, db: Pool, first: Referral) -> Referral:
+    """A second survivor referred to ``first``'s provider by the same referrer; returns once the referrer sees it
+    received."""
+    survivor = uuid4()
+    await identified(producer, survivor, first.referrer)
+    await consent_to(producer, db, survivor, Grantee(org_id=first.provider), EVERYTHING_NEEDED,
+                     recorded_by=first.referrer)  # fmt: skip
+    ask = request(survivor, first.referrer, first.provider)
+    await send(producer, ask)
+    second = Referral(survivor, ask.referral_id, first.referrer, first.provider)
+    await outcome_seen_by_referrer(settings, second, "referral.received")
+    return second
+
+
 def schema_of(kind: OrgType) -> str:
     return {OrgType.SHELTER: "shelter", OrgType.LEGAL_CLINIC: "legal_aid", OrgType.HEALTH_PROVIDER: "health",
             OrgType.EMPLOYMENT_PROGRAM: "employment"}[kind]  # fmt: skip
@@ -164,15 +178,7 @@ async def test_two_concurrent_accepts_for_the_last_bed_make_one_placement(
         await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_MEN: 1}))
 
     first = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, before=one_bed)
-    # A second survivor referred to the same shelter, by the same hotline.
-    second_survivor = uuid4()
-    await identified(producer, second_survivor, first.referrer)
-    await consent_to(producer, db, second_survivor, Grantee(org_id=first.provider), EVERYTHING_NEEDED,
-                     recorded_by=first.referrer)  # fmt: skip
-    ask = request(second_survivor, first.referrer, first.provider)
-    await send(producer, ask)
-    second = Referral(second_survivor, ask.referral_id, first.referrer, first.provider)
-    await outcome_seen_by_referrer(settings, second, "referral.received")
+    second = await another_survivor(settings, producer, db, first)
     instances = [await create_pool(settings, schema="shelter") for _ in range(2)]
     both_in = asyncio.Barrier(2)
 
@@ -354,14 +360,7 @@ async def test_the_free_bed_counter_and_each_beds_holder_follow_every_placement_
         await send(producer, ConfigureShelter(org_id=org_id, beds={UnitType.ADULT_WOMEN: 3}))
 
     first = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, before=three_beds)
-    second_survivor = uuid4()
-    await identified(producer, second_survivor, first.referrer)
-    await consent_to(producer, db, second_survivor, Grantee(org_id=first.provider), EVERYTHING_NEEDED,
-                     recorded_by=first.referrer)  # fmt: skip
-    ask = request(second_survivor, first.referrer, first.provider)
-    await send(producer, ask)
-    second = Referral(second_survivor, ask.referral_id, first.referrer, first.provider)
-    await outcome_seen_by_referrer(settings, second, "referral.received")
+    second = await another_survivor(settings, producer, db, first)
     for referral in (first, second):  # both placed, then the first checked in and out: one bed held, two free
         await send(producer, AcceptPlacement(**referral.act(unit_type=UnitType.ADULT_WOMEN)))
         await outcome_seen_by_referrer(settings, referral, "referral.accepted")
