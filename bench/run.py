@@ -67,7 +67,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axis.text(n, bottoms[n], text, ha="center", va="bottom", fontsize=8)
     axis.axhline(30, color=red, linestyle="--", linewidth=1)
     axis.legend(fontsize=8, loc="upper left")
-    axis.set_title("CPU ms per closed-loop referral, whole stack (target ≤ 30 one process, ≤ 45 split)", fontsize=10)
+    title = "CPU ms per closed-loop referral, whole stack\n(targets: ≤ 30 one process, ≤ 45 one per service)"
+    axis.set_title(title, fontsize=10)
     axis.spines[["top", "right"]].set_visible(False)
     axis.margins(y=0.35)
     g, b = results["gateway"]["gateway"], results["gateway"]["bare"]
@@ -80,8 +81,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     labels = [f"{q}\nat {run['rate_per_s']:.0f}/s" for run in runs for q in ("p50", "p95", "p99")]
     values = [run[f"{q}_ms"] for run in runs for q in ("p50", "p95", "p99")]
     colours = [grey] * 3 + [blue] * 3 + [grey] * (len(values) - 6)  # half the sustained rate in blue
-    bars(axes[0][2], labels, values, colours, [f"{v:,.0f}" for v in values],
-         "requestReferral → subscription, ms, log scale (target p99 ≤ 100 at half the sustained rate)")  # fmt: skip
+    title = "requestReferral → subscription, ms, log scale\n(blue: at half the sustained rate; target p99 ≤ 100)"
+    bars(axes[0][2], labels, values, colours, [f"{v:,.0f}" for v in values], title)
     axes[0][2].set_yscale("log")
     axes[0][2].axhline(100, color=red, linestyle="--", linewidth=1)
     plt.setp(axes[0][2].get_xticklabels(), fontsize=7)
@@ -99,11 +100,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for mode, label in modes.items():
         run = results["pipeline"][mode]
         for when, memory in (("idle", run["memory_idle_mb"]), ("load", run["pipeline"]["memory_under_load_mb"])):
-            labels.append(f"{label}\n{when}")
+            labels.append(label.replace(" per ", "\nper ") + "\n" + when)
             values.append(memory.get("total", 0.0))
             colours.append(grey if when == "idle" else blue)
     bars(axes[1][2], labels, values, colours, [f"{v:,.0f} MB" for v in values],
-         "Whole stack's memory (PSS: Kafka, PostgreSQL, Haven), MB")  # fmt: skip
+         "Whole stack's memory, MB\n(PSS of Kafka, PostgreSQL and Haven, idle and under load)")  # fmt: skip
     plt.setp(axes[1][2].get_xticklabels(), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -166,7 +166,8 @@ class Subscriber:
         self._batch_handlers = dict(batch_handlers or {})
         self.topics = frozenset(topics) if topics is not None else None
         self.stats = stats or ConsumerStats()
-        self._counts: list[dict[str, str]] = []  # metrics of the batch in hand, added once it commits
+        # Metrics of the batch in hand, (event type, outcome, code) → how many, added once it commits.
+        self._counts: dict[tuple[str, str, str | None], int] = {}
 
     def reads(self, topic: str) -> bool:
         return self.topics is None or topic in self.topics
@@ -193,7 +194,7 @@ class Subscriber:
     async def _apply(self, mine: list[tuple[Any, Envelope]], *, isolate: bool, dead: list[_Dead]) -> None:
         handled = duplicates = 0
         failed: list[_Dead] = []
-        self._counts = []
+        self._counts = {}
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await self._record_in_inbox(conn, mine)
             uow = UnitOfWork(conn)
@@ -223,8 +224,13 @@ class Subscriber:
                 await self._apply_run(run_handler, run, uow)
         self.stats.handled += handled
         self.stats.duplicates += duplicates
-        for about in self._counts:
-            metrics.EVENTS.add(1, about)
+        for (event_type, outcome, code), n in self._counts.items():  # one add per kind, not per event
+            about = {
+                "messaging.consumer.group.name": self.name,
+                "cloudevents.event_type": event_type,
+                "outcome": outcome,
+            }
+            metrics.EVENTS.add(n, {**about, "code": code} if code else about)
         dead.extend(failed)
 
     async def _handle_one(
@@ -275,8 +281,8 @@ class Subscriber:
 
     def _count(self, event: Envelope, outcome: str, code: str | None = None) -> None:
         """Counted once the transaction commits (a batch rerun one by one must not count twice)."""
-        about = {"messaging.consumer.group.name": self.name, "cloudevents.event_type": event.type, "outcome": outcome}
-        self._counts.append({**about, "code": code} if code else about)
+        key = (event.type, outcome, code)
+        self._counts[key] = self._counts.get(key, 0) + 1
 
     def _outcome(self, command: Envelope, refusal: PermanentFailure | None) -> Envelope:
         """``command.applied``, or ``command.refused`` with the refusal's code, field and message."""
@@ -307,8 +313,7 @@ class Subscriber:
     async def _apply_run(self, handler: BatchHandler | None, run: list[tuple[Any, Envelope]], uow: UnitOfWork) -> None:
         """One call for the run, in one ``process`` span linked to each event's ``create`` span."""
         assert handler is not None
-        parents = [header_map(m.headers).get("traceparent") for m, _ in run]
-        with telemetry.consuming_run(run[0][1].topic, parents, self.name):
+        with telemetry.consuming_run(run[0][1].topic, [m.headers for m, _ in run], self.name):
             try:
                 await handler([e for _, e in run], uow)
             except PermanentFailure:

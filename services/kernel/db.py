@@ -25,8 +25,17 @@ async def _init_connection(conn: Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(settings: Settings, *, schema: str | None = None, min_size: int = 1) -> Pool:
+async def _as_left(_conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Nothing more to undo on release than asyncpg does itself (roll back an open transaction, drop listeners)."""
+
+
+async def create_pool(settings: Settings, *, schema: str | None = None, min_size: int = 1, reset: bool = True) -> Pool:
     """Open a pool whose connections decode JSON and, given a schema, look there first.
+
+    ``reset=False`` (the services' own pools) skips the statement asyncpg sends each time a connection goes back
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), a round trip per use: Haven's services set no
+    session state (the search path comes with the connection) and release the locks and LISTENs they take where
+    they take them.
 
     Each service opens one at start (it needs PostgreSQL, so it is shown, not run)::
 
@@ -41,6 +50,7 @@ async def create_pool(settings: Settings, *, schema: str | None = None, min_size
         max_size=settings.pg_pool_max,
         init=_init_connection,
         server_settings=server_settings,
+        reset=None if reset else _as_left,  # None: asyncpg's own reset
     )
     assert pool is not None  # create_pool returns None only when awaited lazily
     return pool

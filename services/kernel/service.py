@@ -119,7 +119,7 @@ async def serve_all(
         checks: dict[str, Check] = {}
         subscribers: list[Subscriber] = []
         for spec, own in services:
-            pool = await create_pool(own, schema=spec.name)
+            pool = await create_pool(own, schema=spec.name, reset=False)
             pools.append(pool)
             await migrate(pool, spec.name, spec.migrations)
             # Each publishes as the service's own Kafka user, woken through the process's one LISTEN connection.

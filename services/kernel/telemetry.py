@@ -120,13 +120,17 @@ def consuming(event: Envelope, traceparent: str | None, consumer: str, message: 
 
 
 @contextmanager
-def consuming_run(topic: str, traceparents: list[str | None], consumer: str) -> Iterator[Span]:
+def consuming_run(topic: str, headers: list[Any], consumer: str) -> Iterator[Span]:
     """One ``process`` span for a run of events handled in one call (set-based), linked to each one's ``create``
-    span, as OpenTelemetry's messaging conventions do for a batch."""
-    links = [] if not isinstance(trace.get_tracer_provider(), TracerProvider) else [  # none when nothing is exported
-        Link(context) for tp in traceparents if tp and (context := trace.get_current_span(
-            _propagator.extract({"traceparent": tp})).get_span_context()).is_valid]  # fmt: skip
-    about = {"messaging.consumer.group.name": consumer, "messaging.batch.message_count": len(traceparents)}
+    span (from its messages' ``headers``), as OpenTelemetry's messaging conventions do for a batch."""
+    links = []
+    if isinstance(trace.get_tracer_provider(), TracerProvider):  # read no headers when nothing is exported
+        for each in headers:
+            parent = next((v.decode() for k, v in each or () if k == "traceparent"), None)
+            context = trace.get_current_span(_propagator.extract({"traceparent": parent} if parent else {}))
+            if context.get_span_context().is_valid:
+                links.append(Link(context.get_span_context()))
+    about = {"messaging.consumer.group.name": consumer, "messaging.batch.message_count": len(headers)}
     with tracer().start_as_current_span(f"process {topic}", kind=SpanKind.CONSUMER, links=links,
                                         attributes=_attributes(topic, "process", **about)) as span:  # fmt: skip
         yield span
