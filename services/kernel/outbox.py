@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from events.envelope import Envelope, to_kafka
 from services.kernel import telemetry
 from services.kernel.db import Connection
@@ -20,21 +23,32 @@ async def write(conn: Connection, *events: Envelope) -> None:
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.write needs an open transaction: the event must commit with its change")
-    rows = []
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5, $6)",
+        rows(*events),
+    )
+
+
+def rows(*events: Envelope) -> list[tuple[Any, ...]]:
+    """``events`` as outbox rows (event id, type, topic, key, headers, payload), each with its ``create`` span."""
+    found = []
     for event in events:
         with telemetry.producing(event) as traceparent:
             record = to_kafka(event, traceparent=traceparent)
-        rows.append(
-            (
-                event.id,
-                event.type,
-                record.topic,
-                record.key,
-                [[k, v.decode()] for k, v in record.headers],
-                record.value,
-            )
-        )
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5, $6)",
-        rows,
-    )
+        found.append((event.id, event.type, record.topic, record.key, [[k, v.decode()] for k, v in record.headers],
+                      record.value))  # fmt: skip
+    return found
+
+
+INSERT_ARRAYS = """
+    INSERT INTO outbox (event_id, event_type, topic, key, headers, payload)
+    SELECT i, t, tp, k, h::jsonb, p FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[],
+                                                $6::bytea[]) AS x(i, t, tp, k, h, p)
+"""
+"""Outbox rows given as six arrays (``arrays``), for a statement that writes them beside something else."""
+
+
+def arrays(found: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``rows`` as the six arrays of ``INSERT_ARRAYS`` (headers as JSON text)."""
+    return [[r[0] for r in found], [r[1] for r in found], [r[2] for r in found], [r[3] for r in found],
+            [json.dumps(r[4]) for r in found], [r[5] for r in found]]  # fmt: skip

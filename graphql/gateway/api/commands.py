@@ -66,17 +66,18 @@ def check_wait(wait: int | None) -> None:
 
 
 async def write_commands(conn: Connection, who: Principal, *envelopes: Envelope) -> None:
-    """The commands into the outbox, and each one's outcome as pending, in the caller's transaction."""
-    await outbox.write(conn, *envelopes)
-    await conn.executemany(
-        "INSERT INTO gateway.command_outcomes (command_id, org_id, command_type) VALUES ($1, $2, $3)",
-        [(e.id, who.org_id, e.type) for e in envelopes],
-    )
+    """The commands into the outbox, and each one's outcome as pending: one statement (atomic by itself, or part of
+    the caller's transaction when there is one)."""
+    await conn.execute(
+        f"WITH sent AS ({outbox.INSERT_ARRAYS}) INSERT INTO gateway.command_outcomes (command_id, org_id, command_type)"
+        " SELECT i, $7, t FROM unnest($1::uuid[], $2::text[]) AS x(i, t)",
+        *outbox.arrays(outbox.rows(*envelopes)), who.org_id,
+    )  # fmt: skip
 
 
 async def send_commands(info: Info, *commands: EventData) -> list[Envelope]:
     envelopes = [Envelope.new(c, source=SOURCE) for c in commands]
-    async with info.context["pool"].acquire() as conn, conn.transaction():
+    async with info.context["pool"].acquire() as conn:  # one statement: no transaction around it to open and close
         await write_commands(conn, principal(info), *envelopes)
     return envelopes
 
