@@ -21,11 +21,16 @@ async def write(conn: Connection, *events: Envelope) -> None:
             await conn.execute("UPDATE referrals SET status = 'accepted' WHERE referral_id = $1", referral_id)
             await outbox.write(conn, Envelope.new(accepted, source="haven/referrals"))
     """
+    await write_rows(conn, rows(*events))
+
+
+async def write_rows(conn: Connection, found: list[tuple[Any, ...]]) -> None:
+    """Insert outbox ``rows`` (see ``rows``) in the open transaction on ``conn``, in order."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.write needs an open transaction: the event must commit with its change")
     await conn.executemany(
         "INSERT INTO outbox (event_id, event_type, topic, key, headers, payload) VALUES ($1, $2, $3, $4, $5, $6)",
-        rows(*events),
+        found,
     )
 
 
