@@ -38,26 +38,31 @@ def known() -> dict[str, str]:
 
 
 def chosen(services: str) -> list[str]:
-    """``all``, or names separated by commas; unknown names are refused with the list of known ones.
+    """``all``, or one service's name; anything else is refused, saying what is known.
 
-    >>> chosen("shelter,referrals")
-    ['referrals', 'shelter']
-    >>> chosen("kitchen")  # doctest: +ELLIPSIS
+    A subset would read with a consumer group (and need ACLs) of its own, which no deployment grants: every service
+    runs in one process, or each in its own.
+
+    >>> chosen("shelter")
+    ['shelter']
+    >>> len(chosen("all"))
+    8
+    >>> chosen("shelter,referrals")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown service kitchen; known: consent, employment, gateway, health, ...
+    ValueError: --services takes all, or one of: consent, employment, gateway, health, ...
     """
     names = known()
-    wanted = sorted(names) if services == ALL else sorted({s.strip() for s in services.split(",") if s.strip()})
-    unknown = [n for n in wanted if n not in names]
-    if unknown or not wanted:
-        raise ValueError(f"unknown service {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(names))}")
-    return wanted
+    if services == ALL:
+        return sorted(names)
+    if services not in names:
+        raise ValueError(f"--services takes all, or one of: {', '.join(sorted(names))}")
+    return [services]
 
 
 def group_of(names: Sequence[str]) -> str:
     """The consumer group of a process running ``names``: a service alone keeps its own name (as before)."""
-    return names[0] if len(names) == 1 else GROUP if sorted(names) == sorted(known()) else "haven-" + "+".join(names)
+    return names[0] if len(names) == 1 else GROUP
 
 
 def build(names: Sequence[str], settings: Settings) -> list[tuple[ServiceSpec, Settings]]:
@@ -74,7 +79,7 @@ def build(names: Sequence[str], settings: Settings) -> list[tuple[ServiceSpec, S
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="haven serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--services", default=ALL, help="all (the default), or names separated by commas")
+    parser.add_argument("--services", default=ALL, help="all (the default), or one service's name")
     args = parser.parse_args(argv)
     try:
         names = chosen(args.services)
