@@ -93,7 +93,11 @@ class Notifications:
     async def run(self, pool: Pool, stop: asyncio.Event) -> None:
         async with pool.acquire() as conn:
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
+
+            def ended(_conn: object) -> None:
+                lost.set()
+
+            conn.add_termination_listener(ended)
             for channel in self._callbacks:
                 await conn.add_listener(channel, self._dispatch)
             self.listening.set()
@@ -106,6 +110,7 @@ class Notifications:
                     raise ConnectionResetError("the shared LISTEN connection was lost")
             finally:
                 self.listening.clear()
+                conn.remove_termination_listener(ended)
                 for channel in self._callbacks:
                     await unlisten(conn, channel, self._dispatch)
 
