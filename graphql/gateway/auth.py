@@ -89,7 +89,7 @@ class OidcVerifier:
         return claims
 
 
-def _looks_like_jwt(token: str) -> bool:
+def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and not token.startswith("hvn_")
 
 
@@ -99,7 +99,7 @@ async def authenticate(conn: Pool | Connection, key: str | None, oidc: OidcVerif
     Takes the pool (a connection for just its one query) or a connection already in hand."""
     if not key:
         return None
-    if oidc is not None and _looks_like_jwt(key):
+    if oidc is not None and looks_like_jwt(key):
         try:
             claims = await asyncio.to_thread(oidc.claims, key)  # JWKS fetches are blocking I/O
         except jwt.PyJWTError:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import OidcVerifier, Principal, authenticate, hash_key
+from gateway.auth import OidcVerifier, Principal, authenticate, hash_key, looks_like_jwt
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from services.kernel.db import Pool
 
@@ -168,7 +168,7 @@ class Guard:
 
     async def _authenticate(self, scope: Scope, token: str | None) -> Principal | None:
         # API keys only: a JWT is verified each time (it carries its own expiry).
-        cacheable = token and self.keys is not None and not (self.oidc is not None and token.count(".") == 2)
+        cacheable = token and self.keys is not None and not (self.oidc is not None and looks_like_jwt(token))
         key_hash = hash_key(token) if cacheable and token else None
         who = self.keys.get(key_hash) if self.keys is not None and key_hash else None
         if who is None:

@@ -261,29 +261,13 @@ async def provider_reported(event: Envelope, uow: UnitOfWork) -> None:
 
 async def command_decided(event: Envelope, uow: UnitOfWork) -> None:
     """A service applied or refused a command: its sender reads the outcome (woken by NOTIFY)."""
-    data = event.data
-    assert isinstance(data, CommandApplied | CommandRefused)
-    refused = data if isinstance(data, CommandRefused) else None
-    await uow.conn.execute(
-        """
-        INSERT INTO command_outcomes (command_id, org_id, command_type, status, code, field, message, decided_at,
-                                      decided_seq)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('outcome_seq'))
-        ON CONFLICT (command_id) DO UPDATE SET status = excluded.status, code = excluded.code,
-            field = excluded.field, message = excluded.message, decided_at = excluded.decided_at,
-            decided_seq = excluded.decided_seq
-        WHERE command_outcomes.decided_at IS NULL
-        """,
-        data.command_id, data.requested_by, data.command_type, "refused" if refused else "applied",
-        refused and refused.code, refused and refused.field, refused and refused.message, data.decided_at,
-    )  # fmt: skip
-    await uow.conn.execute(f"NOTIFY {OUTCOMES_CHANNEL}")
-    await webhooks.enqueue(uow.conn, event)
+    assert isinstance(event.data, CommandApplied | CommandRefused)
+    await commands_decided([event], uow)
 
 
 async def commands_decided(events: Sequence[Envelope], uow: UnitOfWork) -> None:
-    """``command_decided`` for a run of outcomes, in three statements whatever its length (the first decision of a
-    command stands, as one by one)."""
+    """Outcomes decided, a run of them in three statements whatever its length (the first decision of a command
+    stands, as one by one): their senders read them, woken by NOTIFY."""
     rows: dict[Any, tuple[Any, ...]] = {}
     for event in events:
         data: Any = event.data
