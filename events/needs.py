@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -19,6 +20,27 @@ class ReferralType(StrEnum):
     CHILD_PROTECTION = "child_protection"
     EMPLOYMENT = "employment"
     INTERPRETATION = "interpretation"
+
+
+HAVEN_PROVIDERS: Mapping[str, frozenset[ReferralType]] = {
+    "shelter": frozenset({ReferralType.EMERGENCY_SHELTER, ReferralType.TRANSITIONAL_HOUSING}),
+    "legal_aid": frozenset({ReferralType.LEGAL_AID, ReferralType.IMMIGRATION_LEGAL}),
+    "health": frozenset(
+        {
+            ReferralType.MEDICAL,
+            ReferralType.MENTAL_HEALTH,
+            ReferralType.SEXUAL_REPRODUCTIVE_HEALTH,
+            ReferralType.PSYCHOSOCIAL,
+        }
+    ),
+    "employment": frozenset({ReferralType.EMPLOYMENT}),
+}
+"""The referral types each of Haven's own provider services takes in, for every recipient organisation."""
+
+RECEIVED_ON_DELIVERY: frozenset[ReferralType] = frozenset().union(*HAVEN_PROVIDERS.values())
+"""A referral of these types is ``received`` as it is requested: its provider service reads it from Haven's own
+topic, so the referrals service records the receipt in the request's transaction instead of waiting for a
+round trip that says so (child protection and interpretation have no Haven service: their recipients say it)."""
 
 
 class Urgency(StrEnum):

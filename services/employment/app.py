@@ -23,7 +23,6 @@ def build(settings: Settings) -> ServiceSpec:
                 on(Enrol, handlers.enrol),
                 on(RecordEmploymentOutcome, handlers.record_outcome),
                 *handlers.FOLLOWER.handlers(
-                    on_requested=handlers.receive_referral,
                     on_erased=handlers.purge_survivor,
                     keyring=Keyring(decode_master_key(settings.master_key_text())),
                 ),

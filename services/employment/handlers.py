@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from events.employment import EmploymentOutcomeRecorded, Enrol, Enrolled, RecordEmploymentOutcome
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import SurvivorErased
-from events.needs import ReferralType
-from events.referrals import CompleteReferral, ReceiveReferral, ReferralRequested
+from events.needs import HAVEN_PROVIDERS
+from events.referrals import CompleteReferral
 from services.kernel.consumer import UnitOfWork
 from services.kernel.provider import ReferralFollower, referral_for, require_awaiting_answer
 
 SOURCE = "haven/employment"
-FOLLOWER = ReferralFollower(frozenset({ReferralType.EMPLOYMENT}), SOURCE)
-
-
-async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfWork) -> None:
-    await uow.emit(FOLLOWER.command(ReceiveReferral, referral))
+FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["employment"], SOURCE)
 
 
 async def enrol(command: Enrol, uow: UnitOfWork) -> None:

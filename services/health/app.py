@@ -24,9 +24,7 @@ def build(settings: Settings) -> ServiceSpec:
             [
                 on(RecordEngagement, functools.partial(handlers.record_engagement, keyring=keyring)),
                 on(DischargeFromCare, handlers.discharge),
-                *handlers.FOLLOWER.handlers(
-                    on_requested=handlers.receive_referral, on_erased=handlers.purge_survivor, keyring=keyring
-                ),
+                *handlers.FOLLOWER.handlers(on_erased=handlers.purge_survivor, keyring=keyring),
             ]
         ),
     )

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from events.consent import Category
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.health import DischargeFromCare, EngagementChanged, RecordEngagement
 from events.identification import SurvivorErased
-from events.needs import ReferralType
-from events.referrals import CompleteReferral, ReceiveReferral, ReferralRequested
+from events.needs import HAVEN_PROVIDERS
+from events.referrals import CompleteReferral
 from services.kernel.consumer import UnitOfWork
 from services.kernel.crypto import Keyring, SealBroken, SurvivorKeyMissing
 from services.kernel.provider import ReferralFollower, referral_for
 
 SOURCE = "haven/health"
-FOLLOWER = ReferralFollower(
-    frozenset({ReferralType.MEDICAL, ReferralType.MENTAL_HEALTH, ReferralType.SEXUAL_REPRODUCTIVE_HEALTH,
-               ReferralType.PSYCHOSOCIAL}),
-    SOURCE,
-)  # fmt: skip
-
-
-async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfWork) -> None:
-    await uow.emit(FOLLOWER.command(ReceiveReferral, referral))
+FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["health"], SOURCE)
 
 
 async def record_engagement(command: RecordEngagement, uow: UnitOfWork, *, keyring: Keyring) -> None:

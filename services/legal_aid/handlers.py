@@ -17,10 +17,9 @@ from events.legal_aid import (
     OpenMatter,
     RecordMilestone,
 )
-from events.needs import ReferralType
+from events.needs import HAVEN_PROVIDERS
 from events.referrals import (
     CompleteReferral,
-    ReceiveReferral,
     ReferralRequested,
     RejectionReason,
     RejectReferral,
@@ -30,7 +29,7 @@ from services.kernel.db import Connection
 from services.kernel.provider import ReferralFollower, referral_for, require_awaiting_answer
 
 SOURCE = "haven/legal_aid"
-FOLLOWER = ReferralFollower(frozenset({ReferralType.LEGAL_AID, ReferralType.IMMIGRATION_LEGAL}), SOURCE)
+FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["legal_aid"], SOURCE)
 
 
 async def _room(conn: Connection, org_id: str) -> int | None:
@@ -63,8 +62,7 @@ async def configure_clinic(command: ConfigureClinic, uow: UnitOfWork) -> None:
 
 
 async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfWork) -> None:
-    """Acknowledge; a clinic whose caseload is full says so at once, so the referral can go elsewhere."""
-    await uow.emit(FOLLOWER.command(ReceiveReferral, referral))
+    """A clinic whose caseload is full says so at once, so the referral can go elsewhere."""
     room = await _room(uow.conn, event.recipient_org)
     if room is not None and room <= 0:
         await uow.emit(FOLLOWER.command(RejectReferral, referral, reason=RejectionReason.NO_CAPACITY))

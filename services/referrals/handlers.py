@@ -13,6 +13,7 @@ from events.directory import CapacityChanged, OrganisationRegistered, RegisterOr
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import AgeBand, Gender, Statistics, SurvivorErased, SurvivorIdentified
+from events.needs import RECEIVED_ON_DELIVERY
 from events.referrals import (
     AWAITING_ANSWER,
     EVENT_FOR,
@@ -20,11 +21,13 @@ from events.referrals import (
     SHARED_AT_MOST,
     CancellationReason,
     ExpireReferral,
+    ReceiveReferral,
     ReferralAction,
     ReferralCancelled,
     ReferralEscalated,
     ReferralEvent,
     ReferralExpired,
+    ReferralReceived,
     ReferralRequested,
     ReferralStatus,
     RejectionReason,
@@ -110,10 +113,17 @@ async def request_referral(
 
 
 async def _create(uow: UnitOfWork, event: ReferralRequested, root: UUID, at: datetime) -> None:
-    await repository.insert(uow.conn, event, root)
-    await repository.record_transition(uow.conn, event.referral_id, None, ReferralStatus.REQUESTED,
-                                       event.actor_org, None, event.note, at)  # fmt: skip
+    """Record and announce the request; a type one of Haven's provider services takes in is received with it."""
+    delivered = event.referral_type in RECEIVED_ON_DELIVERY
+    status = ReferralStatus.RECEIVED if delivered else ReferralStatus.REQUESTED
+    await repository.insert(uow.conn, event, root, status)
+    await repository.add_transition(uow.conn, event.referral_id, None, ReferralStatus.REQUESTED, event.actor_org,
+                                    None, event.note, at)  # fmt: skip
     await uow.emit(_event(event))
+    if delivered:
+        await repository.add_transition(uow.conn, event.referral_id, ReferralStatus.REQUESTED, status,
+                                        event.recipient_org, None, None, at)  # fmt: skip
+        await uow.emit(_event(ReferralReceived(**_fields(event.model_dump(), event.recipient_org, None, None))))
 
 
 async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow) -> None:
@@ -122,6 +132,9 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
     if row is None or row["survivor_id"] != command.survivor_id:
         raise DomainError("unknown_referral", "no such referral for this survivor", field="referral_id")
     current = ReferralStatus(row["status"])
+    if isinstance(command, ReceiveReferral) and current is ReferralStatus.RECEIVED:
+        domain.check_actor(current, command.actor_org, Parties(row["referrer_org"], row["recipient_org"]))
+        return  # received on delivery already (RECEIVED_ON_DELIVERY): saying so again changes nothing
     if isinstance(command, ExpireReferral) and (current not in AWAITING_ANSWER or row["deadline"] != command.deadline):
         return  # answered in time, or a timer for an older deadline: nothing is overdue
     domain.check_transition(current, command.target, ONLY_FROM.get(type(command)))

@@ -15,17 +15,17 @@ from events.types import Sealed
 from services.kernel.db import Connection
 
 
-async def insert(conn: Connection, event: ReferralRequested, root: UUID) -> None:
+async def insert(conn: Connection, event: ReferralRequested, root: UUID, status: ReferralStatus) -> None:
     await conn.execute(
         """
         INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
                                purpose, categories, withheld, status, deadline, allow_reroute, parent_referral_id,
                                root_referral_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $13)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $11, $12, $13)
         """,
         event.referral_id, event.survivor_id, event.referrer_org, event.recipient_org, event.referral_type,
         event.urgency, event.purpose, sorted(event.categories), sorted(event.withheld), event.deadline,
-        event.allow_reroute, event.parent_referral_id, root,
+        event.allow_reroute, event.parent_referral_id, root, status,
     )  # fmt: skip
 
 
@@ -49,6 +49,20 @@ async def record_transition(
         " WHERE referral_id = $1",
         referral_id, status, at,
     )  # fmt: skip
+    await add_transition(conn, referral_id, previous, status, actor, reason, note, at)
+
+
+async def add_transition(
+    conn: Connection,
+    referral_id: UUID,
+    previous: ReferralStatus | None,
+    status: ReferralStatus,
+    actor: str,
+    reason: str | None,
+    note: Sealed | None,
+    at: datetime,
+) -> None:
+    """The move's line in the referral's history (``record_transition`` also moves the referral itself)."""
     await conn.execute(
         """
         INSERT INTO transitions (referral_id, seq, from_status, to_status, actor_org, reason, note, at)

@@ -9,11 +9,10 @@ from events.directory import CapacityChanged, CapacityStatus
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import Gender, SurvivorErased
-from events.needs import ReferralType
+from events.needs import HAVEN_PROVIDERS, ReferralType
 from events.referrals import (
     AcceptReferral,
     CompleteReferral,
-    ReceiveReferral,
     ReferralEvent,
     ReferralRequested,
     RejectionReason,
@@ -37,7 +36,7 @@ from services.shelter import repository
 from services.shelter.domain import Facts, suitable_units, unit_serves
 
 SOURCE = "haven/shelter"
-FOLLOWER = ReferralFollower(frozenset({ReferralType.EMERGENCY_SHELTER, ReferralType.TRANSITIONAL_HOUSING}), SOURCE)
+FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["shelter"], SOURCE)
 
 
 def _facts(row: Any) -> Facts:
@@ -70,8 +69,7 @@ async def configure_shelter(command: ConfigureShelter, uow: UnitOfWork) -> None:
 
 
 async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfWork) -> None:
-    """Acknowledge every referral at once; one no free bed could take is rejected for no capacity at once."""
-    await uow.emit(FOLLOWER.command(ReceiveReferral, referral))
+    """A referral no free bed could take is rejected for no capacity at once (its receipt came with it)."""
     facts = _facts(await survivor_facts(uow.conn, event.survivor_id))
     free = await repository.free_beds(uow.conn, event.recipient_org)
     if not any(free.get(unit, 0) for unit in suitable_units(facts)):

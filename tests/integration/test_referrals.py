@@ -73,6 +73,8 @@ async def test_a_closed_loop_across_two_organisations_with_the_referrer_seeing_e
     ask = request(survivor, hotline.org_id, shelter.org_id)
     act = {"referral_id": ask.referral_id, "survivor_id": survivor, "actor_org": shelter.org_id}
 
+    # Received on delivery (the shelter service takes it in); the shelter saying so again, as a partner system may,
+    # is answered and changes nothing: the history below has one receipt.
     await send(producer, ask, ReceiveReferral(**act), AcceptReferral(**act), StartReferral(**act),
                CompleteReferral(**act, outcome="placed"))  # fmt: skip
 
@@ -91,6 +93,30 @@ async def test_a_closed_loop_across_two_organisations_with_the_referrer_seeing_e
     assert trail[-1]["reason"] == "placed"
     assert all(t["at"] is not None for t in trail)
     assert [(m["referral_id"], m["status"]) for m in made] == [(ask.referral_id, "completed")]
+
+
+async def test_a_referral_no_haven_service_takes_in_is_received_when_its_recipient_says_so(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    interpreters = organisation(OrgType.NGO, ReferralType.INTERPRETATION)
+    await register(producer, db, hotline, interpreters)
+    survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=interpreters.org_id), recorded_by=hotline.org_id)
+    ask = request(survivor, hotline.org_id, interpreters.org_id, referral_type=ReferralType.INTERPRETATION)
+    await send(producer, ask)
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    act = {"referral_id": ask.referral_id, "survivor_id": survivor}
+    sent = await send(producer, ReceiveReferral(**act, actor_org=hotline.org_id))
+    assert [r[0] for r in (await refusals_for(settings, sent)).values()] == ["not_a_party"]
+    status = await db.fetchval("SELECT status FROM referrals.referrals WHERE referral_id = $1", ask.referral_id)
+    assert status == "requested", "no Haven service took it in: it waits for its recipient"
+    await send(producer, ReceiveReferral(**act, actor_org=interpreters.org_id))
+    loop = ["referral.requested", "referral.received"]
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=loop)
+    assert types_of(events, ask.referral_id) == loop
+    assert events[-1].data.actor_org == interpreters.org_id  # type: ignore[attr-defined]
 
 
 async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_worker_restart(
@@ -114,7 +140,14 @@ async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_wo
     await asyncio.to_thread(deadlines.start)
     assert datetime.now(UTC) < due, "restarted before the deadline"
 
-    wanted = ["referral.requested", "referral.expired", "referral.escalated", "referral.requested"]
+    wanted = [
+        "referral.requested",
+        "referral.received",
+        "referral.expired",
+        "referral.escalated",
+        "referral.requested",
+        "referral.received",
+    ]  # a shelter referral is received as it is requested
     await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=wanted, timeout=60)
     await asyncio.sleep(3)  # a second firing would show by now
     events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=wanted)
@@ -185,7 +218,8 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
     await register(producer, db, stranger)
     ok = request(survivor, hotline.org_id, shelter.org_id)
     await send(producer, ok)
-    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    delivered = ["referral.requested", "referral.received"]  # the shelter service took it in
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=delivered)
 
     bad = [
         CompleteReferral(referral_id=ok.referral_id, survivor_id=survivor, actor_org=shelter.org_id, outcome="x"),
@@ -201,9 +235,9 @@ async def test_illegal_moves_and_bad_requests_are_refused_clearly_and_publish_no
     reasons = [refused[e.id][0] for e in sent]
     assert reasons == ["illegal_transition", "not_a_party", "not_in_care_team", "unknown_recipient",
                        "respond_by_out_of_range", "service_not_offered"]  # fmt: skip
-    assert "requested cannot become completed" in refused[sent[0].id][1]
-    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
-    assert types_of(events, ok.referral_id) == ["referral.requested"], "nothing published for the refusals"
+    assert "received cannot become completed" in refused[sent[0].id][1]
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=delivered)
+    assert types_of(events, ok.referral_id) == delivered, "nothing published for the refusals"
     assert {getattr(e.data, "referrer_org", None) for e in events} == {hotline.org_id}, "the stranger referred nobody"
 
 
