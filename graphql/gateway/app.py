@@ -42,7 +42,7 @@ from gateway.guard import KEY_REVOKED_CHANNEL, PRINCIPAL, TOKEN, Guard, RecentKe
 from gateway.schema import build_schema
 from services.kernel import metrics, service
 from services.kernel.crypto import DataKey, Keyring, decode_master_key
-from services.kernel.db import Pool, unlisten
+from services.kernel.db import Listener, Pool
 from services.kernel.service import ServiceSpec
 from services.kernel.settings import Settings
 
@@ -125,19 +125,12 @@ class Wakeup:
         self._events[channel].set()
         self._events[channel] = asyncio.Event()
 
-    async def listen(self, pool: Pool, stop: asyncio.Event) -> None:
-        async with pool.acquire() as conn:
-            for channel in self.CHANNELS:
-                await conn.add_listener(channel, self.notify)
-            if self.keys is not None:
-                await conn.add_listener(KEY_REVOKED_CHANNEL, self.keys.forget)
-            try:
-                await stop.wait()
-            finally:
-                for channel in self.CHANNELS:
-                    await unlisten(conn, channel, self.notify)
-                if self.keys is not None:
-                    await unlisten(conn, KEY_REVOKED_CHANNEL, self.keys.forget)
+    def listening(self) -> list[tuple[str, Listener]]:
+        """What it hears on the process's LISTEN connection (``ServiceSpec.listening``)."""
+        heard: list[tuple[str, Listener]] = [(channel, self.notify) for channel in self.CHANNELS]
+        if self.keys is not None:
+            heard.append((KEY_REVOKED_CHANNEL, self.keys.forget))
+        return heard
 
 
 class HavenGraphQL(GraphQL[Context, None]):
@@ -304,11 +297,7 @@ def build(settings: Settings) -> ServiceSpec:
         server.should_exit = True
         await task
 
-    async def wakeups(pool: Pool, stop: asyncio.Event) -> None:
-        await wakeup.listen(pool, stop)
-
-    async def webhook_sender(pool: Pool, stop: asyncio.Event) -> None:
-        await webhooks.Sender(pool).run(stop)
+    sender = webhooks.Sender()
 
     return ServiceSpec(
         name="gateway",
@@ -316,7 +305,8 @@ def build(settings: Settings) -> ServiceSpec:
         topics=[t.name for t in TOPICS if not t.name.endswith(".commands")],
         handlers=projection.handlers(),
         batch_handlers=projection.batch_handlers(live=True),
-        background=[http, wakeups, webhook_sender],
+        background=[http, sender.run],
+        listening=[*wakeup.listening(), (webhooks.CHANNEL, sender.wake)],
         remember_erasures=False,  # the projection keeps its own erased_survivors
     )
 

@@ -24,7 +24,8 @@ from standardwebhooks.webhooks import Webhook
 from events.envelope import Envelope
 from events.outcomes import CommandOutcome, CommandRefused
 from events.referrals import EVENT_STATUS, ReferralEscalated, ReferralEvent, ReferralRequested
-from services.kernel.db import Connection, Pool, unlisten
+from services.kernel.db import Connection, Pool
+from services.kernel.lifecycle import wait_any
 
 log = logging.getLogger(__name__)
 CHANNEL = "gateway_webhooks"
@@ -115,37 +116,30 @@ async def enqueue(conn: Connection, *events: Envelope) -> None:
 class Sender:
     """Sends what is due, one gateway at a time per delivery (rows are claimed with SKIP LOCKED)."""
 
-    def __init__(self, pool: Pool, *, timeout: float = 10.0, batch: int = 20) -> None:
-        self.pool, self.timeout, self.batch = pool, timeout, batch
+    def __init__(self, *, timeout: float = 10.0, batch: int = 20) -> None:
+        self.timeout, self.batch = timeout, batch
+        self._woken = asyncio.Event()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        woken = asyncio.Event()
+    def wake(self, *_: object) -> None:
+        """A NOTIFY listener on ``CHANNEL``: a delivery was queued."""
+        self._woken.set()
 
-        def wake(*_: object) -> None:
-            woken.set()
-
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-            self.pool.acquire() as listener,
-        ):
-            await listener.add_listener(CHANNEL, wake)
+    async def run(self, pool: Pool, stop: asyncio.Event) -> None:
+        """Background task: send what is due until ``stop``; woken by ``wake``, else at the next retry's time."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http:
             while not stop.is_set():
-                woken.clear()
-                if await self.send_due(http):
+                self._woken.clear()
+                if await self.send_due(pool, http):
                     continue
-                due = await listener.fetchval(
+                due = await pool.fetchval(
                     "SELECT min(next_attempt_at) FROM gateway.webhook_deliveries WHERE status = 'pending'"
                 )
                 wait = 30.0 if due is None else max((due - datetime.now(UTC)).total_seconds(), 0.05)
-                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
-                await asyncio.wait(waits, timeout=min(wait, 30.0), return_when=asyncio.FIRST_COMPLETED)
-                for w in waits:
-                    w.cancel()
-            await unlisten(listener, CHANNEL, wake)
+                await wait_any(stop, self._woken, timeout=min(wait, 30.0))
 
-    async def send_due(self, http: aiohttp.ClientSession) -> int:
+    async def send_due(self, pool: Pool, http: aiohttp.ClientSession) -> int:
         """Attempt every due delivery (up to a batch); return how many were attempted."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
                 """
                 SELECT d.*, w.url, w.secret FROM gateway.webhook_deliveries d JOIN gateway.webhooks w USING (webhook_id)

@@ -15,6 +15,7 @@ from services.kernel.settings import Settings
 
 
 def build(settings: Settings) -> ServiceSpec:
+    expiry = handlers.DirectiveExpiry()
     return ServiceSpec(
         name="consent",
         migrations=Path(__file__).with_name("migrations"),
@@ -28,7 +29,8 @@ def build(settings: Settings) -> ServiceSpec:
                 on(SurvivorErased, handlers.purge_survivor),
             ]
         ),
-        background=[handlers.expire_directives],
+        background=[expiry.run],
+        listening=[(handlers.GRANTS_CHANNEL, expiry.wake)],
     )
 
 

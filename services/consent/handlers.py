@@ -24,7 +24,7 @@ from events.referrals import ReferralEvent
 from services.consent import domain, repository
 from services.kernel import outbox
 from services.kernel.consumer import UnitOfWork, WaitForSurvivor
-from services.kernel.db import Pool, unlisten
+from services.kernel.db import Pool
 from services.kernel.lifecycle import wait_any
 
 SOURCE = "haven/consent"
@@ -137,24 +137,25 @@ async def publish_expiries(pool: Pool, *, clock: Clock = utcnow) -> int:
     return len(due)
 
 
-async def expire_directives(pool: Pool, stop: asyncio.Event, *, max_sleep: float = 60.0) -> None:
-    """Background task: at start (catching up after downtime), at each deadline and after each grant,
-    publish the expiries that are due."""
-    granted = asyncio.Event()
+class DirectiveExpiry:
+    """Publishes consent expiries: at start (catching up after downtime), at each deadline, and after each grant
+    (``wake`` hears ``GRANTS_CHANNEL`` on the process's LISTEN connection: a new grant may fall due sooner)."""
 
-    def wake(*_: object) -> None:
-        granted.set()
+    def __init__(self, *, max_sleep: float = 60.0) -> None:
+        self.max_sleep = max_sleep
+        self._granted = asyncio.Event()
 
-    async with pool.acquire() as listener:
-        await listener.add_listener(GRANTS_CHANNEL, wake)
-        try:
-            while not stop.is_set():
-                granted.clear()
-                if published := await publish_expiries(pool):
-                    log.info("published %d consent expiries", published)
-                    continue
-                due = await repository.next_due(listener)
-                wait = max_sleep if due is None else (due - utcnow()).total_seconds()
-                await wait_any(stop, granted, timeout=min(max(wait, 0.01), max_sleep))
-        finally:  # a connection goes back to the pool with no listener left on it
-            await unlisten(listener, GRANTS_CHANNEL, wake)
+    def wake(self, *_: object) -> None:
+        self._granted.set()
+
+    async def run(self, pool: Pool, stop: asyncio.Event) -> None:
+        """Background task: until ``stop``."""
+        while not stop.is_set():
+            self._granted.clear()
+            if published := await publish_expiries(pool):
+                log.info("published %d consent expiries", published)
+                continue
+            async with pool.acquire() as conn:
+                due = await repository.next_due(conn)
+            wait = self.max_sleep if due is None else (due - utcnow()).total_seconds()
+            await wait_any(stop, self._granted, timeout=min(max(wait, 0.01), self.max_sleep))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -72,18 +73,24 @@ CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceEr
 """What asyncpg raises when the server went away (stopped, restarted, the network cut) mid-conversation."""
 
 
-class Notifications:
-    """One LISTEN connection shared by a process's components: PostgreSQL wakes every listening backend of the
-    database for each NOTIFY, so a process running every service listens once, not once per relay.
+Listener = Callable[[Any, int, str, Any], None]
+"""A NOTIFY callback, as asyncpg calls it: (connection, sender's pid, channel, payload)."""
 
-    Components ``add`` their channel and callback before ``run`` starts (``run`` is restarted by
-    ``lifecycle.reconnecting`` when the database goes away, and listens again to everything added)."""
+
+class Notifications:
+    """One LISTEN connection shared by a process's components (relays, the gateway's wakeups and key revocations,
+    the webhook sender, consent's expiry task): PostgreSQL wakes every listening backend of the database for each
+    NOTIFY, so a process listens once, however many services it runs.
+
+    Components ``add`` their channel and callback before ``run`` starts. ``run`` is restarted by
+    ``lifecycle.reconnecting`` when the database goes away; it listens again to everything added and then calls
+    every callback once with no payload, for whatever was announced while nobody listened."""
 
     def __init__(self) -> None:
-        self._callbacks: dict[str, list[Any]] = {}
+        self._callbacks: dict[str, list[Listener]] = {}
         self.listening = asyncio.Event()
 
-    def add(self, channel: str, callback: Any) -> None:
+    def add(self, channel: str, callback: Listener) -> None:
         self._callbacks.setdefault(channel, []).append(callback)
 
     def _dispatch(self, conn: Any, pid: int, channel: str, payload: object) -> None:
@@ -101,6 +108,8 @@ class Notifications:
             for channel in self._callbacks:
                 await conn.add_listener(channel, self._dispatch)
             self.listening.set()
+            for channel in self._callbacks:  # what was announced before (or between) our LISTENs
+                self._dispatch(conn, 0, channel, None)
             try:
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -26,7 +26,7 @@ from events.errors import DomainError
 from events.identification import SurvivorErased
 from services.kernel import erasure, kafka, telemetry
 from services.kernel.consumer import BatchHandler, Handler, IdempotentConsumer, PermanentFailure, Subscriber, UnitOfWork
-from services.kernel.db import Notifications, Pool, create_pool
+from services.kernel.db import Listener, Notifications, Pool, create_pool
 from services.kernel.health import Check, Health
 from services.kernel.lifecycle import Component, reconnecting, run_until_stopped
 from services.kernel.migrations import migrate
@@ -91,6 +91,8 @@ class ServiceSpec:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     background: Sequence[Background] = field(default=())
+    listening: Sequence[tuple[str, Listener]] = field(default=())
+    """NOTIFY channels and their callbacks, heard on the process's one LISTEN connection (``db.Notifications``)."""
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     """Set-based handlers for runs of consecutive events of a type (see ``IdempotentConsumer``)."""
     only: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -113,7 +115,7 @@ async def serve_all(
     Kafka user) handing each a share of what it reads; probes on ``settings.health_port`` (each service's checks
     prefixed with its name when there are several)."""
     pools: list[Pool] = []
-    notifications = Notifications() if len(services) > 1 else None  # one LISTEN for every relay of the process
+    notifications = Notifications()  # one LISTEN connection for every relay and listening task of the process
     try:
         components: list[Component] = []
         checks: dict[str, Check] = {}
@@ -135,8 +137,9 @@ async def serve_all(
                                               only=spec.only))  # fmt: skip
             components += [reconnecting(f"{spec.name} {task.__name__}", functools.partial(task, pool))
                            for task in spec.background]  # fmt: skip
-        if notifications is not None:
-            components.append(reconnecting("notifications", functools.partial(notifications.run, pools[0])))
+            for channel, callback in spec.listening:
+                notifications.add(channel, callback)
+        components.append(reconnecting("notifications", functools.partial(notifications.run, pools[0])))
         if subscribers:
             topics = sorted({t for spec, _ in services for t in spec.topics})
             consumer = IdempotentConsumer(
