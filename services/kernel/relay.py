@@ -42,6 +42,7 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         sweep_interval: float = 1.0,
+        linger: float = 0.1,
         notifications: Notifications | None = None,
     ) -> None:
         self._pool = pool
@@ -50,11 +51,13 @@ class OutboxRelay:
         self._producer = producer
         self._batch_size = batch_size
         self._sweep_interval = sweep_interval
+        self._linger = linger  # after an acknowledgement, how long its delete waits to ride on the next read
         self._wake = asyncio.Event()
         self._shared = notifications  # the process's one LISTEN connection, if it has one; else the relay's own
         if notifications is not None:
             notifications.add(outbox_channel(schema), self._notified)
         self.published = 0
+        self._flying: list[tuple[list[int], asyncio.Future[list[Any]]]] = []  # sent, not yet deleted: seqs, acks
         self.role = "starting"  # then "standing by" (another relay leads this schema) or "leading"
         metrics.follow_outbox(schema, self.backlog)
 
@@ -103,8 +106,9 @@ class OutboxRelay:
                     self._wake.clear()
                     await self.drain()
                     await wait_any(stop, self._wake, timeout=self._sweep_interval)
-                await self.drain()  # what committed before the stop still goes out
+                await self.drain(settle=True)  # what committed before the stop still goes out
             finally:  # on a connection the server dropped there is nothing to undo: the lock went with it
+                self._abandon()
                 if self._shared is None:
                     await unlisten(listener, outbox_channel(self._schema), self._notified)
                 with contextlib.suppress(*CONNECTION_LOST):
@@ -117,32 +121,55 @@ class OutboxRelay:
     def _notified(self, *_: object) -> None:
         self._wake.set()
 
-    async def drain(self) -> int:
-        """Publish until the outbox is empty; return how many events went out.
+    async def drain(self, *, settle: bool = False) -> int:
+        """Publish what the outbox holds; return how many events went out. With ``settle``, also wait for every
+        acknowledgement and delete what it covers (on stop, and in tests that count what is left).
 
-        A read that comes back short of a full batch was the last: no trailing empty read. Under load, each full
-        batch's DELETE and the next batch's SELECT are one statement (one round trip per batch)."""
-        total, sent = 0, list[int]()
+        Pipelined: a batch is sent and the relay reads the next without waiting for Kafka's acknowledgement (at
+        most two batches in flight); the rows of acknowledged batches are deleted in the statement that reads the
+        next, or ``linger`` after their acknowledgement when no read came. Rows still in flight are left out of a
+        read, so nothing is sent twice while the relay runs. A read that comes back short of a full batch was the
+        last: no trailing empty read. A crash before the delete republishes those rows: consumers' inboxes drop
+        the copies."""
+        total = 0
         async with self._pool.acquire() as conn:
             while True:
+                if len(self._flying) >= 2:
+                    await asyncio.wait([self._flying[0][1]])
+                acked = self._acknowledged()
                 rows = await conn.fetch(
                     f"WITH gone AS (DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])) "
-                    f"SELECT seq, topic, key, headers, payload FROM {self._table} WHERE seq > $2 ORDER BY seq LIMIT $3",
-                    sent, sent[-1] if sent else 0, self._batch_size,
+                    f"SELECT seq, topic, key, headers, payload FROM {self._table} WHERE seq <> ALL($2::bigint[]) "
+                    f"ORDER BY seq LIMIT $3",
+                    acked, acked + [seq for seqs, _ in self._flying for seq in seqs], self._batch_size,
                 )  # fmt: skip
                 if rows:
-                    await self._publish(rows)
+                    self._flying.append(([int(r["seq"]) for r in rows], await self._publish(rows)))
                     total += len(rows)
-                sent = [int(r["seq"]) for r in rows]
                 if len(rows) < self._batch_size:
                     break
-            if sent:  # A crash before this delete republishes the batch: consumers' inboxes drop the copies.
-                await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", sent)
+            if settle and self._flying:
+                await asyncio.wait([acks for _, acks in self._flying])
+                await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", self._acknowledged())
         self.published += total
         return total
 
-    async def _publish(self, rows: list[Any]) -> None:
-        """Send ``rows`` in order and wait until Kafka has acknowledged every one."""
+    def _acknowledged(self) -> list[int]:
+        """The seqs of the batches Kafka has acknowledged, no longer in flight; raises a batch's send error."""
+        done = [(seqs, acks) for seqs, acks in self._flying if acks.done()]
+        self._flying = [(seqs, acks) for seqs, acks in self._flying if not acks.done()]
+        for _, acks in done:
+            acks.result()  # a failed send: the relay restarts, and republishes from the outbox
+        return [seq for seqs, _ in done for seq in seqs]
+
+    def _abandon(self) -> None:
+        """Forget what is in flight: its rows stay in the outbox, and the next leader sends them again."""
+        for _, acks in self._flying:
+            acks.cancel()
+        self._flying = []
+
+    async def _publish(self, rows: list[Any]) -> asyncio.Future[list[Any]]:
+        """Send ``rows`` in order; the future completes when Kafka has acknowledged every one."""
         # send() enqueues in call order; the idempotent producer keeps that order per partition. Each row's
         # send span is a child of the create span its traceparent header names, and ends on Kafka's ack.
         spans = [telemetry.sending(r["topic"], r["key"], dict(r["headers"]).get("traceparent")) for r in rows]
@@ -154,11 +181,22 @@ class OutboxRelay:
                 )
                 for r in rows
             ]
-            sent = await asyncio.gather(*acks)
-            metrics.RELAY_PUBLISH.record(time.perf_counter() - started, {"haven.schema": self._schema})
-            for span, meta in zip(spans, sent, strict=True):
-                span.set_attributes({"messaging.destination.partition.id": str(meta.partition),
-                                     "messaging.kafka.offset": meta.offset})  # fmt: skip
-        finally:
+        except BaseException:
             for span in spans:
                 span.end()
+            raise
+        everything = asyncio.gather(*acks)
+
+        def acknowledged(done: asyncio.Future[list[Any]]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                metrics.RELAY_PUBLISH.record(time.perf_counter() - started, {"haven.schema": self._schema})
+                for span, meta in zip(spans, done.result(), strict=True):
+                    span.set_attributes({"messaging.destination.partition.id": str(meta.partition),
+                                         "messaging.kafka.offset": meta.offset})  # fmt: skip
+            for span in spans:
+                span.end()
+            if not done.cancelled():
+                asyncio.get_running_loop().call_later(self._linger, self._wake.set)  # delete it, if no read has
+
+        everything.add_done_callback(acknowledged)
+        return everything
