@@ -40,7 +40,7 @@ from events.directory import Organisation
 from events.needs import ReferralType
 from services.kernel import kafka
 from services.kernel.db import Pool, create_pool
-from services.kernel.launcher import discover_apps, plan
+from services.kernel.launcher import discover_apps, parse_replicas, plan
 from services.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,9 @@ class Stack:
     port: int
     launcher: subprocess.Popen[bytes]
     intake: str = ""
+    intake_org: str = ""
     shelters: list[tuple[str, str]] = field(default_factory=list)  # (org id, caseworker key)
+    tiny: tuple[str, str] = ("", "")  # make chaos: a shelter with one bed
     watchers: dict[str, Watcher] = field(default_factory=dict)
 
     @property
@@ -129,12 +131,19 @@ class Stack:
         return body["data"]
 
     def processes(self) -> dict[str, int]:
-        """Module name → pid of every process the launcher started."""
-        found = {}
+        """Module name (``#2`` on a second instance of it) → pid of every process the launcher runs now."""
+        found: dict[str, int] = {}
         children = Path(f"/proc/{self.launcher.pid}/task/{self.launcher.pid}/children").read_text().split()
         for pid in children:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            found[argv[2].decode() if len(argv) > 2 else pid] = int(pid)
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue  # it just exited
+            name = argv[2].decode() if len(argv) > 2 else pid
+            n = 1
+            while (key := name if n == 1 else f"{name}#{n}") in found:
+                n += 1
+            found[key] = int(pid)
         return found
 
 
@@ -144,8 +153,9 @@ def org(org_id: str, kind: OrgType, service: ReferralType) -> Organisation:
 
 
 async def start(
-    settings: Settings, port: int, log: Path, *, shelters: int = 20, beds: int = 1000, split: bool = False
-) -> Stack:
+    settings: Settings, port: int, log: Path, *, shelters: int = 20, beds: int = 1000, split: bool = False,
+    replicas: str = "",
+) -> Stack:  # fmt: skip
     """Every service, one hotline and ``shelters`` shelters of ``beds`` beds each (a shelter counts its
     free beds on every referral, so the load is spread as it would be nationally, not piled on one)."""
     from gateway.auth import Role, create_key  # graphql/ is on sys.path for make bench
@@ -153,7 +163,8 @@ async def start(
 
     env = {**os.environ, "HAVEN_GATEWAY_PORT": str(port), "HAVEN_RATE_PER_SECOND": "1000000",
            "HAVEN_RATE_BURST": "1000000", "HAVEN_ADDRESS_RATE_PER_SECOND": "1000000",
-           "HAVEN_ADDRESS_BURST": "1000000", "HAVEN_SPLIT": "1" if split else ""}  # fmt: skip
+           "HAVEN_ADDRESS_BURST": "1000000", "HAVEN_SPLIT": "1" if split else "",
+           "HAVEN_REPLICAS": replicas}  # fmt: skip
     with log.open("wb") as out:
         launcher = subprocess.Popen([sys.executable, "-m", "services.kernel.launcher"], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -162,7 +173,8 @@ async def start(
     await wait_until_up(f"http://127.0.0.1:{port}/healthz", seconds=60)
     for _ in range(20):  # every child started, then each one ready (its probe port answers /readyz)
         ports = [_probe_port(pid) for pid in stack.processes().values()]
-        if len(ports) >= len(plan(settings, [*discover_apps(), "gateway.app"], 1, port, split=split)) and all(ports):
+        wanted = plan(settings, [*discover_apps(), "gateway.app"], parse_replicas(replicas), port, split=split)
+        if len(ports) >= len(wanted) and all(ports):
             break
         await asyncio.sleep(0.5)
     for probe in ports:
@@ -173,6 +185,7 @@ async def start(
     for partner in (hotline, *homes):
         await register(pool, partner)
     async with pool.acquire() as conn:
+        stack.intake_org = hotline.org_id
         stack.intake = await create_key(conn, hotline.org_id, Role.INTAKE, "bench")
         stack.shelters = [(h.org_id, await create_key(conn, h.org_id, Role.CASEWORKER, "bench")) for h in homes]
     async with aiohttp.ClientSession() as session:

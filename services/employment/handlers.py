@@ -16,7 +16,7 @@ FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["employment"], SOURCE)
 
 
 async def enrol(command: Enrol, uow: UnitOfWork) -> None:
-    referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
+    referral = await referral_for(uow.conn, command.referral_id, command.actor_org, survivor_id=command.survivor_id)
     require_awaiting_answer(referral)
     inserted = await uow.conn.fetchval(
         "INSERT INTO enrolments (enrolment_id, referral_id, survivor_id, program_org, program_type)"

@@ -19,7 +19,7 @@ FOLLOWER = ReferralFollower(HAVEN_PROVIDERS["health"], SOURCE)
 
 async def record_engagement(command: RecordEngagement, uow: UnitOfWork, *, keyring: Keyring) -> None:
     """Record engagement; the first engagement accepts and starts the referral."""
-    referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
+    referral = await referral_for(uow.conn, command.referral_id, command.actor_org, survivor_id=command.survivor_id)
     if command.clinical_detail is not None:
         try:
             key = await keyring.get(uow.conn, referral["survivor_id"])

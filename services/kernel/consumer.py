@@ -65,14 +65,15 @@ class PermanentFailure(Exception):
 
 
 class WaitForSurvivor(Exception):
-    """Raised by a handler for a command about a survivor this service has not heard of yet."""
+    """Raised by a handler for a command about a survivor (or a referral of theirs) this service has not heard of
+    yet."""
 
     def __init__(self, survivor_id: Any) -> None:
         super().__init__(f"survivor {survivor_id} is not known here yet")
         self.survivor_id = survivor_id
 
 
-UNPARKED_BY = frozenset({"survivor.identified", "survivor.erased"})
+UNPARKED_BY = frozenset({"survivor.identified", "survivor.erased", "referral.requested"})
 """After one of these is handled, the messages parked for its survivor run again."""
 
 

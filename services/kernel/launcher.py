@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from services.kernel.migrations import role_of
@@ -112,20 +112,33 @@ def ready(urls: dict[str, str], timeout: float, stopping: Callable[[], bool]) ->
     return list(waiting)
 
 
+def parse_replicas(text: str) -> int | dict[str, int]:
+    """``HAVEN_REPLICAS``: one count for every process, or counts by service (the others run once).
+
+    >>> parse_replicas("2"), parse_replicas("shelter=2, health=3"), parse_replicas("")
+    (2, {'shelter': 2, 'health': 3}, 1)
+    """
+    if "=" not in text:
+        return int(text or 1)
+    return {name.strip(): int(n) for name, n in (part.split("=", 1) for part in text.split(",") if part.strip())}
+
+
 def plan(
-    settings: Settings, apps: list[str], replicas: int, gateway_port: int, *, split: bool = False
+    settings: Settings, apps: list[str], replicas: int | Mapping[str, int], gateway_port: int, *, split: bool = False
 ) -> dict[str, tuple[str, dict[str, str]]]:
     """Each process to start, by name: its module and its own environment. Unless ``split``, the services and the
     gateway among ``apps`` are one process (``HOST``). With ``replicas`` above 1, each process runs that many times in
     its consumer group (Kafka splits the partitions), each gateway on the next port (they share the rate limit and
-    the read model through PostgreSQL). Every process answers its probes on a port of its own, counted up from
+    the read model through PostgreSQL); given by service (``{"shelter": 2}``), only those run more than once. Every
+    process answers its probes on a port of its own, counted up from
     ``health_base_port``."""
     if not split:
         apps = [HOST, *(app for app in apps if not app.endswith(".app"))]
     found: dict[str, tuple[str, dict[str, str]]] = {}
     for app in apps:
-        for n in range(replicas):
-            name = app if replicas == 1 else f"{app}#{n + 1}"
+        count = replicas if isinstance(replicas, int) else replicas.get(_short(app), 1)
+        for n in range(count):
+            name = app if count == 1 else f"{app}#{n + 1}"
             env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
             if app == HOST:  # each service inside signs in as its own role and user; its one consumer as haven_all
                 env["HAVEN_KAFKA_USERNAME"] = role_of("all")
@@ -143,7 +156,7 @@ def plan(
 
 def main() -> int:
     settings = Settings()
-    replicas = int(os.environ.get("HAVEN_REPLICAS", "1") or 1)
+    replicas = parse_replicas(os.environ.get("HAVEN_REPLICAS", ""))
     split = os.environ.get("HAVEN_SPLIT", "").lower() in ("1", "true", "yes")
     apps = [*discover_apps(), "gateway.app"]  # the gateway is installed from graphql/gateway/ as `gateway`
     processes = plan(settings, apps, replicas, int(os.environ.get("HAVEN_GATEWAY_PORT", "28000")), split=split)
@@ -159,8 +172,8 @@ def main() -> int:
     started = time.monotonic()
     supervisor.start_all()
     print(f"haven ▸ Kafka {settings.kafka_bootstrap_servers} · PostgreSQL {settings.dsn}", flush=True)
-    print(f"haven ▸ starting {len(processes)} processes ({replicas} of each); waiting until each is ready …",
-          flush=True)  # fmt: skip
+    each = f"{replicas} of each" if isinstance(replicas, int) else ", ".join(f"{n} {s}" for s, n in replicas.items())
+    print(f"haven ▸ starting {len(processes)} processes ({each}); waiting until each is ready …", flush=True)
     probes = {name: env["HAVEN_HEALTH_PORT"] for name, (_, env) in processes.items()}
     urls = {name: f"http://{settings.health_host}:{port}/readyz" for name, port in probes.items()}
     late = ready(urls, timeout=120, stopping=lambda: stopping)
@@ -168,7 +181,7 @@ def main() -> int:
           + (f"; not yet: {', '.join(late)}" if late else ""))  # fmt: skip
     print("haven ▸ probes (/healthz /readyz /metrics): "
           + " · ".join(f"{_short(name)} :{port}" for name, port in probes.items()))  # fmt: skip
-    if replicas > 1:
+    if replicas != 1:
         gateways = [
             env["HAVEN_GATEWAY_PORT"] for env in (e for _, e in processes.values()) if "HAVEN_GATEWAY_PORT" in env
         ]
@@ -177,7 +190,7 @@ def main() -> int:
     if banner.exists():
         print(banner.read_text(), end="")
     how = "one process per service" if split else "every service in one process; make run SPLIT=1 runs one per service"
-    more = "" if replicas > 1 else "; make run REPLICAS=2 runs two of each"
+    more = "" if replicas != 1 else "; make run REPLICAS=2 runs two of each"
     print(f"haven ▸ services running, {how} — Ctrl-C stops them (HAVEN_LOG_LEVEL=DEBUG says more{more})",
           flush=True)  # fmt: skip
     while not stopping:

@@ -36,7 +36,7 @@ from events.referrals import (
     ReferralRequested,
     StartReferral,
 )
-from services.kernel.consumer import Handler, UnitOfWork
+from services.kernel.consumer import Handler, UnitOfWork, WaitForSurvivor
 from services.kernel.crypto import Keyring, open_or_none
 from services.kernel.db import Connection
 from services.kernel.service import on
@@ -133,9 +133,15 @@ def require_awaiting_answer(referral: Any) -> None:
 OPEN_TEXT = frozenset({"requested", "received", "accepted", "in_progress", "on_hold"})
 
 
-async def referral_for(conn: Connection, referral_id: UUID, actor_org: str) -> Any:
-    """The referral addressed to ``actor_org``, locked for this transaction; refused otherwise."""
+async def referral_for(conn: Connection, referral_id: UUID, actor_org: str, *, survivor_id: UUID | None = None) -> Any:
+    """The referral addressed to ``actor_org``, locked for this transaction; refused otherwise.
+
+    With ``survivor_id`` (a command that takes a referral on), one that has not reached this service yet parks the
+    command until it does: a referral is ``received`` as it is requested, so its recipient may act on it before
+    this service has read the request (the gateway refuses ids it has never shown the recipient)."""
     row = await conn.fetchrow("SELECT * FROM referrals_in WHERE referral_id = $1 FOR UPDATE", referral_id)
+    if row is None and survivor_id is not None:
+        raise WaitForSurvivor(survivor_id)
     if row is None:
         raise DomainError("unknown_referral", "no such referral has reached this service", field="referral_id")
     if row["recipient_org"] != actor_org:

@@ -69,7 +69,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
 
 
 async def open_matter(command: OpenMatter, uow: UnitOfWork) -> None:
-    referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
+    referral = await referral_for(uow.conn, command.referral_id, command.actor_org, survivor_id=command.survivor_id)
     require_awaiting_answer(referral)
     room = await _room(uow.conn, command.actor_org)
     if room is not None and room <= 0:

@@ -78,7 +78,7 @@ async def receive_referral(event: ReferralRequested, referral: Any, uow: UnitOfW
 
 async def accept_placement(command: AcceptPlacement, uow: UnitOfWork, *, keyring: Keyring) -> None:
     """Reserve a free bed of the unit type and accept; with none free, reject for no capacity."""
-    referral = await referral_for(uow.conn, command.referral_id, command.actor_org)
+    referral = await referral_for(uow.conn, command.referral_id, command.actor_org, survivor_id=command.survivor_id)
     require_awaiting_answer(referral)
     facts = _facts(await survivor_facts(uow.conn, referral["survivor_id"]))
     if not unit_serves(command.unit_type, facts):

@@ -267,7 +267,8 @@ async def settled(settings: Settings, db: Pool, partners: Partners, rng: random.
             moves = [(provider, "accept", {}), (partners.hotline.org_id, "cancel", {})]
         elif fate == "rejected":
             moves = [(provider, "reject", {"reason": RejectionReason.OTHER})]
-        final = {"open": "requested", "accepted_then_cancelled": "cancelled", "rejected": "rejected"}[fate]
+        # A shelter referral is received as it is requested (the shelter service takes it in).
+        final = {"open": "received", "accepted_then_cancelled": "cancelled", "rejected": "rejected"}[fate]
         for actor, name, fields in moves:
             _, moved = await call(settings, partners.keys[(actor, Role.CASEWORKER)], MOVE,
                                   {"id": str(made_id), "s": str(survivor), "m": move(name, **fields)})  # fmt: skip
@@ -280,7 +281,7 @@ async def settled(settings: Settings, db: Pool, partners: Partners, rng: random.
                 "SELECT (SELECT status FROM gateway.referrals WHERE referral_id = $1) AS gateway,"
                 " (SELECT status FROM referrals.referrals WHERE referral_id = $1) AS referrals,"
                 " (SELECT open FROM consent.care_links WHERE referral_id = $1) AS consent_open",
-                referral,
+                referral_id,
             )
             raise AssertionError(f"{fate}: wanted {final} everywhere, saw {seen}") from None
     return case

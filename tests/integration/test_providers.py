@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -99,6 +100,39 @@ async def refer(
 
     await eventually(provider_has_it)
     return referral
+
+
+async def test_a_placement_accepted_before_the_request_reaches_the_shelter_waits_for_it_and_is_applied(
+    services: dict[str, ServiceProcess], settings: Settings, producer: AIOKafkaProducer, db: Pool
+) -> None:
+    """A referral is received as it is requested, so a shelter's system may accept it before the shelter service has
+    read the request: the acceptance waits (parked) for the referral, then takes its bed; it is not refused."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, hotline, shelter)
+    await send(producer, ConfigureShelter(org_id=shelter.org_id, beds={UnitType.ADULT_WOMEN: 1}))
+    survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id), EVERYTHING_NEEDED,
+                     recorded_by=hotline.org_id)  # fmt: skip
+    ask = request(survivor, hotline.org_id, shelter.org_id, referral_type=ReferralType.EMERGENCY_SHELTER)
+    referral = Referral(survivor, ask.referral_id, hotline.org_id, shelter.org_id)
+    accepted = await send(producer, AcceptPlacement(**referral.act(unit_type=UnitType.ADULT_WOMEN)))
+
+    async def parked() -> bool:
+        """The shelter holds the acceptance for a referral it has not read yet."""
+        return bool(await db.fetchval("SELECT 1 FROM shelter.parked WHERE survivor_id = $1", survivor))
+
+    await eventually(parked)
+    await send(producer, ask)
+    seen = await outcome_seen_by_referrer(settings, referral, "referral.accepted")
+    assert [e.type for e in seen if e.data.referral_id == ask.referral_id] == [  # type: ignore[attr-defined]
+        "referral.requested", "referral.received", "referral.accepted"]  # fmt: skip
+    outcomes = await read_to_end(settings, "haven.outcomes")
+    answers = [json.loads(m.value) for m in outcomes if json.loads(m.value).get("command_id") == str(accepted[0].id)]
+    assert [a.get("code") for a in answers] == [None], "applied once, never refused"
+    assert not await db.fetchval("SELECT 1 FROM shelter.parked WHERE survivor_id = $1", survivor)
+    assert await db.fetchval("SELECT count(*) FROM shelter.placements WHERE referral_id = $1", ask.referral_id) == 1
 
 
 async def another_survivor(settings: Settings, producer: AIOKafkaProducer, db: Pool, first: Referral) -> Referral:

@@ -17,7 +17,7 @@ from events.identification import AgeBand, Gender
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
 from events.needs import ReferralType
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
-from gateway.api.base import Info, principal, sealing, validated
+from gateway.api.base import Info, fail, principal, sealing, validated
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
 from gateway.api.inputs import Shape, chosen, coded, input_type, one_of, plain, snake
 from gateway.auth import Role
@@ -157,4 +157,26 @@ class ProvidersMutation:
         model = PROVIDER_COMMANDS[name]
         acting = {field: who.org_id for field in ACTING if field in model.model_fields}
         fields = await sealing(info, model, {**plain(given), **acting})
-        return await answer(info, (await send_commands(info, validated(model, fields)))[0], wait)
+        command = validated(model, fields)
+        if "referral_id" in model.model_fields and (refusal := await _not_sent_to(info, command, who.org_id)):
+            # The provider service parks a command until its referral reaches it, and would wait for ever for one
+            # that never will: refused here first, with the service's own code as the reason.
+            raise fail("FORBIDDEN", refusal[1], reason=refusal[0], field="action.referralId")
+        return await answer(info, (await send_commands(info, command))[0], wait)
+
+
+async def _not_sent_to(info: Info, command: Any, org_id: str) -> tuple[str, str] | None:
+    """Why ``command``'s referral is not one the gateway has shown ``org_id`` as its recipient, or None if it is."""
+    row = await info.context["pool"].fetchrow(
+        "SELECT (SELECT recipient_org FROM gateway.referrals WHERE referral_id = $1 AND survivor_id = $2) AS recipient,"
+        " EXISTS (SELECT 1 FROM gateway.erased_survivors WHERE survivor_id = $2) AS erased",
+        command.referral_id, command.survivor_id,
+    )  # fmt: skip
+    assert row is not None  # a SELECT of two scalar subqueries returns one row
+    if row["erased"]:
+        return "survivor_erased", "this survivor's data was erased"
+    if row["recipient"] is None:
+        return "unknown_referral", "no such referral for this survivor"
+    if row["recipient"] != org_id:
+        return "not_the_recipient", f"{org_id} is not this referral's recipient"
+    return None
