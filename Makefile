@@ -16,8 +16,11 @@ TEST_ENV := HAVEN_RUN_DIR=.run/test HAVEN_KAFKA_PORT=19092 HAVEN_KAFKA_CONTROLLE
 # The benchmark gets a fresh stack of its own each run: every figure starts from empty topics and tables.
 BENCH_ENV := HAVEN_RUN_DIR=.run/bench HAVEN_KAFKA_PORT=26092 HAVEN_KAFKA_CONTROLLER_PORT=26093 HAVEN_PG_PORT=26432 \
              HAVEN_GATEWAY_PORT=26000
+# make chaos (and its smoke run in make test) too: its processes' probes count up from 27100.
+CHAOS_ENV := HAVEN_RUN_DIR=.run/chaos HAVEN_KAFKA_PORT=27092 HAVEN_KAFKA_CONTROLLER_PORT=27093 HAVEN_PG_PORT=27432 \
+             HAVEN_GATEWAY_PORT=27000 HAVEN_HEALTH_BASE_PORT=27100
 
-.PHONY: help install lint fmt chart asyncapi messages infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay
+.PHONY: help install lint fmt chart asyncapi messages infra-up infra-down infra-status clean clean-stack run test test-unit bench bench-relay chaos chaos-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -94,3 +97,17 @@ test: $(STAMP) ## lint, then every test on a real Kafka and PostgreSQL (started,
 	$(TEST_ENV) $(PY) -m infra.stack up
 	set -o pipefail; $(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=10; rc=$$?; \
 	  $(TEST_ENV) $(PY) -m infra.stack down; exit $$rc
+	$(MAKE) --no-print-directory chaos-smoke
+
+chaos: $(STAMP) ## the platform under load and faults, checked after (CHAOS_ARGS=--referrals N); chaos/results/
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(CHAOS_ENV) $(PY) -m infra.stack clean
+	$(CHAOS_ENV) $(PY) -m infra.stack up
+	set -o pipefail; $(CHAOS_ENV) $(PY) -m chaos.run $(CHAOS_ARGS); rc=$$?; \
+	  $(CHAOS_ENV) $(PY) -m infra.stack down; exit $$rc
+
+chaos-smoke: $(STAMP) ## make chaos, short: 150 referrals, one fault of each kind (part of make test)
+	$(CHAOS_ENV) $(PY) -m infra.stack clean
+	$(CHAOS_ENV) $(PY) -m infra.stack up
+	set -o pipefail; $(CHAOS_ENV) $(PY) -m chaos.run --smoke --no-plot; rc=$$?; \
+	  $(CHAOS_ENV) $(PY) -m infra.stack down; exit $$rc

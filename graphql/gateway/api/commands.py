@@ -14,6 +14,7 @@ import strawberry
 
 from events.base import EventData
 from events.envelope import Envelope
+from events.identification import RecordScreening
 from events.referrals import (
     RequestReferral,
 )
@@ -30,7 +31,8 @@ Wait = Annotated[
     int | None,
     strawberry.argument(
         description="Milliseconds (at most 10000) to wait for the owning service's decision: the answer's outcome "
-        "is then APPLIED or REFUSED if it came in time, PENDING if not (ask command(id) or follow commandOutcomes)."
+        "is then APPLIED or REFUSED if it came in time, PENDING if not (ask command(id) or follow commandOutcomes). "
+        "A screening or referral APPLIED within the wait can already be read and acted on through this API."
     ),
 ]
 
@@ -100,8 +102,18 @@ class Accepted:
         return CommandOutcome.of(row)
 
 
+VISIBLE_WHEN: dict[str, str] = {
+    RecordScreening.event_type: "SELECT 1 FROM gateway.survivors WHERE survivor_id = $1",
+    RequestReferral.event_type: "SELECT 1 FROM gateway.referrals WHERE referral_id = $1",
+}
+"""Commands whose effect the caller's next call relies on (consent for the survivor just screened, the recipient
+acting on the referral just made): waiting for their decision also waits until the effect reads back here."""
+
+
 async def answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
-    """The mutation's answer, after waiting (woken by the projection's NOTIFY) up to ``wait`` ms for a decision."""
+    """The mutation's answer, after waiting (woken by the projection's NOTIFY) up to ``wait`` ms for a decision; an
+    applied command of ``VISIBLE_WHEN`` also until what it made can be read back through this API."""
+    referral = envelope.data.referral_id if isinstance(envelope.data, RequestReferral) else None
     if wait:
         pool, wakeup = info.context["pool"], info.context["wakeup"]
         deadline = time.monotonic() + wait / 1000
@@ -114,7 +126,11 @@ async def answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), left)
-    referral = envelope.data.referral_id if isinstance(envelope.data, RequestReferral) else None
+        if status == CommandStatus.APPLIED.value and (visible := VISIBLE_WHEN.get(envelope.type)):
+            made = referral or UUID(envelope.subject)
+            # The effect arrives on another topic than the outcome: seldom more than a moment behind it.
+            while not await pool.fetchval(visible, made) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # the survivors' projection sends no NOTIFY: a short poll, rarely needed
     return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject),
                     referral_id=strawberry.ID(str(referral)) if referral else None)  # fmt: skip
 
