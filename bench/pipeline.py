@@ -456,7 +456,11 @@ def stack_memory(stack: Stack) -> dict[str, float]:
 
 
 def _probe_port(pid: int) -> str | None:
-    environ = Path(f"/proc/{pid}/environ").read_text().split("\0")
+    """The probe port of a process the launcher started (None once it has exited)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_text().split("\0")
+    except OSError:
+        return None
     return dict(item.split("=", 1) for item in environ if "=" in item).get("HAVEN_HEALTH_PORT")
 
 
