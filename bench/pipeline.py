@@ -114,7 +114,7 @@ class Stack:
     intake: str = ""
     intake_org: str = ""
     shelters: list[tuple[str, str]] = field(default_factory=list)  # (org id, caseworker key)
-    tiny: tuple[str, str] = ("", "")  # make chaos: a shelter with one bed
+    tiny: tuple[str, str, str] = ("", "", "")  # make chaos: a shelter with one bed, its key, a hotline caseworker's
     watchers: dict[str, Watcher] = field(default_factory=dict)
 
     @property

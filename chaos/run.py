@@ -298,7 +298,7 @@ async def accept_after_cancel(partner: Partner, survivor: UUID, shelter: str, ke
     with contextlib.suppress(Unanswered, Refused):  # a lost answer leaves nothing to check: the rule is tried again
         referral = (await partner.decided(stack.intake, REQUEST, {"r": ask}))["referralId"]
         cancel = {"r": referral, "s": str(survivor), "m": {"cancel": {"reason": "BY_REFERRER"}}}
-        await partner.decided(stack.intake, MOVE, cancel)
+        await partner.decided(stack.tiny[2], MOVE, cancel)  # a caseworker of the referrer cancels
         about = {"referralId": referral, "survivorId": str(survivor), "unitType": "ADULT_WOMEN"}
         _, status, code = await partner.command(key, ACT, {"a": {"acceptPlacement": about}})
         partner.ledger.refusals.append({"rule": "acceptance after cancellation", "status": status, "code": code})
@@ -337,7 +337,7 @@ async def bed_not_free(partner: Partner) -> None:
     """A shelter with one bed, two referrals accepted: the second cannot have the bed and is rejected for no
     capacity at once (its answer is the rejection, which the referrer and the shelter both see)."""
     stack = partner.stack
-    shelter, key = stack.tiny
+    shelter, key, _ = stack.tiny
     ids = []
     for _ in range(2):
         survivor = (await partner.decided(stack.intake, RECORD, {"s": screening()}))["subjectId"]
@@ -595,6 +595,8 @@ async def check(stack: Stack, ledger: Ledger) -> dict[str, Any]:
                 dead[marker] = reason
     missing_poison = sorted(set(ledger.poison) - set(dead))
 
+    rules = {"second acceptance", "acceptance after cancellation", "no free bed"}
+    untried = sorted(rules - {r["rule"] for r in ledger.refusals})
     refusals_unanswered = [r for r in ledger.refusals if r["rule"] != "no free bed" and r["status"] != "REFUSED"]
     for r in (r for r in ledger.refusals if r["rule"] == "no free bed"):
         status = await db.fetchval("SELECT status FROM gateway.referrals WHERE referral_id = $1", UUID(r["referral"]))
@@ -645,7 +647,7 @@ async def check(stack: Stack, ledger: Ledger) -> dict[str, Any]:
             "by_kind": Counter(k for _, k in ledger.poison.values()),
             "reasons": Counter(dead.values()),
         },
-        "refusals": {"sent": len(ledger.refusals), "not_answered": refusals_unanswered},
+        "refusals": {"sent": len(ledger.refusals), "not_answered": refusals_unanswered, "rules_never_tried": untried},
         "revoked": len(ledger.revoked),
         "erased": len(ledger.erased),
         "leaks": leaks,
@@ -698,6 +700,7 @@ def summarise(ledger: Ledger, checks: dict[str, Any], drained: dict[str, Any]) -
         "leaked": len(checks["leaks"]),
         "poison_missing_from_dlq": len(checks["poison"]["missing"]),
         "refusals_not_answered": len(checks["refusals"]["not_answered"]),
+        "rules_never_tried": checks["refusals"]["rules_never_tried"],
         "commands_never_answered": len(ledger.undecided),
         # A valid command the platform refused (the loop could not go on): not lost, but a partner stuck.
         "valid_commands_refused": sum(n for why, n in ledger.abandoned.items() if "unanswered" not in why),
@@ -724,7 +727,7 @@ async def run(plan: Plan, *, port: int, draw: bool) -> dict[str, Any]:
                 for n in queue:
                     try:
                         await closed_loop(partner, n)
-                    except Exception as failed:  # noqa: BLE001  # counted (and failing the run), not fatal to it
+                    except Exception as failed:  # counted (and failing the run), not fatal to it
                         ledger.abandoned[f"harness: {type(failed).__name__}: {failed}"[:200]] += 1
 
             async def ticker() -> None:
@@ -761,6 +764,7 @@ async def run(plan: Plan, *, port: int, draw: bool) -> dict[str, Any]:
         or summary["commands_never_answered"]
         or summary["reads_not_audited"]
         or summary["valid_commands_refused"]
+        or summary["rules_never_tried"]
     )
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -805,6 +809,7 @@ async def setup_tiny_shelter(stack: Stack) -> None:
     await register(stack.pool, tiny)
     async with stack.pool.acquire() as conn:
         key = await create_key(conn, tiny.org_id, Role.CASEWORKER, "chaos")
+        referrer = await create_key(conn, stack.intake_org, Role.CASEWORKER, "chaos")
     async with aiohttp.ClientSession() as session:
         await stack.call(session, key, CONFIGURE,
                          {"a": {"configureShelter": {"beds": [{"unitType": "ADULT_WOMEN", "count": 1}]}}})  # fmt: skip
@@ -814,7 +819,7 @@ async def setup_tiny_shelter(stack: Stack) -> None:
         ) and await stack.pool.fetchval("SELECT 1 FROM referrals.organisations WHERE org_id = $1", tiny.org_id):
             break
         await asyncio.sleep(0.1)
-    stack.tiny = (tiny.org_id, key)
+    stack.tiny = (tiny.org_id, key, referrer)
 
 
 def report(results: dict[str, Any]) -> str:
@@ -826,12 +831,15 @@ def report(results: dict[str, Any]) -> str:
         f"· duplicated {s['duplicated']} · leaked {s['leaked']}",
         f"chaos ▸ faults {s['faults']} · unrecovered {len(s['unrecovered'])}",
         f"chaos ▸ poison {c['poison']['sent']} sent, {c['poison']['dead_lettered_with_reason']} in .dlq with a reason"
-        f" · rule-breaking commands {c['refusals']['sent']}, {len(c['refusals']['not_answered'])} not answered",
+        f" · rule-breaking commands {c['refusals']['sent']}, {len(c['refusals']['not_answered'])} not answered"
+        + (f", never tried: {', '.join(s['rules_never_tried'])}" if s["rules_never_tried"] else ""),
         f"chaos ▸ revoked {c['revoked']} · erased {c['erased']} · {results['reads']} reads of survivor data, audit "
         f"{c['audit']['rows']} rows, "
         f"{'verifies' if c['audit']['broken_at'] is None else 'BROKEN at ' + str(c['audit']['broken_at'])}",
         f"chaos ▸ outcome copies republished with the same event id (dropped by every inbox): "
         f"{c['outcome_copies_same_event_id']}",
+        f"chaos ▸ loops stopped by a refusal of a valid command: {s['valid_commands_refused']} · commands never "
+        f"answered: {s['commands_never_answered']} · reads not audited: {s['reads_not_audited']}",
     ]
     for f in results["faults"]:
         lines.append(f"chaos ▸   {f['at']:7.1f}s {f['kind']:<19} {f['target']:<28} ready after "

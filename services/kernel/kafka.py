@@ -43,6 +43,11 @@ def producer(settings: Settings, *, linger_ms: int = 5) -> AIOKafkaProducer:
     )
 
 
+def reader(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer in no group, as this process's user, for reading partitions it assigns itself."""
+    return AIOKafkaConsumer(**auth(settings), group_id=None, enable_auto_commit=False)
+
+
 def consumer(settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500) -> AIOKafkaConsumer:
     """A consumer whose offsets are committed only by us, after the database commit."""
     return AIOKafkaConsumer(

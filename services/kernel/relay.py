@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kernel import metrics, telemetry
 from services.kernel.db import CONNECTION_LOST, Notifications, Pool, quote_ident, unlisten
@@ -44,6 +45,7 @@ class OutboxRelay:
         sweep_interval: float = 1.0,
         linger: float = 0.1,
         notifications: Notifications | None = None,
+        reader: Callable[[], AIOKafkaConsumer] | None = None,
     ) -> None:
         self._pool = pool
         self._schema = schema
@@ -52,6 +54,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._sweep_interval = sweep_interval
         self._linger = linger  # after an acknowledgement, how long its delete waits to ride on the next read
+        self._reader = reader  # a consumer (no group) as the relay's Kafka user: what a dead leader published
+        self.already_published = 0  # rows found on Kafka at takeover, deleted without sending them again
         self._wake = asyncio.Event()
         self._shared = notifications  # the process's one LISTEN connection, if it has one; else the relay's own
         if notifications is not None:
@@ -99,6 +103,11 @@ class OutboxRelay:
             if stop.is_set():
                 return
             self.role = "leading"
+            try:
+                await self._reconcile(listener)
+            except Exception:  # e.g. no Read ACL yet on what it publishes: copies are possible, nothing is lost
+                log.warning("%s relay: could not look for what a previous leader published", self._schema,
+                            exc_info=True)  # fmt: skip
             if self._shared is None:
                 await listener.add_listener(outbox_channel(self._schema), self._notified)
             try:
@@ -153,6 +162,43 @@ class OutboxRelay:
                 await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", self._acknowledged())
         self.published += total
         return total
+
+    async def _reconcile(self, conn: Any) -> None:
+        """At takeover: delete the rows a previous leader had already published. It may have died after Kafka's
+        acknowledgement and before its DELETE (at most the two batches it had in flight, the outbox's first rows);
+        sending them again would put a second copy of each event on its topic. They are looked for, by event id,
+        on each of their topics' partitions from a minute before the oldest of them was written."""
+        if self._reader is None:
+            return
+        doubt = await conn.fetch(f"SELECT seq, topic, headers, created_at FROM {self._table} ORDER BY seq LIMIT $1",
+                                 2 * self._batch_size)  # fmt: skip
+        if not doubt:
+            return
+        seq_of = {dict(r["headers"]).get("ce_id"): int(r["seq"]) for r in doubt}
+        since = int((min(r["created_at"] for r in doubt).timestamp() - 60) * 1000)
+        reader = self._reader()
+        await reader.start()
+        found: list[int] = []
+        try:
+            topics = {r["topic"] for r in doubt}
+            tps = [TopicPartition(t, p) for t in topics for p in await self._producer.partitions_for(t)]
+            reader.assign(tps)
+            ends = await reader.end_offsets(tps)
+            for tp, start in (await reader.offsets_for_times(dict.fromkeys(tps, since))).items():
+                reader.seek(tp, start.offset if start is not None else ends[tp])
+            while any([await reader.position(tp) < end for tp, end in ends.items()]):
+                for messages in (await reader.getmany(timeout_ms=1000, max_records=5000)).values():
+                    for m in messages:
+                        event_id = next((v.decode() for k, v in m.headers or () if k == "ce_id"), None)
+                        if event_id in seq_of:
+                            found.append(seq_of[event_id])
+        finally:
+            await reader.stop()
+        if found:
+            await conn.execute(f"DELETE FROM {self._table} WHERE seq = ANY($1::bigint[])", found)
+            self.already_published += len(found)
+            log.info("%s relay: %d events the previous leader had published are not sent again", self._schema,
+                     len(found))  # fmt: skip
 
     def _acknowledged(self) -> list[int]:
         """The seqs of the batches Kafka has acknowledged, no longer in flight; raises a batch's send error."""

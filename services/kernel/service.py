@@ -125,7 +125,8 @@ async def serve_all(
             pools.append(pool)
             await migrate(pool, spec.name, spec.migrations)
             # Each publishes as the service's own Kafka user, woken through the process's one LISTEN connection.
-            relay = OutboxRelay(pool, spec.name, kafka.producer(own), notifications=notifications)
+            relay = OutboxRelay(pool, spec.name, kafka.producer(own), notifications=notifications,
+                                reader=functools.partial(kafka.reader, own))  # fmt: skip
             components.append(relay.run)
             prefix = f"{spec.name}." if len(services) > 1 else ""
             checks.update({prefix + k: v for k, v in probes(pool, relay).items()})

@@ -41,13 +41,15 @@ class Acl:
 
 def acls(processes: dict[str, dict[str, Any]]) -> list[Acl]:
     """Least privilege on Kafka: each process's user reads the topics it consumes with its own group, and writes
-    only what it publishes (its ``writes``) and the dead-letter topics of what it reads."""
+    only what it publishes (its ``writes``) and the dead-letter topics of what it reads. It may also read what it
+    publishes, without a group: a relay taking over looks there for what its predecessor sent before it died."""
     found = []
     for process in processes.values():
         user, group = process["user"], process["group"]
         found += [Acl(user, TOPIC, topic, READ) for topic in process["topics"]]
         found.append(Acl(user, GROUP, group, READ))
         found += [Acl(user, TOPIC, topic, WRITE) for topic in [*process["writes"], *map(dlq_name, process["topics"])]]
+        found += [Acl(user, TOPIC, topic, READ) for topic in process["writes"] if topic not in process["topics"]]
         if process["kind"] == "worker":  # faust's own changelog and assignor topics, which it creates
             found += [Acl(user, TOPIC, group, ALL, PREFIXED), Acl(user, GROUP, group, ALL, PREFIXED)]
     return found

@@ -16,7 +16,7 @@ from services.kernel.db import Notifications, Pool
 from services.kernel.relay import OutboxRelay
 from services.kernel.settings import Settings
 from tests.support.ledger import entry
-from tests.support.observe import eventually, read_topic
+from tests.support.observe import eventually, read_to_end, read_topic
 
 KEYS = [f"survivor-{i:02d}" for i in range(50)]
 
@@ -53,7 +53,7 @@ async def test_ten_thousand_transactions_reach_kafka_exactly_once_in_key_order(
 
     async def emptied() -> bool:
         """Published rows leave the outbox with no commit after them to wake the relay (its sweep is a minute away)."""
-        return await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        return bool(await pool.fetchval("SELECT count(*) FROM outbox") == 0)
 
     await eventually(emptied, timeout=5)
 
@@ -81,6 +81,38 @@ async def test_a_backlog_goes_out_in_pipelined_batches_exactly_once_in_key_order
     assert all(ns == sorted(ns) for ns in per_key.values()), "one survivor's events stay in order"
     assert relay.published == len(written), "thirty batches, none sent twice"
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "a stopping relay settles what it sent"
+
+
+async def test_a_relay_taking_over_does_not_send_again_what_its_dead_predecessor_published(
+    settings: Settings, pool: Pool, schema: str, topic: str
+) -> None:
+    """The leader died after Kafka acknowledged 30 events and before it deleted their rows: the next leader finds
+    them on the topic by event id and deletes them instead of publishing a second copy."""
+    written = [entry(topic, KEYS[n % 5], n) for n in range(50)]
+    async with pool.acquire() as conn, conn.transaction():
+        for event in written:
+            await outbox.write(conn, event)
+    predecessor = kafka.producer(settings)
+    await predecessor.start()
+    try:
+        for r in await pool.fetch("SELECT topic, key, headers, payload FROM outbox ORDER BY seq LIMIT 30"):
+            await predecessor.send_and_wait(r["topic"], r["payload"], key=r["key"],
+                                            headers=[(k, v.encode()) for k, v in r["headers"]])  # fmt: skip
+    finally:
+        await predecessor.stop()
+    relay = OutboxRelay(pool, schema, kafka.producer(settings), sweep_interval=60.0,
+                        reader=functools.partial(kafka.reader, settings))  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await read_topic(settings, topic, expect=len(written))
+    finally:
+        stop.set()
+        await task
+    on_kafka = [from_kafka(m.value, m.headers).id for m in await read_to_end(settings, topic)]
+    assert sorted(on_kafka) == sorted(e.id for e in written), "each event once: none lost, none sent twice"
+    assert (relay.already_published, relay.published) == (30, 20)
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
