@@ -85,16 +85,18 @@ COMMAND = "query($id: ID!) { command(id: $id) { status code } }"
 CONSENTS = "query($s: ID!) { consents(survivorId: $s) { id granteeOrgId } }"
 READ = "query($s: ID!) { survivor(id: $s, purpose: SERVICE_DELIVERY) { identity { givenName } contact { phone } } }"
 
-TRANSIENT = frozenset({"UNKNOWN_REFERRAL", "INTERNAL_SERVER_ERROR", "UNAVAILABLE", "INTERNAL"})
-"""Gateway errors a partner retries: the read model has not caught up, or the database was away (nothing sent)."""
+TRANSIENT = frozenset({"UNKNOWN_REFERRAL", "INTERNAL_SERVER_ERROR", "UNAVAILABLE", "INTERNAL", "AUDIT_UNAVAILABLE"})
+"""Gateway errors a partner retries: the database was away (nothing was sent; a read that cannot be audited is
+refused), or the read model has not caught up."""
 
 
 class Refused(Exception):
     """The gateway refused the call itself (a GraphQL error with a code)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, reason: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.reason = reason  # the owning service's code, when the gateway refused first on its behalf
 
 
 class Unanswered(Exception):
@@ -155,9 +157,10 @@ class Partner:
                 raise Unanswered(type(lost).__name__) from None
             if body is not None and not body.get("errors"):
                 return body["data"]
-            code = (body["errors"][0].get("extensions") or {}).get("code", "") if body else "UNAVAILABLE"
+            extensions = (body["errors"][0].get("extensions") or {}) if body else {}
+            code = extensions.get("code", "") if body else "UNAVAILABLE"
             if code not in TRANSIENT or time.monotonic() > deadline:
-                raise Refused(code, body["errors"][0]["message"] if body else "no answer")
+                raise Refused(code, body["errors"][0]["message"] if body else "no answer", extensions.get("reason"))
             self.ledger.retried[code] += 1
             await asyncio.sleep(0.5)
 
@@ -174,6 +177,15 @@ class Partner:
         if status == "PENDING":
             self.ledger.undecided.append(data["commandId"])
         return data, status, code
+
+    async def breaking(self, rule: str, key: str, query: str, variables: dict[str, Any]) -> None:
+        """A command that breaks ``rule``: its refusal must reach the caller, from the service (REFUSED) or from the
+        gateway refusing first on the service's behalf (an error whose reason is the service's code)."""
+        try:
+            _, status, code = await self.command(key, query, variables)
+        except Refused as refused:
+            status, code = ("REFUSED" if refused.reason else refused.code), refused.reason or ""
+        self.ledger.refusals.append({"rule": rule, "status": status, "code": code})
 
     async def decided(self, key: str, query: str, variables: dict[str, Any], *, tries: int = 5) -> dict[str, Any]:
         """A command that must be applied: sent again when its answer is lost; raises ``Refused`` otherwise."""
@@ -264,8 +276,7 @@ async def closed_loop(partner: Partner, n: int) -> None:
         ledger.told_accepted[referral] = survivor
         if n % 50 == 7:  # a second acceptance: refused, and the caller told so (a lost answer proves nothing)
             with contextlib.suppress(Unanswered):
-                _, status, code = await partner.command(key, ACT, {"a": accept})
-                ledger.refusals.append({"rule": "second acceptance", "status": status, "code": code})
+                await partner.breaking("second acceptance", key, ACT, {"a": accept})
         step = "check-in"
         await partner.advance(key, {"checkIn": about}, referral, {"in_progress", "completed"})
         with contextlib.suppress(Unanswered, Refused):  # the caseworker reads who is arriving (audited)
@@ -300,8 +311,7 @@ async def accept_after_cancel(partner: Partner, survivor: UUID, shelter: str, ke
         cancel = {"r": referral, "s": str(survivor), "m": {"cancel": {"reason": "BY_REFERRER"}}}
         await partner.decided(stack.tiny[2], MOVE, cancel)  # a caseworker of the referrer cancels
         about = {"referralId": referral, "survivorId": str(survivor), "unitType": "ADULT_WOMEN"}
-        _, status, code = await partner.command(key, ACT, {"a": {"acceptPlacement": about}})
-        partner.ledger.refusals.append({"rule": "acceptance after cancellation", "status": status, "code": code})
+        await partner.breaking("acceptance after cancellation", key, ACT, {"a": {"acceptPlacement": about}})
 
 
 async def erase(partner: Partner, survivor: UUID) -> None:

@@ -29,6 +29,8 @@ services.kernel.crypto.SealBroken: the contact value does not open with this sur
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -112,6 +114,18 @@ class Keyring:
         if len(master_key) != 32:
             raise ValueError("the master key must be 32 bytes (AES-256)")
         self._master = AESGCM(master_key)
+        self._pseudonyms = hmac.new(master_key, b"haven pseudonyms", hashlib.sha256).digest()
+
+    def pseudonym(self, *parts: str) -> UUID:
+        """An id the same ``parts`` always give and no one without the master key can work out: a retried intake
+        (its screener and idempotency key) names the survivor the first attempt named.
+
+        >>> ring = Keyring(bytes(32))
+        >>> ring.pseudonym("hotline", "k-1") == ring.pseudonym("hotline", "k-1") != ring.pseudonym("shelter", "k-1")
+        True
+        """
+        digest = hmac.new(self._pseudonyms, "\x00".join(parts).encode(), hashlib.sha256).digest()
+        return UUID(bytes=digest[:16], version=4)
 
     def _wrap(self, survivor_id: UUID, key: bytes) -> bytes:
         nonce = os.urandom(12)

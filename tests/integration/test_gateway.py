@@ -114,6 +114,24 @@ async def referrable(settings: Settings, db: Pool, intake: str, recipient: Organ
     return survivor
 
 
+async def test_a_screening_sent_again_after_a_lost_answer_names_the_same_survivor(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    """make chaos found it: a partner that sends a screening again (the answer was lost to a restart) was given a
+    new survivor id that never existed; the retry now names the survivor the screening identified."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    intake = await partner(db, hotline, Role.INTAKE)
+    sent = screening()
+    answers = [(await call(settings, intake, SCREEN, {"s": sent, "w": 10000}))[1] for _ in range(2)]
+    ids = {a["data"]["recordScreening"]["subjectId"] for a in answers}
+    assert len(ids) == 1, answers
+    assert [a["data"]["recordScreening"]["outcome"]["status"] for a in answers] == ["APPLIED", "APPLIED"]
+    survivor = UUID(ids.pop())
+    assert await db.fetchval("SELECT 1 FROM gateway.survivors WHERE survivor_id = $1", survivor)
+    other = (await call(settings, intake, SCREEN, {"s": screening(), "w": 10000}))[1]
+    assert UUID(other["data"]["recordScreening"]["subjectId"]) != survivor, "another key, another survivor"
+
+
 async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audited(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:

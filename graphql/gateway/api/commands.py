@@ -71,9 +71,9 @@ async def write_commands(conn: Connection, who: Principal, *envelopes: Envelope)
     """The commands into the outbox, and each one's outcome as pending: one statement (atomic by itself, or part of
     the caller's transaction when there is one)."""
     await conn.execute(
-        f"WITH sent AS ({outbox.INSERT_ARRAYS}) INSERT INTO gateway.command_outcomes (command_id, org_id, command_type)"
-        " SELECT i, $7, t FROM unnest($1::uuid[], $2::text[]) AS x(i, t)",
-        *outbox.arrays(outbox.rows(*envelopes)), who.org_id,
+        f"WITH sent AS ({outbox.INSERT_ARRAYS}) INSERT INTO gateway.command_outcomes (command_id, org_id, command_type,"
+        " made) SELECT i, $7, t, m FROM unnest($1::uuid[], $2::text[], $8::uuid[]) AS x(i, t, m)",
+        *outbox.arrays(outbox.rows(*envelopes)), who.org_id, [made(e) for e in envelopes],
     )  # fmt: skip
 
 
@@ -96,10 +96,11 @@ class Accepted:
 
     @strawberry.field(description="PENDING until the owning service decides; then APPLIED, or REFUSED with a code.")
     async def outcome(self, info: Info) -> CommandOutcome:
-        row = await info.context["pool"].fetchrow(
+        pool = info.context["pool"]
+        row = await pool.fetchrow(
             "SELECT * FROM gateway.command_outcomes WHERE command_id = $1", UUID(str(self.command_id))
         )
-        return CommandOutcome.of(row)
+        return await reported(pool, row)
 
 
 VISIBLE_WHEN: dict[str, str] = {
@@ -108,6 +109,28 @@ VISIBLE_WHEN: dict[str, str] = {
 }
 """Commands whose effect the caller's next call relies on (consent for the survivor just screened, the recipient
 acting on the referral just made): waiting for their decision also waits until the effect reads back here."""
+
+
+def made(envelope: Envelope) -> UUID | None:
+    """What ``envelope``'s command makes that must read back before it is reported APPLIED (``VISIBLE_WHEN``)."""
+    if isinstance(envelope.data, RequestReferral):
+        return envelope.data.referral_id
+    return UUID(envelope.subject) if envelope.type in VISIBLE_WHEN else None
+
+
+async def reported(pool: Any, row: Any) -> CommandOutcome:
+    """The outcome as its sender sees it: APPLIED once what the command made can be read back, PENDING until then
+    (the effect reaches this read model on another topic than the decision, seldom more than a moment after it)."""
+    outcome = CommandOutcome.of(row)
+    visible = VISIBLE_WHEN.get(row["command_type"])
+    if (
+        outcome.status is CommandStatus.APPLIED
+        and visible
+        and row["made"]
+        and not await pool.fetchval(visible, row["made"])
+    ):
+        outcome.status = CommandStatus.PENDING
+    return outcome
 
 
 async def answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
@@ -119,18 +142,16 @@ async def answer(info: Info, envelope: Envelope, wait: int | None) -> Accepted:
         deadline = time.monotonic() + wait / 1000
         while True:
             woken = wakeup.armed(OUTCOMES_CHANNEL)  # armed before looking
-            status = await pool.fetchval("SELECT status FROM gateway.command_outcomes WHERE command_id = $1",
-                                         envelope.id)  # fmt: skip
+            row = await pool.fetchrow("SELECT * FROM gateway.command_outcomes WHERE command_id = $1", envelope.id)
+            decided = row is not None and (await reported(pool, row)).status is not CommandStatus.PENDING
             left = deadline - time.monotonic()
-            if status != CommandStatus.PENDING.value or left <= 0:
+            if decided or left <= 0:
                 break
+            if row is not None and row["status"] == CommandStatus.APPLIED.value:  # decided, not yet readable back:
+                await asyncio.sleep(min(0.02, left))  # the survivors' projection sends no NOTIFY; rarely needed
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), left)
-        if status == CommandStatus.APPLIED.value and (visible := VISIBLE_WHEN.get(envelope.type)):
-            made = referral or UUID(envelope.subject)
-            # The effect arrives on another topic than the outcome: seldom more than a moment behind it.
-            while not await pool.fetchval(visible, made) and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)  # the survivors' projection sends no NOTIFY: a short poll, rarely needed
     return Accepted(command_id=strawberry.ID(str(envelope.id)), subject_id=strawberry.ID(envelope.subject),
                     referral_id=strawberry.ID(str(referral)) if referral else None)  # fmt: skip
 
@@ -143,7 +164,8 @@ class CommandsQuery:
     async def command(self, info: Info, id: strawberry.ID) -> CommandOutcome | None:
         who = principal(info)
         command_id = survivor_uuid(id, "id")
-        row = await info.context["pool"].fetchrow(
+        pool = info.context["pool"]
+        row = await pool.fetchrow(
             "SELECT * FROM gateway.command_outcomes WHERE command_id = $1 AND org_id = $2", command_id, who.org_id
         )
-        return CommandOutcome.of(row) if row else None
+        return await reported(pool, row) if row else None

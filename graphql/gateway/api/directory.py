@@ -16,6 +16,7 @@ from events.health import DischargeFromCare, RecordEngagement
 from events.identification import AgeBand, Gender
 from events.legal_aid import CloseMatter, ConfigureClinic, OpenMatter, RecordMilestone
 from events.needs import ReferralType
+from events.referrals import ReferralStatus
 from events.shelter import AcceptPlacement, CheckIn, CheckOut, ConfigureShelter
 from gateway.api.base import Info, fail, principal, sealing, validated
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
@@ -168,8 +169,9 @@ class ProvidersMutation:
 async def _not_sent_to(info: Info, command: Any, org_id: str) -> tuple[str, str] | None:
     """Why ``command``'s referral is not one the gateway has shown ``org_id`` as its recipient, or None if it is."""
     row = await info.context["pool"].fetchrow(
-        "SELECT (SELECT recipient_org FROM gateway.referrals WHERE referral_id = $1 AND survivor_id = $2) AS recipient,"
-        " EXISTS (SELECT 1 FROM gateway.erased_survivors WHERE survivor_id = $2) AS erased",
+        "SELECT r.recipient_org AS recipient, r.status,"
+        " EXISTS (SELECT 1 FROM gateway.erased_survivors WHERE survivor_id = $2) AS erased"
+        " FROM (SELECT 1) one LEFT JOIN gateway.referrals r ON r.referral_id = $1 AND r.survivor_id = $2",
         command.referral_id, command.survivor_id,
     )  # fmt: skip
     assert row is not None  # a SELECT of two scalar subqueries returns one row
@@ -179,4 +181,11 @@ async def _not_sent_to(info: Info, command: Any, org_id: str) -> tuple[str, str]
         return "unknown_referral", "no such referral for this survivor"
     if row["recipient"] != org_id:
         return "not_the_recipient", f"{org_id} is not this referral's recipient"
+    if command.event_type in TAKING_ON and row["status"] not in AWAITING:
+        return "not_awaiting_answer", f"the referral is {row['status']}"
     return None
+
+
+TAKING_ON = frozenset({AcceptPlacement.event_type, OpenMatter.event_type, Enrol.event_type})
+"""Provider actions that answer a referral: only one still awaiting its answer (the service checks again)."""
+AWAITING = frozenset({ReferralStatus.REQUESTED.value, ReferralStatus.RECEIVED.value})

@@ -28,7 +28,10 @@ class IntakeMutation:
         who = principal(info, Role.INTAKE)
         check_wait(wait)
         intake: ScreeningIntake = validated(ScreeningIntake, {**plain(screening), "screener_org": who.org_id})
-        survivor_id, keyring = uuid4(), info.context["keyring"]
+        keyring = info.context["keyring"]
+        # A retry after a lost answer (the same idempotency key) names the same survivor, with the same key: the
+        # answer's subjectId is the survivor the screening identified, whichever attempt reached the service first.
+        survivor_id = keyring.pseudonym("survivor", who.org_id, intake.idempotency_key)
         async with info.context["pool"].acquire() as conn, conn.transaction():
             key = await keyring.create(conn, survivor_id)
             sealed = SealedProfile.model_validate(key.seal_parts(intake.personal_parts()))
