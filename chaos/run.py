@@ -201,18 +201,22 @@ class Partner:
             raise Refused(code or status, f"{status} {code}")
         raise Refused("unanswered", f"no answer in {tries} tries")
 
-    async def advance(self, key: str, action: dict[str, Any], referral: UUID, reached: set[str]) -> None:
+    async def advance(
+        self, key: str, action: dict[str, Any], referral: UUID, reached: set[str], *, confirm: bool = False
+    ) -> None:
         """A provider action that moves ``referral`` into one of ``reached``. When the answer is lost, or the action
-        is refused because an attempt whose answer was lost has already moved it, the referral's state says so."""
+        is refused because an attempt whose answer was lost has already moved it, the referral's state says so.
+        With ``confirm``, APPLIED (the provider's part) is not enough: the referral must be seen in ``reached``
+        (the referrals service's part), as before revoking consent for a survivor whose stay just ended."""
         for _ in range(5):
             try:
                 _, status, code = await self.command(key, ACT, {"a": action})
-                if status == "APPLIED":
+                if status == "APPLIED" and not confirm:
                     return
             except Unanswered:
                 self.ledger.retried["answer lost"] += 1
                 status, code = "UNANSWERED", ""
-            for _ in range(20):  # the partner's own view of its referral, a moment later
+            for _ in range(240 if status == "APPLIED" else 20):  # the partner's view of its referral, a moment later
                 if await self.status_of(referral) in reached:
                     return
                 await asyncio.sleep(0.5)
@@ -284,15 +288,16 @@ async def closed_loop(partner: Partner, n: int) -> None:
             ledger.reads += 1
         step = "check-out"
         await partner.advance(key, {"checkOut": {**about, "destination": "TRANSITIONAL_HOUSING"}}, referral,
-                              {"completed"})  # fmt: skip
+                              {"completed"}, confirm=True)  # fmt: skip
         ledger.completed.append(time.monotonic())
         if n % 50 == 32:
             await accept_after_cancel(partner, survivor, shelter, key)
         if n % 40 == 11:
             step = "revocation"
             directives = (await partner.call(stack.intake, CONSENTS, {"s": str(survivor)}))["consents"]
-            directive_id = next(d["id"] for d in directives if d["granteeOrgId"] == shelter)
-            await partner.decided(stack.intake, REVOKE, {"s": str(survivor), "d": directive_id})
+            # Every directive to the shelter: a grant sent again after a lost answer recorded a second one.
+            for directive_id in [d["id"] for d in directives if d["granteeOrgId"] == shelter]:
+                await partner.decided(stack.intake, REVOKE, {"s": str(survivor), "d": directive_id})
             ledger.revoked.append((survivor, key))
         elif n % 40 == 31:
             await erase(partner, survivor)
