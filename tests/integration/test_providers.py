@@ -135,6 +135,36 @@ async def test_a_placement_accepted_before_the_request_reaches_the_shelter_waits
     assert await db.fetchval("SELECT count(*) FROM shelter.placements WHERE referral_id = $1", ask.referral_id) == 1
 
 
+async def test_the_shelter_service_refuses_a_placement_from_a_shelter_that_is_not_the_recipient(
+    services: dict[str, ServiceProcess], settings: Settings, producer: AIOKafkaProducer, db: Pool
+) -> None:
+    """Straight to Kafka, past the gateway: refused by the service that owns the placement, whether it had read the
+    referral already or parked the command until it had."""
+    stranger = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    await register(producer, db, stranger)
+    known = await refer(producer, db, OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    await register(producer, db, hotline)
+    survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
+    await consent_to(producer, db, survivor, Grantee(org_id=known.provider), EVERYTHING_NEEDED,
+                     recorded_by=hotline.org_id)  # fmt: skip
+    later = request(survivor, hotline.org_id, known.provider, referral_type=ReferralType.EMERGENCY_SHELTER)
+    bed = {"actor_org": stranger.org_id, "unit_type": UnitType.ADULT_WOMEN}
+    placements = [AcceptPlacement(referral_id=r, survivor_id=s, **bed)
+                  for r, s in ((known.referral_id, known.survivor), (later.referral_id, survivor))]  # fmt: skip
+    sent = await send(producer, *placements)  # the second before its referral exists: parked
+
+    async def parked() -> bool:
+        """The shelter holds the stranger's placement until the referral it names arrives."""
+        return bool(await db.fetchval("SELECT 1 FROM shelter.parked WHERE survivor_id = $1", survivor))
+
+    await eventually(parked)
+    await send(producer, later)
+    refused = await refusals_for(settings, sent)
+    assert [refused[e.id][0] for e in sent] == ["not_the_recipient", "not_the_recipient"]
+
+
 async def another_survivor(settings: Settings, producer: AIOKafkaProducer, db: Pool, first: Referral) -> Referral:
     """A second survivor referred to ``first``'s provider by the same referrer; returns once the referrer sees it
     received."""
