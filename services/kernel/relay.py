@@ -186,7 +186,10 @@ class OutboxRelay:
             ends = await reader.end_offsets(tps)
             for tp, start in (await reader.offsets_for_times(dict.fromkeys(tps, since))).items():
                 reader.seek(tp, start.offset if start is not None else ends[tp])
+            deadline = time.monotonic() + 60  # past it the look fails (logged): copies possible, nothing lost
             while any([await reader.position(tp) < end for tp, end in ends.items()]):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the topics' tails were not read within 60 s")
                 for messages in (await reader.getmany(timeout_ms=1000, max_records=5000)).values():
                     for m in messages:
                         event_id = next((v.decode() for k, v in m.headers or () if k == "ce_id"), None)
