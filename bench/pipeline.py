@@ -172,7 +172,7 @@ async def start(
     stack = Stack(settings, pool, port, launcher)
     await wait_until_up(f"http://127.0.0.1:{port}/healthz", seconds=60)
     for _ in range(20):  # every child started, then each one ready (its probe port answers /readyz)
-        ports = [_probe_port(pid) for pid in stack.processes().values()]
+        ports = [probe_port(pid) for pid in stack.processes().values()]
         wanted = plan(settings, [*discover_apps(), "gateway.app"], parse_replicas(replicas), port, split=split)
         if len(ports) >= len(wanted) and all(ports):
             break
@@ -455,7 +455,7 @@ def stack_memory(stack: Stack) -> dict[str, float]:
     return {**found, "total": round(sum(found.values()), 1)}
 
 
-def _probe_port(pid: int) -> str | None:
+def probe_port(pid: int) -> str | None:
     """The probe port of a process the launcher started (None once it has exited)."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_text().split("\0")
@@ -470,7 +470,7 @@ async def kafka_requests(stack: Stack) -> dict[str, int]:
     totals: dict[str, int] = {}
     async with aiohttp.ClientSession() as session:
         for pid in stack.processes().values():
-            port = _probe_port(pid)
+            port = probe_port(pid)
             if not port:
                 continue
             async with session.get(f"http://{stack.settings.health_host}:{port}/metrics") as answer:

@@ -51,7 +51,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.pipeline import Stack, _probe_port, screening, start, stop
+from bench.pipeline import Stack, probe_port, screening, start, stop
 from bench.progress import progress
 from events.base import REGISTRY
 from events.catalog import OUTCOMES, dlq_name
@@ -427,7 +427,7 @@ async def probe(settings: Settings, port: str) -> bool:
 
 
 async def all_ready(stack: Stack) -> bool:
-    ports = [p for p in (_probe_port(pid) for pid in stack.processes().values()) if p]
+    ports = [p for p in (probe_port(pid) for pid in stack.processes().values()) if p]
     return bool(ports) and all(await asyncio.gather(*(probe(stack.settings, p) for p in ports)))
 
 
