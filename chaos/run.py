@@ -17,7 +17,8 @@ each promise says, from the topics (each partition read to its end offset) and t
 
 - every referral whose acceptance the generator was told of is completed (input set = output set);
 - no duplicated effect: no bed or referral with two placements, no transition recorded twice (by the referrals
-  service or the gateway's read model), no command answered with two different outcomes;
+  service or the gateway's read model), no command answered with two different outcomes, no grant or referral
+  recorded twice for a partner that sent it again with its idempotency key;
 - every poison message is in its ``.dlq`` with a reason, and every refused command's refusal reached its caller;
 - after revocation no read returns the revoked categories; after erasure nothing opens;
 - the audit chain verifies;
@@ -75,8 +76,10 @@ def _waiting(operation: str, selection: str) -> str:
 
 
 RECORD = _waiting("($s: ScreeningInput!) { recordScreening(screening: $s)", "subjectId commandId")
-GRANT = _waiting("($s: ID!, $d: DirectiveInput!) { grantConsent(survivorId: $s, directive: $d)", "subjectId commandId")
-REQUEST = _waiting("($r: ReferralInput!) { requestReferral(referral: $r)", "referralId commandId")
+GRANT = _waiting("($s: ID!, $d: DirectiveInput!, $k: String) { grantConsent(survivorId: $s, directive: $d, "
+                 "idempotencyKey: $k)", "subjectId commandId")  # fmt: skip
+REQUEST = _waiting("($r: ReferralInput!, $k: String) { requestReferral(referral: $r, idempotencyKey: $k)",
+                   "referralId commandId")  # fmt: skip
 ACT = _waiting("($a: ProviderActionInput!) { providerAction(action: $a)", "commandId")
 MOVE = _waiting("($r: ID!, $s: ID!, $m: ReferralMoveInput!) { moveReferral(referralId: $r, survivorId: $s, move: $m)",
                 "commandId")  # fmt: skip
@@ -267,11 +270,11 @@ async def closed_loop(partner: Partner, n: int) -> None:
                      "purposes": ["SERVICE_DELIVERY"], "validFrom": (now - timedelta(minutes=1)).isoformat(),
                      "validUntil": (now + timedelta(days=30)).isoformat(),
                      "obtained": {"method": "WRITTEN", "language": "tl", "interpreter": True}}  # fmt: skip
-        await partner.decided(stack.intake, GRANT, {"s": str(survivor), "d": directive})
+        await partner.decided(stack.intake, GRANT, {"s": str(survivor), "d": directive, "k": str(uuid4())})
         step = "referral"
         ask = {"survivorId": str(survivor), "recipientOrg": shelter, "referralType": "EMERGENCY_SHELTER",
                "urgency": "EMERGENCY"}  # fmt: skip
-        referral = UUID((await partner.decided(stack.intake, REQUEST, {"r": ask}))["referralId"])
+        referral = UUID((await partner.decided(stack.intake, REQUEST, {"r": ask, "k": str(uuid4())}))["referralId"])
         about = {"referralId": str(referral), "survivorId": str(survivor)}
         accept = {"acceptPlacement": {**about, "unitType": "ADULT_WOMEN"}}
         step = "acceptance"
@@ -295,9 +298,9 @@ async def closed_loop(partner: Partner, n: int) -> None:
         if n % 40 == 11:
             step = "revocation"
             directives = (await partner.call(stack.intake, CONSENTS, {"s": str(survivor)}))["consents"]
-            # Every directive to the shelter: a grant sent again after a lost answer recorded a second one.
-            for directive_id in [d["id"] for d in directives if d["granteeOrgId"] == shelter]:
-                await partner.decided(stack.intake, REVOKE, {"s": str(survivor), "d": directive_id})
+            # The one directive to the shelter (a grant sent again with its idempotency key is recorded once).
+            directive_id = next(d["id"] for d in directives if d["granteeOrgId"] == shelter)
+            await partner.decided(stack.intake, REVOKE, {"s": str(survivor), "d": directive_id})
             ledger.revoked.append((survivor, key))
         elif n % 40 == 31:
             await erase(partner, survivor)
@@ -312,7 +315,7 @@ async def accept_after_cancel(partner: Partner, survivor: UUID, shelter: str, ke
     ask = {"survivorId": str(survivor), "recipientOrg": shelter, "referralType": "EMERGENCY_SHELTER",
            "urgency": "EMERGENCY"}  # fmt: skip
     with contextlib.suppress(Unanswered, Refused):  # a lost answer leaves nothing to check: the rule is tried again
-        referral = (await partner.decided(stack.intake, REQUEST, {"r": ask}))["referralId"]
+        referral = (await partner.decided(stack.intake, REQUEST, {"r": ask, "k": str(uuid4())}))["referralId"]
         cancel = {"r": referral, "s": str(survivor), "m": {"cancel": {"reason": "BY_REFERRER"}}}
         await partner.decided(stack.tiny[2], MOVE, cancel)  # a caseworker of the referrer cancels
         about = {"referralId": referral, "survivorId": str(survivor), "unitType": "ADULT_WOMEN"}
@@ -361,10 +364,11 @@ async def bed_not_free(partner: Partner) -> None:
                      "validFrom": (now - timedelta(minutes=1)).isoformat(),
                      "validUntil": (now + timedelta(days=30)).isoformat(),
                      "obtained": {"method": "WRITTEN", "language": "tl", "interpreter": True}}  # fmt: skip
-        await partner.decided(stack.intake, GRANT, {"s": survivor, "d": directive})
+        await partner.decided(stack.intake, GRANT, {"s": survivor, "d": directive, "k": str(uuid4())})
         ask = {"survivorId": survivor, "recipientOrg": shelter, "referralType": "EMERGENCY_SHELTER",
                "urgency": "EMERGENCY"}  # fmt: skip
-        ids.append(((await partner.decided(stack.intake, REQUEST, {"r": ask}))["referralId"], survivor))
+        made = await partner.decided(stack.intake, REQUEST, {"r": ask, "k": str(uuid4())})
+        ids.append((made["referralId"], survivor))
     answers = []
     for referral, survivor in ids:
         about = {"referralId": referral, "survivorId": survivor, "unitType": "ADULT_WOMEN"}
@@ -589,6 +593,12 @@ async def check(stack: Stack, ledger: Ledger) -> dict[str, Any]:
     repeated_transitions = await db.fetchval(
         "SELECT count(*) FROM (SELECT referral_id, from_status, to_status FROM referrals.transitions"
         " GROUP BY 1, 2, 3 HAVING count(*) > 1) x")  # fmt: skip
+    twin_directives = await db.fetchval(
+        "SELECT count(*) FROM (SELECT survivor_id FROM consent.directives GROUP BY survivor_id,"
+        " directive->'grantee'->>'org_id' HAVING count(DISTINCT directive_id) > 1) x")  # fmt: skip
+    twin_referrals = await db.fetchval(
+        "SELECT count(*) FROM (SELECT survivor_id FROM referrals.referrals WHERE status <> 'cancelled'"
+        " GROUP BY survivor_id, recipient_org, referral_type HAVING count(*) > 1) x")  # fmt: skip
     repeated_projected = await db.fetchval(
         "SELECT count(*) FROM (SELECT referral_id, status FROM gateway.transitions GROUP BY 1, 2 HAVING count(*) > 1) x"
     )
@@ -653,6 +663,8 @@ async def check(stack: Stack, ledger: Ledger) -> dict[str, Any]:
             "transitions_recorded_twice": repeated_transitions,
             "transitions_projected_twice": repeated_projected,
             "commands_with_two_outcomes": len(answered_twice),
+            "grants_recorded_twice": twin_directives,
+            "referrals_made_twice": twin_referrals,
         },
         "outcome_copies_same_event_id": copies,
         "poison": {

@@ -8,6 +8,23 @@ from events.consent import Basis, Directive
 from events.errors import DomainError
 
 
+def restates(recorded: Directive, given: Directive) -> bool:
+    """``given`` is ``recorded`` sent again: the same version, grantee, scope, period and basis, by the same team.
+
+    Sealed parts (a justification) are sealed afresh on each attempt, so they are not compared.
+
+    >>> from datetime import UTC, datetime
+    >>> from uuid import UUID
+    >>> d = Directive(directive_id=UUID(int=1), version=1, grantee={"org_type": "shelter"}, categories={"identity"},
+    ...               purposes={"service_delivery"}, valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+    ...               valid_until=datetime(2027, 1, 1, tzinfo=UTC), recorded_by="hotline")
+    >>> restates(d, d), restates(d, d.model_copy(update={"valid_until": datetime(2028, 1, 1, tzinfo=UTC)}))
+    (True, False)
+    """
+    unsealed = {"justification", "subject_is_minor"}
+    return recorded.model_dump(exclude=unsealed) == given.model_dump(exclude=unsealed)
+
+
 def check_grant(
     directive: Directive, *, latest_version: int | None, survivor_is_minor: bool, now: datetime
 ) -> Directive:

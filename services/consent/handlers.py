@@ -62,6 +62,8 @@ async def grant_consent(
             "directive_of_another_survivor", "this directive id belongs to another survivor",
             field="directive.directive_id",
         )  # fmt: skip
+    if latest is not None and domain.restates(Directive.model_validate(latest["directive"]), command.directive):
+        return  # the same grant sent again (its idempotency key): recorded once, answered again; a revocation stands
     directive = domain.check_grant(
         command.directive,
         latest_version=latest["version"] if latest is not None else None,

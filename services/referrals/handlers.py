@@ -75,8 +75,16 @@ async def request_referral(
         raise WaitForSurvivor(command.survivor_id)
     links = await repository.care_links(conn, command.survivor_id)
     require_member(command.referrer_org, survivor["screener_org"], links, now, grace, field="referrer_org")
-    if await conn.fetchval("SELECT 1 FROM referrals WHERE referral_id = $1", command.referral_id):
-        raise DomainError("duplicate_referral", "a referral with this id exists already", field="referral_id")
+    earlier = await conn.fetchrow(
+        "SELECT survivor_id, referrer_org, recipient_org, referral_type FROM referrals WHERE referral_id = $1",
+        command.referral_id,
+    )
+    if earlier is not None:
+        if tuple(earlier.values()) == (command.survivor_id, command.referrer_org, command.recipient_org,
+                                       command.referral_type.value):  # fmt: skip
+            return  # the same request sent again (its idempotency key): made once, answered again
+        raise DomainError("duplicate_referral", "a referral with this id exists already: was its idempotency key "
+                          "used for another referral?", field="referral_id")  # fmt: skip
     if command.recipient_org == command.referrer_org:
         raise DomainError("self_referral", "an organisation cannot refer to itself", field="recipient_org")
     if await repository.organisation(conn, command.referrer_org) is None:

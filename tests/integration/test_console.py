@@ -160,8 +160,14 @@ async def test_a_hotline_refers_and_a_shelter_takes_the_survivor_in_through_the_
 
     await checked.open(hotline_page, f"/survivors/{survivor}/refer")
     await hotline_page.get_by_label(re.compile(re.escape(shelter.org_id))).check()
+    form = hotline_page.locator("form[action$='/refer'][method=post]")
+    sent = await form.evaluate("f => Object.fromEntries(new FormData(f))")
     await hotline_page.get_by_role("button", name="Send the referral").click()
     await hotline_page.get_by_text("Done.").wait_for()
+    # The same form sent again (the answer was lost, or the coordinator sent it twice): one referral, answered.
+    again = await hotline_page.request.post(f"{hotline_page.url}", form=sent)
+    assert again.status == 200, await again.text()
+    assert await db.fetchval("SELECT count(*) FROM referrals.referrals WHERE survivor_id = $1", survivor) == 1
 
     card = shelter_page.locator("li[id^='referral-']")
     await card.first.wait_for(timeout=30_000)  # pushed to the open page: no reload

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric import rsa
+from gateway.api.inputs import variables
 from gateway.auth import Role, create_key
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -27,6 +28,7 @@ from events.needs import ReferralType
 from services.kernel.db import Pool, create_pool
 from services.kernel.settings import Settings
 from tests.support.gateway import (
+    GRANT,
     MOVE,
     REFER,
     SCREEN,
@@ -130,6 +132,56 @@ async def test_a_screening_sent_again_after_a_lost_answer_names_the_same_survivo
     assert await db.fetchval("SELECT 1 FROM gateway.survivors WHERE survivor_id = $1", survivor)
     other = (await call(settings, intake, SCREEN, {"s": screening(), "w": 10000}))[1]
     assert UUID(other["data"]["recordScreening"]["subjectId"]) != survivor, "another key, another survivor"
+
+
+async def test_a_grant_and_a_referral_sent_again_with_their_idempotency_keys_are_recorded_once(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    """make chaos found it: a grant sent again after a lost answer recorded a second directive, which a revocation
+    of the first left in force. With the same idempotency key, the retry is the same directive (or referral), each
+    attempt is answered APPLIED, and a revocation revokes the one directive there is; a retry after it revives
+    nothing."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    intake = await partner(db, hotline, Role.INTAKE)
+    await partner(db, shelter, Role.CASEWORKER)
+    survivor = await referrable(settings, db, intake, shelter, hotline)  # one directive already
+    directive = variables(Directive, {"grantee": {"org_id": shelter.org_id}, "categories": ["contact"], **window()})
+    sent = {"s": str(survivor), "d": directive, "w": 10000, "k": "grant-0001-retry"}
+
+    async def grant_it(**changes: Any) -> str:
+        answer = (await call(settings, intake, GRANT, {**sent, **changes}))[1]
+        return str(answer["data"]["grantConsent"]["outcome"]["status"])
+
+    async def directives() -> list[UUID]:
+        rows = await db.fetch("SELECT directive_id FROM consent.directives WHERE survivor_id = $1", survivor)
+        return [r["directive_id"] for r in rows]
+
+    before = await directives()
+    assert [await grant_it(), await grant_it()] == ["APPLIED", "APPLIED"]
+    keyed = [d for d in await directives() if d not in before]
+    assert len(keyed) == 1, "one directive (one version of it), however often it was sent"
+    assert await grant_it(k="grant-0002-other") == "APPLIED"
+    assert len(await directives()) == len(before) + 2, "another key, another directive"
+
+    asked = {"r": referral(survivor, shelter.org_id), "w": 10000, "k": "referral-0001-retry"}
+    answers = [(await call(settings, intake, REFER, asked))[1]["data"]["requestReferral"] for _ in range(2)]
+    assert [a["outcome"]["status"] for a in answers] == ["APPLIED", "APPLIED"], answers
+    assert answers[0]["referralId"] == answers[1]["referralId"]
+    assert await db.fetchval("SELECT count(*) FROM referrals.referrals WHERE survivor_id = $1", survivor) == 1
+    medical = {**asked, "r": referral(survivor, shelter.org_id, referral_type="medical")}
+    reused = (await call(settings, intake, REFER, medical))[1]["data"]["requestReferral"]
+    assert (reused["outcome"]["status"], reused["outcome"]["code"]) == ("REFUSED", "duplicate_referral"), reused
+    other = (await call(settings, intake, REFER, {**asked, "k": "referral-0002-other"}))[1]["data"]["requestReferral"]
+    assert other["referralId"] != answers[0]["referralId"]
+
+    revoke = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d, wait: 10000) {"
+              " outcome { status } } }")  # fmt: skip
+    revoked = (await call(settings, intake, revoke, {"s": str(survivor), "d": str(keyed[0])}))[1]
+    assert revoked["data"]["revokeConsent"]["outcome"]["status"] == "APPLIED"
+    assert await grant_it() == "APPLIED", "answered: the grant was recorded once, before"
+    rows = await db.fetch("SELECT revoked_at FROM consent.directives WHERE directive_id = $1", keyed[0])
+    assert [r["revoked_at"] is not None for r in rows] == [True], "a retry after the revocation revives nothing"
 
 
 async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audited(

@@ -73,11 +73,11 @@ def screening(**changes: Any) -> dict[str, Any]:
     return variables(ScreeningIntake, data)
 
 
-GRANT = ("mutation($s: ID!, $d: DirectiveInput!, $w: Int) { grantConsent(survivorId: $s, directive: $d, wait: $w) {"
-         " commandId outcome { status code field message } } }")  # fmt: skip
+GRANT = ("mutation($s: ID!, $d: DirectiveInput!, $w: Int, $k: String) { grantConsent(survivorId: $s, directive: $d,"
+         " wait: $w, idempotencyKey: $k) { commandId outcome { status code field message } } }")  # fmt: skip
 
-REFER = ("mutation($r: ReferralInput!, $w: Int) { requestReferral(referral: $r, wait: $w) {"
-         " commandId referralId outcome { status code field message } } }")  # fmt: skip
+REFER = ("mutation($r: ReferralInput!, $w: Int, $k: String) { requestReferral(referral: $r, wait: $w,"
+         " idempotencyKey: $k) { commandId referralId outcome { status code field message } } }")  # fmt: skip
 
 
 def referral(survivor: UUID | str, recipient_org: str, **more: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import strawberry
 
@@ -35,6 +35,23 @@ Wait = Annotated[
         "A screening or referral APPLIED within the wait can already be read and acted on through this API."
     ),
 ]
+
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Your key for this command (8 to 100 characters). Sent again after a lost answer with the same "
+        "key, it names the same referral or directive, and Haven records it once: the answer is the first one's."
+    ),
+]
+
+
+def keyed(info: Info, kind: str, who: Principal, key: str | None, *scope: str) -> UUID:
+    """The id a command with ``key`` creates: the same for every retry of it, a fresh one without a key."""
+    if key is None:
+        return uuid4()
+    if not 8 <= len(key) <= 100:
+        raise fail("BAD_INPUT", "idempotencyKey: between 8 and 100 characters", field="idempotencyKey")
+    return info.context["keyring"].pseudonym(kind, who.org_id, *scope, key)
 
 
 @strawberry.enum(description="What became of a command.")

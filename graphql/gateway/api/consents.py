@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 import strawberry
 
@@ -30,7 +29,16 @@ from gateway.api.base import (
     survivor_uuid,
     validated,
 )
-from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands, write_commands
+from gateway.api.commands import (
+    Accepted,
+    IdempotencyKey,
+    Wait,
+    answer,
+    check_wait,
+    keyed,
+    send_commands,
+    write_commands,
+)
 from gateway.api.inputs import Shape, coded, input_type, plain
 from gateway.auth import Role
 
@@ -100,7 +108,8 @@ class ConsentMutation:
 
     @strawberry.mutation(
         description="Record consent as your organisation (a member of the survivor's care team). Give directiveId "
-        "to record the next version of an existing directive; Haven sets recordedBy and the version."
+        "to record the next version of an existing directive; Haven sets recordedBy and the version. Give an "
+        "idempotencyKey with a new directive so that sending it again after a lost answer records it once."
     )
     async def grant_consent(
         self,
@@ -108,13 +117,14 @@ class ConsentMutation:
         survivor_id: strawberry.ID,
         directive: DirectiveInput,  # type: ignore[valid-type]
         wait: Wait = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
         check_wait(wait)
         sid = survivor_uuid(survivor_id, "survivorId")
         given = plain(directive)
         await require_member(info, sid)
-        version = 1
+        version, directive_id = 1, keyed(info, "directive", who, idempotency_key, str(sid))
         if "directive_id" in given:
             latest = await info.context["pool"].fetchval(
                 "SELECT max(version) FROM gateway.consent_directives WHERE directive_id = $1 AND survivor_id = $2",
@@ -122,9 +132,9 @@ class ConsentMutation:
             )  # fmt: skip
             if latest is None:
                 raise fail("BAD_INPUT", "directiveId: no such directive for this survivor", field="directiveId")
-            version = latest + 1
+            version, directive_id = latest + 1, given["directive_id"]
         given = await sealing(info, Directive, given, sid)
-        fields = {"directive_id": str(uuid4()), **given, "version": version, "recorded_by": who.org_id}
+        fields = {**given, "directive_id": str(directive_id), "version": version, "recorded_by": who.org_id}
         command = validated(GrantConsent, {"survivor_id": sid, "directive": validated(Directive, fields)})
         return await answer(info, (await send_commands(info, command))[0], wait)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from typing import Annotated
-from uuid import uuid4
 
 import strawberry
 from strawberry import relay
@@ -34,7 +33,7 @@ from gateway.api.base import (
     survivor_uuid,
     validated,
 )
-from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
+from gateway.api.commands import Accepted, IdempotencyKey, Wait, answer, check_wait, keyed, send_commands
 from gateway.api.inputs import Shape, chosen, input_type, one_of, plain
 from gateway.api.pathway import REFERRALS, Referral
 from gateway.auth import Role
@@ -157,15 +156,18 @@ class ReferralsMutation:
 
     @strawberry.mutation(
         description="Refer a survivor in your care team. Consent decides what the referral shares, not whether it "
-        "is made: see referralSharing first, and withheldCategories on the referral."
+        "is made: see referralSharing first, and withheldCategories on the referral. Give an idempotencyKey so that "
+        "sending it again after a lost answer makes one referral."
     )
-    async def request_referral(self, info: Info, referral: ReferralInput, wait: Wait = None) -> Accepted:  # type: ignore[valid-type]
+    async def request_referral(
+        self, info: Info, referral: ReferralInput, wait: Wait = None, idempotency_key: IdempotencyKey = None,  # type: ignore[valid-type]
+    ) -> Accepted:  # fmt: skip
         who = principal(info, Role.INTAKE, Role.CASEWORKER)
         check_wait(wait)
         given = plain(referral)
         await require_member(info, survivor_uuid(given["survivor_id"], "referral.survivorId"))
         fields = {
-            "referral_id": str(uuid4()),
+            "referral_id": str(keyed(info, "referral", who, idempotency_key)),
             **await sealing(info, RequestReferral, given),
             "referrer_org": who.org_id,
         }

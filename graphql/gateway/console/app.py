@@ -528,7 +528,9 @@ class Console:
         given, _errors = await self.run(request, session, operations.CONSENTS, {"id": survivor})
         return {"survivor_id": survivor, "orgs": orgs, "categories": [c.name for c in Category],
                 "purposes": [p.name for p in Purpose], "methods": [m.name for m in ConsentMethod],
-                "bases": [b.name for b in Basis], "directives": given.get("consents") or []}  # fmt: skip
+                "bases": [b.name for b in Basis], "directives": given.get("consents") or [],
+                # A form sent again (a lost answer, a reload) is the same grant: Haven records it once.
+                "idempotency": str(uuid4()), "since": datetime.now(UTC).isoformat()}  # fmt: skip
 
     async def revoke(self, request: Request, session: Session) -> Response:
         form = await request.form()
@@ -549,7 +551,7 @@ class Console:
             "grantee": {"orgId": str(form.get("grantee"))},
             "categories": form.getlist("categories"),
             "purposes": form.getlist("purposes") or ["SERVICE_DELIVERY"],
-            "validFrom": datetime.now(UTC).isoformat(),
+            "validFrom": str(form.get("since") or datetime.now(UTC).isoformat()),
             "validUntil": datetime.combine(until, datetime.max.time(), UTC).isoformat(),
             "basis": str(form.get("basis") or "CONSENT"),
             "obtained": {"method": str(form.get("method") or "VERBAL_WITNESSED"),
@@ -559,7 +561,8 @@ class Console:
             directive["justification"] = str(form.get("justification"))
         if approvers := [a.strip() for a in str(form.get("approvers", "")).split(",") if a.strip()]:
             directive["approvers"] = approvers
-        _answer, outcome = await self.command(request, session, operations.GRANT, {"id": survivor, "d": directive})
+        variables = {"id": survivor, "d": directive, "k": str(form.get("idempotency") or uuid4())}
+        _answer, outcome = await self.command(request, session, operations.GRANT, variables)
         page = await self._consent_page(request, session)
         return self.render(request, session, "consent.html", 200 if outcome["status"] == "APPLIED" else 422,
                            outcome=outcome, **page)  # fmt: skip
@@ -570,14 +573,16 @@ class Console:
         service = str(form.get("service") or ReferralType.EMERGENCY_SHELTER.name)
         data, _errors = await self.run(request, session, operations.PROVIDERS, {"service": service})
         page = {"survivor_id": survivor, "service": service, "services": [t.name for t in ReferralType],
-                "urgencies": [u.name for u in Urgency], "providers": data.get("providers") or []}  # fmt: skip
+                "urgencies": [u.name for u in Urgency], "providers": data.get("providers") or [],
+                "idempotency": str(uuid4())}  # fmt: skip
         if request.method == "GET":
             return self.render(request, session, "refer.html", outcome=None, **page)
         referral = {"survivorId": survivor, "recipientOrg": str(form.get("recipient")), "referralType": service,
                     "urgency": str(form.get("urgency") or "URGENT")}  # fmt: skip
         if form.get("note"):
             referral["note"] = str(form.get("note"))
-        _answer, outcome = await self.command(request, session, operations.REFER, {"r": referral})
+        variables = {"r": referral, "k": str(form.get("idempotency") or uuid4())}
+        _answer, outcome = await self.command(request, session, operations.REFER, variables)
         return self.render(request, session, "refer.html", 200 if outcome["status"] == "APPLIED" else 422,
                            outcome=outcome, **page)  # fmt: skip
 

@@ -59,8 +59,8 @@ mutation Screen($s: ScreeningInput!) {
 }"""
 
 GRANT = """
-mutation Grant($id: ID!, $d: DirectiveInput!) {
-  grantConsent(survivorId: $id, directive: $d, wait: 8000) { outcome { status code field message } }
+mutation Grant($id: ID!, $d: DirectiveInput!, $k: String) {
+  grantConsent(survivorId: $id, directive: $d, idempotencyKey: $k, wait: 8000) { outcome { status code field message } }
 }"""
 
 REVOKE = """
@@ -69,8 +69,8 @@ mutation Revoke($id: ID!, $d: ID!) {
 }"""
 
 REFER = """
-mutation Refer($r: ReferralInput!) {
-  requestReferral(referral: $r, wait: 8000) { referralId outcome { status code field message } }
+mutation Refer($r: ReferralInput!, $k: String) {
+  requestReferral(referral: $r, idempotencyKey: $k, wait: 8000) { referralId outcome { status code field message } }
 }"""
 
 MOVE = """
