@@ -48,12 +48,16 @@ def reader(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**auth(settings), group_id=None, enable_auto_commit=False)
 
 
-def consumer(settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500) -> AIOKafkaConsumer:
-    """A consumer whose offsets are committed only by us, after the database commit."""
+def consumer(
+    settings: Settings, group_id: str, topics: Iterable[str], *, max_records: int = 500, instance: str | None = None
+) -> AIOKafkaConsumer:
+    """A consumer whose offsets are committed only by us, after the database commit; ``instance`` makes it a static
+    member of its group."""
     return AIOKafkaConsumer(
         *topics,
         **auth(settings),
         group_id=group_id,
+        group_instance_id=instance,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",

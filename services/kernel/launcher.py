@@ -139,7 +139,8 @@ def plan(
         count = replicas if isinstance(replicas, int) else replicas.get(_short(app), 1)
         for n in range(count):
             name = app if count == 1 else f"{app}#{n + 1}"
-            env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found))}
+            # Its name is its static membership in its consumer group: restarted, it takes its partitions back.
+            env = {"HAVEN_HEALTH_PORT": str(settings.health_base_port + len(found)), "HAVEN_KAFKA_INSTANCE_ID": name}
             if app == HOST:  # each service inside signs in as its own role and user; its one consumer as haven_all
                 env["HAVEN_KAFKA_USERNAME"] = role_of("all")
             elif app.endswith(".app"):  # each connects as its own role, owning its schema only, and Kafka user

@@ -145,7 +145,7 @@ async def serve_all(
             topics = sorted({t for spec, _ in services for t in spec.topics})
             consumer = IdempotentConsumer(
                 name=group,
-                consumer=kafka.consumer(settings, group, topics),
+                consumer=kafka.consumer(settings, group, topics, instance=settings.kafka_instance_id),
                 dead_letters=kafka.producer(settings),
                 subscribers=subscribers,
                 commit_seconds=settings.kafka_commit_seconds,

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         "while the last batch was handled); a higher minimum with a short wait cost more CPU in make bench, not less.",
     )
     kafka_fetch_min_bytes: int = Field(default=1, ge=1, description="What a fetch waits for before it is answered.")
+    kafka_instance_id: str | None = Field(
+        default=None,
+        description="A static member name for this process in its consumer group (KIP-345): a process restarted "
+        "under the same name takes its partitions back at once, with no rebalance and no wait for the session "
+        "timeout. make run's launcher names each process; leave it unset where a restart comes back under a new name "
+        "(a Deployment's rolling update), or the old name's partitions wait out the session timeout.",
+    )
     kafka_commit_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -60,4 +60,7 @@ def test_split_replicas_run_two_of_every_process_each_with_its_own_probe_port_an
     assert sorted(app for app, _ in two.values()) == sorted(apps * 2)
     ports = [env["HAVEN_HEALTH_PORT"] for _, env in two.values()]
     assert len(set(ports)) == len(ports), "no two processes share a probe port"
+    names = [env["HAVEN_KAFKA_INSTANCE_ID"] for _, env in two.values()]
+    assert len(set(names)) == len(names), "each is a static member of its group under a name of its own"
+    assert plan(Settings(health_base_port=28100), apps, 2, 28000, split=True) == two, "the same names when restarted"
     assert sorted(env["HAVEN_GATEWAY_PORT"] for app, env in two.values() if app == "gateway.app") == ["28000", "28001"]
