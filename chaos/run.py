@@ -113,6 +113,7 @@ class Fault:
     at: float
     ready_s: float | None = None
     resumed_s: float | None = None
+    process: str | None = None  # a kill's process, whose own readiness is timed
 
 
 @dataclass
@@ -430,19 +431,23 @@ async def probe(settings: Settings, port: str) -> bool:
         return False
 
 
-async def all_ready(stack: Stack) -> bool:
-    ports = [p for p in (probe_port(pid) for pid in stack.processes().values()) if p]
+async def all_ready(stack: Stack, only: str | None = None) -> bool:
+    """Every process answers ready (or only the one named)."""
+    pids = [pid for name, pid in stack.processes().items() if only in (None, name)]
+    ports = [p for p in (probe_port(pid) for pid in pids) if p]
     return bool(ports) and all(await asyncio.gather(*(probe(stack.settings, p) for p in ports)))
 
 
 async def recovered(stack: Stack, ledger: Ledger, fault: Fault, *, after: float = 1.0) -> None:
-    """Time from the fault to every process ready again, then to the next closed loop completing."""
+    """Time from the fault to the process killed (or, after a restart of Kafka or PostgreSQL, every process)
+    answering ready again, then to the next closed loop completing. A process killed again soon after its restart
+    waits out the launcher's backoff (doubling from 1 s while it keeps dying within a minute of starting)."""
     await asyncio.sleep(after)
     began = ledger.began + fault.at
     done_before = len(ledger.completed)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if fault.ready_s is None and await all_ready(stack):
+        if fault.ready_s is None and await all_ready(stack, fault.process):
             fault.ready_s = round(time.monotonic() - began, 2)
         if fault.ready_s is not None and len(ledger.completed) > done_before:
             fault.resumed_s = round(ledger.completed[-1] - began, 2)
@@ -482,7 +487,7 @@ async def faults(stack: Stack, ledger: Ledger, plan: Plan, stop: asyncio.Event) 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(processes[name], signal.SIGKILL)
                 kills += 1
-                fault = Fault("kill", name.removeprefix("services.").removesuffix(".app"), ledger.now())
+                fault = Fault("kill", name.removeprefix("services.").removesuffix(".app"), ledger.now(), process=name)
                 ledger.faults.append(fault)
                 watchers.append(asyncio.create_task(recovered(stack, ledger, fault)))
             next_kill = time.monotonic() + plan.kill_every

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from events.base import REGISTRY, EventData, JsonObject
 from events.catalog import CONSENT, CONSENT_COMMANDS
-from events.types import OrgId, Sealed, SurvivorId
+from events.types import CountryCode, OrgId, Sealed, SurvivorId
 
 
 class Category(StrEnum):
@@ -143,6 +143,15 @@ class Directive(BaseModel):
     obtained: HowObtained | None = Field(
         default=None, description="Required for every new directive; absent only in directives recorded before it was."
     )
+    cross_border: frozenset[CountryCode] = Field(
+        default=frozenset(),
+        max_length=50,
+        description="Jurisdictions beyond the survivor's own where a grantee may be (ISO 3166-1 alpha-2). A permit "
+        "reaches an organisation outside the survivor's jurisdiction only if it names one of the organisation's.",
+    )
+    any_jurisdiction: bool = Field(
+        default=False, description="The permit reaches the grantee in any jurisdiction (cross-border everywhere)."
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Directive:
@@ -168,13 +177,31 @@ class Directive(BaseModel):
     def in_force(self, at: datetime) -> bool:
         return self.valid_from <= at < self.valid_until
 
+    def reaches(self, party: Party, home: frozenset[str]) -> bool:
+        """Does a permit reach ``party`` from the survivor's ``home`` jurisdictions? Always within a shared
+        jurisdiction (or where either is unknown); across a border only where ``cross_border`` names one of the
+        party's jurisdictions, or ``any_jurisdiction``."""
+        if not crosses_border(home, party.jurisdictions):
+            return True
+        return self.any_jurisdiction or bool(self.cross_border & party.jurisdictions)
+
+
+def crosses_border(home: frozenset[str], there: frozenset[str]) -> bool:
+    """Between the survivor's jurisdictions and an organisation's, a border: both known and none shared.
+
+    >>> crosses_border(frozenset({"GB"}), frozenset({"FR"})), crosses_border(frozenset({"GB"}), frozenset({"GB", "IE"}))
+    (True, False)
+    """
+    return bool(home and there and not home & there)
+
 
 @dataclass(frozen=True)
 class Party:
-    """Who asks: an organisation and its type."""
+    """Who asks: an organisation, its type and the jurisdictions it works in (empty: not known)."""
 
     org_id: str
     org_type: OrgType
+    jurisdictions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -195,6 +222,7 @@ class DecisionReason(StrEnum):
     OUTSIDE_PERIOD = "outside_period"
     REVOKED = "revoked"
     CHILD_BASIS_INCOMPLETE = "child_basis_incomplete"
+    ACROSS_BORDER = "across_border_not_permitted"
 
 
 @dataclass(frozen=True)
@@ -220,9 +248,16 @@ def latest_versions(records: Iterable[ConsentRecord]) -> list[ConsentRecord]:
 
 
 def decide(
-    records: Iterable[ConsentRecord], party: Party, category: Category, purpose: Purpose, at: datetime
+    records: Iterable[ConsentRecord],
+    party: Party,
+    category: Category,
+    purpose: Purpose,
+    at: datetime,
+    home: frozenset[str] = frozenset(),
 ) -> Decision:
-    """May ``party`` see ``category`` for ``purpose`` at ``at``? Default deny; deny wins.
+    """May ``party`` see ``category`` for ``purpose`` at ``at``? Default deny; deny wins. ``home``: the survivor's
+    jurisdictions; a permit reaches a party across a border only if it says so (``Directive.reaches``), while a
+    deny applies wherever the party is.
 
     >>> from datetime import UTC
     >>> decide([], Party("harbour-shelter", OrgType.SHELTER), Category.CONTACT,
@@ -234,11 +269,14 @@ def decide(
     for record in active:
         if record.directive.effect is Effect.DENY:
             return Decision(False, DecisionReason.DENIED, record.directive.directive_id)
-    for record in active:
+    reaching = [r for r in active if r.directive.reaches(party, home)]
+    for record in reaching:
         if record.directive.basis_is_complete():
             return Decision(True, DecisionReason.PERMITTED, record.directive.directive_id)
+    if reaching:
+        return Decision(False, DecisionReason.CHILD_BASIS_INCOMPLETE, reaching[0].directive.directive_id)
     if active:
-        return Decision(False, DecisionReason.CHILD_BASIS_INCOMPLETE, active[0].directive.directive_id)
+        return Decision(False, DecisionReason.ACROSS_BORDER, active[0].directive.directive_id)
     for record in relevant:
         if record.revoked_at is not None and record.revoked_at <= at and record.directive.in_force(at):
             return Decision(False, DecisionReason.REVOKED, record.directive.directive_id)

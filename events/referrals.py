@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import REGISTRY, EventData, drop_plain_text
 from events.catalog import REFERRALS, REFERRALS_COMMANDS
 from events.consent import Category, ConsentRecord, Party, Purpose, decide
 from events.needs import ReferralType, Urgency
-from events.types import Code, OrgId, ReferralId, Sealed, SurvivorId
+from events.types import Code, CountryCode, OrgId, ReferralId, Sealed, SurvivorId
 
 C = Category
 
@@ -78,7 +78,12 @@ the recipient sees what of this the survivor permits, and decides whether that i
 
 
 def sharing(
-    records: Iterable[ConsentRecord], party: Party, at_most: Iterable[Category], purpose: Purpose, at: datetime
+    records: Iterable[ConsentRecord],
+    party: Party,
+    at_most: Iterable[Category],
+    purpose: Purpose,
+    at: datetime,
+    home: frozenset[str] = frozenset(),
 ) -> tuple[frozenset[Category], frozenset[Category]]:
     """What a referral to ``party`` shares of ``at_most`` (what consent permits now) and what it withholds.
 
@@ -91,7 +96,7 @@ def sharing(
     (frozenset(), frozenset({<Category.CONTACT: 'contact'>}))
     """
     records = list(records)
-    withheld = frozenset(c for c in at_most if not decide(records, party, c, purpose, at).permitted)
+    withheld = frozenset(c for c in at_most if not decide(records, party, c, purpose, at, home).permitted)
     return frozenset(at_most) - withheld, withheld
 
 
@@ -276,6 +281,15 @@ class ReferralEvent(EventData):
         return {"referraltype": self.referral_type.value} if self.referral_type is not None else {}
 
 
+class Border(BaseModel):
+    """The border a referral crosses: the survivor's jurisdictions and the recipient's (they share none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: frozenset[CountryCode] = Field(min_length=1)
+    recipient: frozenset[CountryCode] = Field(min_length=1)
+
+
 class ReferralRequested(ReferralEvent):
     event_type = "referral.requested"
     status = ReferralStatus.REQUESTED
@@ -295,6 +309,9 @@ class ReferralRequested(ReferralEvent):
         default=None,
         description="The coded facts matching uses (age band, gender, disability), sealed with the survivor's key "
         "(STATISTICS) as identification sealed them: the recipient needs nothing else to match.",
+    )
+    border: Border | None = Field(
+        default=None, description="Set when the referral crosses a border, which the survivor's consent permitted."
     )
 
 

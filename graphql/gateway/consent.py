@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,7 +16,7 @@ from uuid import UUID
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
-from events.consent import Category, ConsentRecord, Decision, Directive, Purpose, decide
+from events.consent import Category, ConsentRecord, Decision, Directive, Party, Purpose, decide
 from gateway.auth import Principal
 from graphql import GraphQLError
 from services.kernel import metrics
@@ -25,33 +25,62 @@ from services.kernel.db import Pool
 
 @dataclass
 class ConsentScope:
-    """One request's view: who asks, the survivors' consent (loaded once each), and what was shown."""
+    """One request's view: who asks (and where they work), the survivors' consent and own jurisdictions (loaded
+    once each), and what was shown."""
 
     pool: Pool
     principal: Principal
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _records: dict[UUID, list[ConsentRecord]] = field(default_factory=dict)
+    _homes: dict[UUID, frozenset[str]] = field(default_factory=dict)
+    _party: Party | None = None
     shown: dict[tuple[UUID, Purpose], set[Category]] = field(default_factory=lambda: defaultdict(set))
 
-    def know(self, survivor_id: UUID, directives: Iterable[tuple[Any, datetime | None]]) -> None:
-        """Take the survivor's directives (JSON, revoked at) when a query already fetched them."""
+    def know(
+        self, survivor_id: UUID, directives: Iterable[tuple[Any, datetime | None]], home: Iterable[str] | None
+    ) -> None:
+        """Take the survivor's directives (JSON, revoked at) and jurisdictions when a query already fetched them."""
         self._records[survivor_id] = [ConsentRecord(Directive.model_validate(d), revoked) for d, revoked in directives]
+        self._homes[survivor_id] = frozenset(home or ())
 
     async def records(self, survivor_id: UUID) -> list[ConsentRecord]:
         if survivor_id not in self._records:
-            rows = await self.pool.fetch(
-                "SELECT directive, revoked_at FROM gateway.consent_directives WHERE survivor_id = $1", survivor_id
-            )
-            self.know(survivor_id, [(r["directive"], r["revoked_at"]) for r in rows])
+            row: Any = await self.pool.fetchrow(CONSENT, survivor_id)  # one row, always
+            self.know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True), row["home"])
         return self._records[survivor_id]
 
+    def home(self, survivor_id: UUID) -> frozenset[str]:
+        """The survivor's own jurisdictions, once ``records`` loaded them."""
+        return self._homes.get(survivor_id, frozenset())
+
+    async def party(self) -> Party:
+        """The asking organisation with its jurisdictions (a border between it and a survivor needs consent)."""
+        if self._party is None:
+            where = await self.pool.fetchval(
+                "SELECT profile->'jurisdictions' FROM gateway.organisations WHERE org_id = $1", self.principal.org_id
+            )
+            self._party = replace(self.principal.party, jurisdictions=frozenset(where or ()))
+        return self._party
+
+    async def decision(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
+        records = await self.records(survivor_id)
+        return decide(records, await self.party(), category, purpose, self.at, self._homes[survivor_id])
+
     async def decide(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
-        decision = decide(await self.records(survivor_id), self.principal.party, category, purpose, self.at)
+        decision = await self.decision(survivor_id, category, purpose)
         outcome = "permitted" if decision.permitted else "denied"
         metrics.CONSENT_DECISIONS.add(
             1, {"haven.consent.category": category.value, "haven.consent.purpose": purpose.value, "outcome": outcome}
         )
         return decision
+
+
+CONSENT = """
+SELECT (SELECT array_agg(directive) FROM gateway.consent_directives WHERE survivor_id = $1) AS directives,
+       (SELECT array_agg(revoked_at) FROM gateway.consent_directives WHERE survivor_id = $1) AS revoked,
+       (SELECT o.profile->'jurisdictions' FROM gateway.survivors s JOIN gateway.organisations o
+           ON o.org_id = s.screener_org WHERE s.survivor_id = $1) AS home"""
+"""A survivor's directives and own jurisdictions (the screening organisation's), in one round trip."""
 
 
 class Consent(FieldExtension):

@@ -89,13 +89,13 @@ async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
                                    status, deadline, parent_referral_id, created_at, updated_at, shared, withheld,
-                                   moved_seq)
-            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9, $10, $11, nextval('referral_move_seq'))
+                                   moved_seq, border)
+            VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $9, $10, $11, nextval('referral_move_seq'), $12)
             ON CONFLICT (referral_id) DO NOTHING
             """,
             data.referral_id, data.survivor_id, data.referrer_org, data.recipient_org, data.referral_type,
             data.urgency, data.deadline, data.parent_referral_id, event.time, sorted(data.categories),
-            sorted(data.withheld),
+            sorted(data.withheld), data.border.model_dump(mode="json") if data.border else None,
         )  # fmt: skip
         await uow.conn.execute(f"NOTIFY {INBOX_CHANNEL}")
     else:
@@ -138,7 +138,7 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork, *, live: 
         if type(d) is ReferralRequested:
             new.append((d.referral_id, d.survivor_id, d.referrer_org, d.recipient_org, d.referral_type, d.urgency,
                         d.deadline, d.parent_referral_id, e.time, json.dumps(sorted(d.categories)),
-                        json.dumps(sorted(d.withheld))))  # fmt: skip
+                        json.dumps(sorted(d.withheld)), d.border.model_dump_json() if d.border else None))  # fmt: skip
         else:
             last[d.referral_id] = (status, e.time)
             if status == "accepted":
@@ -149,13 +149,13 @@ async def referrals_moved(events: Sequence[Envelope], uow: UnitOfWork, *, live: 
             """
             INSERT INTO referrals (referral_id, survivor_id, referrer_org, recipient_org, referral_type, urgency,
                                    status, deadline, parent_referral_id, created_at, updated_at, shared, withheld,
-                                   moved_seq)
+                                   moved_seq, border)
             SELECT r, s, rf, rc, t, u, 'requested', d, p, at, at,
                    ARRAY(SELECT jsonb_array_elements_text(sh::jsonb)),
-                   ARRAY(SELECT jsonb_array_elements_text(wh::jsonb)), nextval('referral_move_seq')
+                   ARRAY(SELECT jsonb_array_elements_text(wh::jsonb)), nextval('referral_move_seq'), b::jsonb
               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                          $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::text[], $11::text[])
-                   AS x(r, s, rf, rc, t, u, d, p, at, sh, wh)
+                          $7::timestamptz[], $8::uuid[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+                   AS x(r, s, rf, rc, t, u, d, p, at, sh, wh, b)
             ON CONFLICT (referral_id) DO NOTHING
             """,
             *map(list, zip(*new, strict=True)),

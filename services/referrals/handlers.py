@@ -8,8 +8,15 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.care import CARE_GRACE, require_member
-from events.consent import Category, ConsentExpired, ConsentGranted, ConsentRevoked, Party
-from events.directory import CapacityChanged, OrganisationRegistered, RegisterOrganisation, Seeker, serves
+from events.consent import Category, ConsentExpired, ConsentGranted, ConsentRevoked, Party, crosses_border
+from events.directory import (
+    CapacityChanged,
+    Organisation,
+    OrganisationRegistered,
+    RegisterOrganisation,
+    Seeker,
+    serves,
+)
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import AgeBand, Gender, Statistics, SurvivorErased, SurvivorIdentified
@@ -19,6 +26,7 @@ from events.referrals import (
     EVENT_FOR,
     OPEN,
     SHARED_AT_MOST,
+    Border,
     CancellationReason,
     ExpireReferral,
     ReceiveReferral,
@@ -107,17 +115,31 @@ async def request_referral(
                               field="parent_referral_id")  # fmt: skip
         root = parent["root_referral_id"]
     records = await repository.consent_records(conn, command.survivor_id)
-    shared, withheld = sharing(records, Party(recipient.org_id, recipient.org_type),
-                                      SHARED_AT_MOST[command.referral_type], command.purpose, now)  # fmt: skip
+    home = await repository.home(conn, command.survivor_id)
+    shared, withheld = sharing(records, party_of(recipient), SHARED_AT_MOST[command.referral_type], command.purpose,
+                               now, home)  # fmt: skip
+    border = crosses_border(home, recipient.jurisdictions)
+    if border and not shared:  # across a border, consent decides whether, not only what
+        raise DomainError(
+            "border_not_consented",
+            f"{recipient.org_id} works in {', '.join(sorted(recipient.jurisdictions))}, outside the survivor's "
+            f"jurisdiction ({', '.join(sorted(home))}); no directive of theirs permits sharing across that border",
+            field="recipient_org",
+        )
     event = ReferralRequested(
         referral_id=command.referral_id, survivor_id=command.survivor_id, actor_org=command.referrer_org,
         referrer_org=command.referrer_org, recipient_org=command.recipient_org,
         referral_type=command.referral_type, urgency=command.urgency, purpose=command.purpose,
         categories=shared, withheld=withheld, deadline=domain.deadline(command.urgency, now, command.respond_by),
         allow_reroute=command.allow_reroute, parent_referral_id=command.parent_referral_id, note=command.note,
+        border=Border(home=home, recipient=recipient.jurisdictions) if border else None,
         **repository.matching_facts(survivor),
     )  # fmt: skip
     await _create(uow, event, root, now)
+
+
+def party_of(org: Organisation) -> Party:
+    return Party(org.org_id, org.org_type, frozenset(org.jurisdictions))
 
 
 async def _create(uow: UnitOfWork, event: ReferralRequested, root: UUID, at: datetime) -> None:
@@ -167,13 +189,13 @@ async def act(command: ReferralAction, uow: UnitOfWork, *, clock: Clock = utcnow
             recipient_org=row["recipient_org"], reason="deadline_missed", rerouted_to=child,
         )))  # fmt: skip
     if target is not None and child is not None:
-        target_org, shared, withheld = target
+        target_org, border, shared, withheld = target
         rerouted = ReferralRequested(
             referral_id=child, survivor_id=row["survivor_id"], actor_org=SYSTEM_ORG,
             referrer_org=row["referrer_org"], recipient_org=target_org, referral_type=row["referral_type"],
             urgency=row["urgency"], purpose=row["purpose"], categories=shared, withheld=withheld,
             deadline=domain.deadline(row["urgency"], now, None), allow_reroute=True,
-            parent_referral_id=row["referral_id"], reason="rerouted",
+            parent_referral_id=row["referral_id"], reason="rerouted", border=border,
             **repository.matching_facts(await repository.survivor(uow.conn, row["survivor_id"])),
         )  # fmt: skip
         await _create(uow, rerouted, row["root_referral_id"], now)
@@ -190,22 +212,30 @@ def _fields(row: Any, actor: str, reason: str | None, note: Sealed | None) -> di
 Sharing = tuple[frozenset[Category], frozenset[Category]]
 
 
-async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> tuple[str, *Sharing] | None:
-    """The next eligible provider with capacity that the chain has not tried, with what a referral to it
-    shares and withholds (consent shapes what it shares, and prefers whom it shares more with)."""
+async def _reroute_target(uow: UnitOfWork, row: Any, now: datetime) -> tuple[str, Border | None, *Sharing] | None:
+    """The next eligible provider with capacity that the chain has not tried, with the border a referral to it
+    crosses and what it shares and withholds (consent shapes what it shares, and prefers whom it shares more
+    with). A provider across a border that the survivor's consent does not reach is never a candidate."""
     conn = uow.conn
     known = await repository.survivor(conn, row["survivor_id"])
     seeker = Seeker(age_band=AgeBand(known["age_band"]), gender=Gender(known["gender"])) if known else Seeker()
     tried = await repository.tried_in_chain(conn, row["root_referral_id"])
     records = await repository.consent_records(conn, row["survivor_id"])
+    home = await repository.home(conn, row["survivor_id"])
     at_most = SHARED_AT_MOST[row["referral_type"]]
-    candidates, shares = [], {}
+    candidates, shares, borders = [], {}, {}
     for org, offer in await repository.offers(conn, row["referral_type"], None):
-        if serves(org, seeker):
-            candidates.append(offer)
-            shares[org.org_id] = sharing(records, Party(org.org_id, org.org_type), at_most, row["purpose"], now)
+        if not serves(org, seeker):
+            continue
+        shared, withheld = sharing(records, party_of(org), at_most, row["purpose"], now, home)
+        if crosses_border(home, org.jurisdictions):
+            if not shared:
+                continue
+            borders[org.org_id] = Border(home=home, recipient=org.jurisdictions)
+        candidates.append(offer)
+        shares[org.org_id] = (shared, withheld)
     choice = domain.reroute_target(candidates, tried, {org: len(w) for org, (_, w) in shares.items()})
-    return (choice.org_id, *shares[choice.org_id]) if choice else None
+    return (choice.org_id, borders.get(choice.org_id), *shares[choice.org_id]) if choice else None
 
 
 # ---------------------------------------------------------------- consent
@@ -227,10 +257,11 @@ async def withdraw_on_expiry(event: ConsentExpired, uow: UnitOfWork, *, clock: C
 async def _withdraw_unconsented(uow: UnitOfWork, survivor_id: UUID, now: datetime) -> None:
     """Cancel every open referral whose recipient the survivor's consent no longer covers."""
     records = await repository.consent_records(uow.conn, survivor_id)
+    home = await repository.home(uow.conn, survivor_id)
     for row in await repository.open_referrals(uow.conn, survivor_id, OPEN):
         recipient = await repository.organisation(uow.conn, row["recipient_org"])
-        party = Party(row["recipient_org"], recipient.org_type) if recipient else None
-        if party and not sharing(records, party, row["categories"], row["purpose"], now)[1]:
+        party = party_of(recipient) if recipient else None
+        if party and not sharing(records, party, row["categories"], row["purpose"], now, home)[1]:
             continue  # everything it shares is still permitted
         reason = CancellationReason.CONSENT_WITHDRAWN
         await repository.record_transition(uow.conn, row["referral_id"], ReferralStatus(row["status"]),

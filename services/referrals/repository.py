@@ -92,6 +92,16 @@ async def organisation(conn: Connection, org_id: str) -> Organisation | None:
     return Organisation.model_validate(profile) if profile is not None else None
 
 
+async def home(conn: Connection, survivor_id: UUID) -> frozenset[str]:
+    """The survivor's own jurisdictions: those of the organisation that screened them (empty if not known)."""
+    found = await conn.fetchval(
+        "SELECT o.jurisdictions FROM survivors s JOIN organisations o ON o.org_id = s.screener_org"
+        " WHERE s.survivor_id = $1",
+        survivor_id,
+    )
+    return frozenset(found or ())
+
+
 async def save_organisation(conn: Connection, org: Organisation) -> None:
     await conn.execute(
         """

@@ -653,6 +653,8 @@ CLEAR_AFTER_ERASURE = frozenset({
     "withheld", "screener_type", "decided_by_role", "org_type", "milestone", "matter_type", "unit_type",
     "destination", "service", "program_type", "wage_band", "method", "language", "is_minor", "allow_reroute",
     "engaged", "employed", "retained_3_months", "retained_6_months", "interpreter", "subject_is_minor", "version",
+    # jurisdictions (ISO 3166 codes): where consent reaches, and the border a referral crossed
+    "cross_border", "any_jurisdiction", "home", "recipient",
     # timestamps
     "deadline", "valid_from", "valid_until", "revoked_at", "expired_at", "respond_by", "hearing_date",
 })  # fmt: skip

@@ -82,6 +82,7 @@ class World:
     program_key: str
     unlisted_intake: str  # an organisation the gateway knows and the directory does not (yet)
     adult: UUID
+    abroad: str  # a shelter in FR; the others are in GB
 
 
 @dataclass
@@ -169,6 +170,7 @@ async def world(settings: Settings, db: Pool) -> World:
         "small_clinic": organisation(OrgType.LEGAL_CLINIC, ReferralType.LEGAL_AID),
         "health": organisation(OrgType.HEALTH_PROVIDER, ReferralType.MENTAL_HEALTH),
         "program": organisation(OrgType.EMPLOYMENT_PROGRAM, ReferralType.EMPLOYMENT),
+        "abroad": organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, jurisdictions=frozenset({"FR"})),
     }
     keys = {name: await partner(db, org, Role.CASEWORKER) for name, org in orgs.items()}
     unlisted = f"hotline-{uuid4().hex[:8]}"
@@ -189,6 +191,7 @@ async def world(settings: Settings, db: Pool) -> World:
         clinic=orgs["clinic"].org_id, clinic_key=keys["clinic"], small_clinic=orgs["small_clinic"].org_id,
         small_clinic_key=keys["small_clinic"], health=orgs["health"].org_id, health_key=keys["health"],
         program=orgs["program"].org_id, program_key=keys["program"], unlisted_intake=unlisted_intake, adult=adult,
+        abroad=orgs["abroad"].org_id,
     )  # fmt: skip
     _WORLD.append(made)
     return made
@@ -233,6 +236,11 @@ async def _refer_for_a_service_the_recipient_does_not_offer(r: Run) -> dict[str,
 @refused("unknown_recipient")
 async def _refer_to_an_organisation_not_in_the_directory(r: Run) -> dict[str, Any]:
     return await r.answer(r.world.intake, REFER, {"r": referral(r.world.adult, f"shelter-{uuid4().hex[:8]}")})
+
+
+@refused("border_not_consented")
+async def _refer_across_a_border_the_survivors_consent_does_not_reach(r: Run) -> dict[str, Any]:
+    return await r.answer(r.world.intake, REFER, {"r": referral(r.world.adult, r.world.abroad)})
 
 
 @refused("self_referral")

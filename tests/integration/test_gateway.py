@@ -184,6 +184,64 @@ async def test_a_grant_and_a_referral_sent_again_with_their_idempotency_keys_are
     assert [r["revoked_at"] is not None for r in rows] == [True], "a retry after the revocation revives nothing"
 
 
+async def test_a_referral_across_a_border_needs_consent_that_names_it_and_the_pathway_shows_the_border(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    """A hotline in GB refers to a shelter in FR. With consent for the shelter that does not name FR, the
+    preview shows the border and shares nothing, the referral is refused with border_not_consented, and the
+    shelter reads nothing. Once the survivor consents to sharing with it in FR, the referral is made and both
+    sides see the border it crossed."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, jurisdictions=frozenset({"FR"}))
+    intake = await partner(db, hotline, Role.INTAKE)
+    caseworker = await partner(db, shelter, Role.CASEWORKER)
+    survivor = await screened(settings, db, intake)
+    scope = {"grantee": {"org_id": shelter.org_id}, "categories": ["identity", "contact", "case_status"]}
+    domestic = await grant(settings, db, intake, survivor, **scope, **window())
+
+    async def referrals_service_knows(directives: int) -> None:
+        async def known() -> bool:
+            found = await db.fetchval("SELECT count(*) FROM referrals.consent_directives WHERE survivor_id = $1",
+                                      survivor)  # fmt: skip
+            return bool(found == directives)
+
+        await eventually(known)
+
+    await referrals_service_knows(1)
+    preview = (
+        "query($s: ID!, $o: String!) { referralSharing(survivorId: $s, recipientOrg: $o, referralType:"
+        " EMERGENCY_SHELTER) { shared withheld border { survivorJurisdictions recipientJurisdictions } } }"
+    )
+    seen = (await call(settings, intake, preview, {"s": str(survivor), "o": shelter.org_id}))[1]["data"]
+    assert seen["referralSharing"]["shared"] == []
+    assert seen["referralSharing"]["border"] == {"survivorJurisdictions": ["GB"], "recipientJurisdictions": ["FR"]}
+    asked = {"r": referral(survivor, shelter.org_id), "w": 10000}
+    refused = (await call(settings, intake, REFER, asked))[1]["data"]["requestReferral"]["outcome"]
+    assert (refused["status"], refused["code"], refused["field"]) == ("REFUSED", "border_not_consented",
+                                                                      "recipientOrg"), refused  # fmt: skip
+    assert "FR" in refused["message"]
+    assert "GB" in refused["message"]
+    read = "query($s: ID!) { survivor(id: $s, purpose: SERVICE_DELIVERY) { identity { givenName } } }"
+    _, body = await call(settings, caseworker, read, {"s": str(survivor)})
+    assert "Maria" not in json.dumps(body), "a permit for the survivor's own jurisdiction does not reach FR"
+
+    await call(settings, intake, "mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d,"
+               " wait: 10000) { outcome { status } } }", {"s": str(survivor), "d": domestic})  # fmt: skip
+    await grant(settings, db, intake, survivor, **scope, **window(cross_border=["FR"]))
+    await referrals_service_knows(2)
+    made = (await call(settings, intake, REFER, asked))[1]["data"]["requestReferral"]
+    assert made["outcome"]["status"] == "APPLIED", made
+    pathway = (
+        "query($s: ID!) { survivor(id: $s, purpose: SERVICE_DELIVERY) { identity { givenName } referrals {"
+        " recipientOrg border { survivorJurisdictions recipientJurisdictions } } } }"
+    )
+    crossed = {"survivorJurisdictions": ["GB"], "recipientJurisdictions": ["FR"]}
+    for key, name in ((intake, None), (caseworker, {"givenName": "Maria"})):  # the hotline has no consent for itself
+        body = (await call(settings, key, pathway, {"s": str(survivor)}))[1]
+        assert body["data"]["survivor"]["identity"] == name, body
+        assert body["data"]["survivor"]["referrals"] == [{"recipientOrg": shelter.org_id, "border": crossed}]
+
+
 async def test_a_partner_sees_the_consented_fields_only_and_every_read_is_audited(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool
 ) -> None:

@@ -161,6 +161,37 @@ async def test_a_missed_deadline_expires_escalates_and_reroutes_once_across_a_wo
     assert events[[e.type for e in events].index("referral.expired")].time >= due
 
 
+async def test_a_reroute_never_crosses_a_border_the_survivors_consent_does_not_reach(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    """A full shelter in GB rejects; the shelter with the most beds is in FR, and the survivor's consent for it
+    does not name FR. Re-routing passes it over for a shelter in GB, which it would otherwise rank below."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    full, local = (organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER) for _ in range(2))
+    abroad = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, jurisdictions=frozenset({"FR"}))
+    await register(producer, db, hotline, full, local, abroad)
+    for org, beds in ((abroad, 1000), (local, 500)):
+        await announce_capacity(producer, org, ReferralType.EMERGENCY_SHELTER, CapacityStatus.CAPACITY, beds)
+    survivor = uuid4()
+    await identified(producer, survivor, hotline.org_id)
+    for shelter in (full, abroad):  # the local shelter has no consent at all: within GB a referral goes ahead
+        await consent_to(producer, db, survivor, Grantee(org_id=shelter.org_id), recorded_by=hotline.org_id)
+    ask = request(survivor, hotline.org_id, full.org_id, allow_reroute=True)
+    await send(producer, ask)
+    await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=["referral.requested"])
+    await send(producer, RejectReferral(referral_id=ask.referral_id, survivor_id=survivor, actor_org=full.org_id,
+                                        reason=RejectionReason.NO_CAPACITY))  # fmt: skip
+    wanted = ["referral.requested", "referral.received", "referral.rejected", "referral.requested"]
+    events = await wait_for_events(settings, REFERRALS.name, subject=str(survivor), types=wanted)
+    child = next(e.data for e in events if e.type == "referral.requested" and e.data.referral_id != ask.referral_id)  # type: ignore[attr-defined]
+    assert isinstance(child, ReferralRequested)
+    assert (child.recipient_org, child.border) == (local.org_id, None), "not across the border to FR"
+
+    direct = request(survivor, hotline.org_id, abroad.org_id)
+    sent = await send(producer, direct)
+    assert [r[0] for r in (await refusals_for(settings, sent)).values()] == ["border_not_consented"]
+
+
 async def test_two_instances_accepting_at_once_make_one_acceptance(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:

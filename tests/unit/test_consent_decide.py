@@ -1,4 +1,4 @@
-"""Properties of ``decide()``: default deny, deny wins, the period, revocation, a child's basis."""
+"""Properties of ``decide()``: default deny, deny wins, the period, revocation, a child's basis, borders."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from events.consent import (
     OrgType,
     Party,
     Purpose,
+    crosses_border,
     decide,
+    latest_versions,
 )
 from tests.support.consent import SEALED_TEXT
 
@@ -27,6 +29,7 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 ORGS = ["harbour-shelter", "north-clinic", "city-legal"]
 DIRECTIVE_IDS = [UUID(int=i) for i in range(1, 5)]  # few ids, so versions of one directive meet
 
+JURISDICTIONS = ["GB", "IE", "FR", "PL"]
 moments = st.integers(min_value=0, max_value=1000).map(lambda h: BASE + timedelta(hours=h))
 parties = st.builds(Party, st.sampled_from(ORGS), st.sampled_from(OrgType))
 grantees = st.one_of(
@@ -51,6 +54,8 @@ def directives(draw: st.DrawFn, /, **fixed: object) -> Directive:
         "recorded_by": "city-hotline",
         "approvers": tuple(draw(st.lists(st.sampled_from(["ana", "ben", "chi"]), max_size=3))),
         "subject_is_minor": draw(st.booleans()),
+        "cross_border": draw(st.frozensets(st.sampled_from(JURISDICTIONS), max_size=2)),
+        "any_jurisdiction": draw(st.booleans()) and draw(st.booleans()),  # rarer than a named one
     }
     fields.update(fixed)
     return Directive.model_validate(fields)
@@ -185,3 +190,75 @@ def test_law_enforcement_is_denied_unless_named() -> None:
     police = Party("city-police", OrgType.LAW_ENFORCEMENT)
     decision = decide([ConsentRecord(directive)], police, Category.IDENTITY, Purpose.LAW_ENFORCEMENT, BASE)
     assert not decision.permitted
+
+
+# ---------------------------------------------------------------- borders
+
+places = st.frozensets(st.sampled_from(JURISDICTIONS), max_size=2)
+located = st.builds(Party, st.sampled_from(ORGS), st.sampled_from(OrgType), places)
+border_queries = st.tuples(located, st.sampled_from(Category), st.sampled_from(Purpose), moments, places)
+
+
+def _opens(record: ConsentRecord, party: Party, category: Category, purpose: Purpose, at: datetime) -> bool:
+    d = record.directive
+    return (d.effect is Effect.PERMIT and record.active(at) and d.covers(party, category, purpose)
+            and (d.any_jurisdiction or bool(d.cross_border & party.jurisdictions)))  # fmt: skip
+
+
+@given(record_lists, border_queries)
+def test_across_a_border_only_a_permit_that_names_it_permits(
+    recs: list[ConsentRecord], query: tuple[Party, Category, Purpose, datetime, frozenset[str]]
+) -> None:
+    party, category, purpose, at, home = query
+    if crosses_border(home, party.jurisdictions) and decide(recs, *query).permitted:
+        assert any(_opens(r, party, category, purpose, at) for r in latest_versions(recs))
+
+
+@given(record_lists, border_queries)
+def test_within_the_survivors_jurisdiction_cross_border_permissions_change_nothing(
+    recs: list[ConsentRecord], query: tuple[Party, Category, Purpose, datetime, frozenset[str]]
+) -> None:
+    party, category, purpose, at, home = query
+    if not crosses_border(home, party.jurisdictions):
+        domestic = [ConsentRecord(r.directive.model_copy(update={"cross_border": frozenset(),
+                                                                 "any_jurisdiction": False}), r.revoked_at)
+                    for r in recs]  # fmt: skip
+        assert decide(recs, *query) == decide(domestic, *query)
+        assert decide(recs, *query) == decide(recs, party, category, purpose, at)  # as if no border were known
+
+
+@given(record_lists, border_queries)
+def test_opening_a_border_never_takes_a_permission_away(
+    recs: list[ConsentRecord], query: tuple[Party, Category, Purpose, datetime, frozenset[str]]
+) -> None:
+    opened = [ConsentRecord(r.directive.model_copy(update={"any_jurisdiction": True}), r.revoked_at) for r in recs]
+    if decide(recs, *query).permitted:
+        assert decide(opened, *query).permitted
+
+
+@given(record_lists, border_queries)
+def test_a_deny_holds_on_both_sides_of_a_border(
+    recs: list[ConsentRecord], query: tuple[Party, Category, Purpose, datetime, frozenset[str]]
+) -> None:
+    party, category, purpose, at, _ = query
+    deny = Directive(directive_id=UUID(int=99), version=1, grantee=Grantee(org_id=party.org_id),
+                     categories=frozenset({category}), purposes=frozenset({purpose}), valid_from=at,
+                     valid_until=at + timedelta(hours=1), effect=Effect.DENY, recorded_by="city-hotline")  # fmt: skip
+    assert decide([*recs, ConsentRecord(deny)], *query).reason is DecisionReason.DENIED
+
+
+def test_a_permit_for_the_survivors_own_jurisdiction_does_not_reach_across_a_border() -> None:
+    shelter = Party("harbour-shelter", OrgType.SHELTER, frozenset({"FR"}))
+    permit = {"directive_id": DIRECTIVE_IDS[0], "version": 1, "grantee": Grantee(org_id="harbour-shelter"),
+              "categories": {Category.IDENTITY}, "purposes": {Purpose.SERVICE_DELIVERY}, "valid_from": BASE,
+              "valid_until": BASE + timedelta(days=30), "recorded_by": "city-hotline"}  # fmt: skip
+    at, home = BASE + timedelta(days=1), frozenset({"GB"})
+    domestic = [ConsentRecord(Directive.model_validate(permit))]
+    refused = decide(domestic, shelter, Category.IDENTITY, Purpose.SERVICE_DELIVERY, at, home)
+    assert (refused.permitted, refused.reason) == (False, DecisionReason.ACROSS_BORDER)
+    named = [ConsentRecord(Directive.model_validate({**permit, "cross_border": {"FR"}}))]
+    assert decide(named, shelter, Category.IDENTITY, Purpose.SERVICE_DELIVERY, at, home).permitted
+    elsewhere = [ConsentRecord(Directive.model_validate({**permit, "cross_border": {"PL"}}))]
+    assert not decide(elsewhere, shelter, Category.IDENTITY, Purpose.SERVICE_DELIVERY, at, home).permitted
+    anywhere = [ConsentRecord(Directive.model_validate({**permit, "any_jurisdiction": True}))]
+    assert decide(anywhere, shelter, Category.IDENTITY, Purpose.SERVICE_DELIVERY, at, home).permitted

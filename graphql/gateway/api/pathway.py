@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from events.consent import (
     Category,
-    decide,
 )
 from events.consent import Purpose as PurposeEnum
 from events.employment import ProgramType, WageBand
@@ -98,7 +97,8 @@ class Transition:
 
 
 SURVIVOR = """
-SELECT s.*, k.kid, k.wrapped_key, c.directives, c.revoked
+SELECT s.*, k.kid, k.wrapped_key, c.directives, c.revoked,
+       (SELECT o.profile->'jurisdictions' FROM gateway.organisations o WHERE o.org_id = s.screener_org) AS home
   FROM gateway.survivors s LEFT JOIN keyring.data_keys k USING (survivor_id),
        LATERAL (SELECT array_agg(directive) AS directives, array_agg(revoked_at) AS revoked
                   FROM gateway.consent_directives WHERE survivor_id = s.survivor_id) c
@@ -111,6 +111,16 @@ SELECT r.*, (SELECT array_agg(row(t.status, t.actor_org, t.reason, t.at) ORDER B
                FROM gateway.transitions t WHERE t.referral_id = r.referral_id) AS moves
   FROM gateway.referrals r"""
 """Referral rows with their transitions (``moves``), in one round trip; callers add WHERE and ORDER BY."""
+
+
+@strawberry.type(description="A border a referral crossed: from the survivor's jurisdictions to the recipient's.")
+class BorderCrossed:
+    survivor_jurisdictions: list[str] = strawberry.field(description="ISO 3166-1 alpha-2.")
+    recipient_jurisdictions: list[str] = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+    @classmethod
+    def of(cls, border: Any) -> BorderCrossed:
+        return cls(survivor_jurisdictions=sorted(border["home"]), recipient_jurisdictions=sorted(border["recipient"]))
 
 
 @strawberry.type
@@ -133,6 +143,10 @@ class Referral:
     withheld_categories: list[Category] = strawberry.field(
         description="What this type of referral could share but the survivor's consent does not: the recipient "
         "accepts without it (the survivor presents in person) or rejects with insufficient_information."
+    )
+    border: BorderCrossed | None = strawberry.field(
+        description="The border this referral crossed, with the survivor's cross-border consent; null within one "
+        "jurisdiction."
     )
 
     @strawberry.field(description="The referral this one re-routes or refers on from, if you may see it.")
@@ -167,6 +181,7 @@ class Referral:
                          for m in r["moves"] or []],
             shared_categories=[Category(c) for c in r["shared"]],
             withheld_categories=[Category(c) for c in r["withheld"]],
+            border=BorderCrossed.of(r["border"]) if r["border"] else None,
         )  # fmt: skip
 
 
@@ -373,12 +388,11 @@ class PathwayQuery:
         if row is None:
             raise not_in_care_team(who)
         scope = consent_scope(info)
-        scope.know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True))
+        scope.know(survivor_id, zip(row["directives"] or [], row["revoked"] or [], strict=True), row["home"])
         # Anyone outside the care team whom the survivor shares nothing with hears what a random id gets.
         if not await is_member(info.context["pool"], survivor_id, who.org_id, info.context["care_grace"]):
-            records = await scope.records(survivor_id)
             purpose_ = PurposeEnum(purpose)
-            if not any(decide(records, who.party, c, purpose_, scope.at).permitted for c in Category):
+            if not any([(await scope.decision(survivor_id, c, purpose_)).permitted for c in Category]):
                 raise not_in_care_team(who)
         key = row["wrapped_key"] and info.context["keyring"].unwrap(survivor_id, row["kid"], row["wrapped_key"])
         info.context["keys"].prime(survivor_id, key)

@@ -13,6 +13,7 @@ from events.consent import (
     ConsentRecord,
     OrgType,
     Party,
+    crosses_border,
 )
 from events.consent import Purpose as PurposeEnum
 from events.needs import ReferralType
@@ -35,7 +36,7 @@ from gateway.api.base import (
 )
 from gateway.api.commands import Accepted, IdempotencyKey, Wait, answer, check_wait, keyed, send_commands
 from gateway.api.inputs import Shape, chosen, input_type, one_of, plain
-from gateway.api.pathway import REFERRALS, Referral
+from gateway.api.pathway import REFERRALS, BorderCrossed, Referral
 from gateway.auth import Role
 
 ReferralConnection = relay.Connection[Referral]  # type: ignore[type-var]  # a Referral is found by its own id, not a Node id
@@ -46,6 +47,10 @@ ReferralConnection = relay.Connection[Referral]  # type: ignore[type-var]  # a R
 class Sharing:
     shared: list[Category]
     withheld: list[Category]
+    border: BorderCrossed | None = strawberry.field(
+        description="The border the referral would cross. Across a border the survivor's consent decides whether "
+        "the referral is made, not only what it shares: with nothing shared it is refused (border_not_consented)."
+    )
 
 
 def _cursor(seq: int) -> str:
@@ -138,16 +143,19 @@ class ReferralsQuery:
         principal(info, Role.INTAKE, Role.CASEWORKER)
         sid = survivor_uuid(survivor_id, "survivorId")
         await require_member(info, sid)
-        org_type = await info.context["pool"].fetchval(
-            "SELECT org_type FROM gateway.organisations WHERE org_id = $1", recipient_org
+        org = await info.context["pool"].fetchrow(
+            "SELECT org_type, profile->'jurisdictions' AS jurisdictions FROM gateway.organisations WHERE org_id = $1",
+            recipient_org,
         )
-        if org_type is None:
+        if org is None:
             raise fail("BAD_INPUT", "recipientOrg: not in the directory", field="recipientOrg")
         scope = consent_scope(info)
         records: list[ConsentRecord] = await scope.records(sid)
-        shared, withheld = sharing(records, Party(recipient_org, OrgType(org_type)), SHARED_AT_MOST[referral_type],
-                                   PurposeEnum(purpose), scope.at)  # fmt: skip
-        return Sharing(shared=sorted(shared), withheld=sorted(withheld))  # Category members
+        there, home = frozenset(org["jurisdictions"] or ()), scope.home(sid)
+        shared, withheld = sharing(records, Party(recipient_org, OrgType(org["org_type"]), there),
+                                   SHARED_AT_MOST[referral_type], PurposeEnum(purpose), scope.at, home)  # fmt: skip
+        border = BorderCrossed.of({"home": home, "recipient": there}) if crosses_border(home, there) else None
+        return Sharing(shared=sorted(shared), withheld=sorted(withheld), border=border)  # Category members
 
 
 @strawberry.type
