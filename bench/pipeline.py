@@ -61,7 +61,7 @@ def screening() -> dict[str, Any]:
         "outcome": "PROBABLE_VICTIM",
         "decidedBy": "bench-hotline",
         "decidedByRole": "SCREENER",
-        "statistics": {"ageBand": "AGE_25_34", "gender": "FEMALE", "nationality": "PH", "disability": False},
+        "statistics": {"ageBand": "AGE_24_26", "gender": "FEMALE", "nationality": "PH", "disability": False},
         "identity": {"givenName": "Maria", "familyName": "Santos", "dateOfBirth": "1994-03-02"},
         "contact": {"phone": "+63 917 555 0101", "safeContactInstructions": "text only, after 8pm"},
         "narrative": {

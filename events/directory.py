@@ -98,13 +98,15 @@ class CapacityChanged(EventData):
 # Part of the contract: the referrals service (re-routing) and the gateway (finding a provider) match alike.
 
 AGE_RANGES: dict[AgeBand, tuple[int, int]] = {
-    AgeBand.AGE_0_11: (0, 11),
-    AgeBand.AGE_12_17: (12, 17),
-    AgeBand.AGE_18_24: (18, 24),
-    AgeBand.AGE_25_34: (25, 34),
-    AgeBand.AGE_35_44: (35, 44),
-    AgeBand.AGE_45_54: (45, 54),
-    AgeBand.AGE_55_PLUS: (55, 120),
+    AgeBand.AGE_0_8: (0, 8),
+    AgeBand.AGE_9_17: (9, 17),
+    AgeBand.AGE_18_20: (18, 20),
+    AgeBand.AGE_21_23: (21, 23),
+    AgeBand.AGE_24_26: (24, 26),
+    AgeBand.AGE_27_29: (27, 29),
+    AgeBand.AGE_30_38: (30, 38),
+    AgeBand.AGE_39_47: (39, 47),
+    AgeBand.AGE_48_PLUS: (48, 120),
     AgeBand.UNKNOWN: (0, 120),
 }
 

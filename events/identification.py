@@ -128,17 +128,34 @@ class DeciderRole(StrEnum):
 
 
 class AgeBand(StrEnum):
-    AGE_0_11 = "age_0_11"
-    AGE_12_17 = "age_12_17"
-    AGE_18_24 = "age_18_24"
-    AGE_25_34 = "age_25_34"
-    AGE_35_44 = "age_35_44"
-    AGE_45_54 = "age_45_54"
-    AGE_55_PLUS = "age_55_plus"
+    """Age at identification in the bands of the CTDC global dataset's ``ageBroad`` (0-8, 9-17, 18-20, 21-23,
+    24-26, 27-29, 30-38, 39-47, 48+), so that Haven's releases line up with it."""
+
+    AGE_0_8 = "age_0_8"
+    AGE_9_17 = "age_9_17"
+    AGE_18_20 = "age_18_20"
+    AGE_21_23 = "age_21_23"
+    AGE_24_26 = "age_24_26"
+    AGE_27_29 = "age_27_29"
+    AGE_30_38 = "age_30_38"
+    AGE_39_47 = "age_39_47"
+    AGE_48_PLUS = "age_48_plus"
     UNKNOWN = "unknown"
 
+    @classmethod
+    def _missing_(cls, value: object) -> AgeBand | None:
+        """Bands recorded before the CTDC ones: where one lies inside a CTDC band, that band; otherwise unknown
+        (an age of 18 to 24 does not say which of three bands)."""
+        if value in LEGACY_AGE_BANDS:
+            return cls(LEGACY_AGE_BANDS[str(value)])
+        return None
 
-MINOR_AGE_BANDS = frozenset({AgeBand.AGE_0_11, AgeBand.AGE_12_17})
+
+LEGACY_AGE_BANDS = {"age_0_11": "unknown", "age_12_17": "age_9_17", "age_18_24": "unknown", "age_25_34": "unknown",
+                    "age_35_44": "unknown", "age_45_54": "unknown", "age_55_plus": "age_48_plus"}  # fmt: skip
+
+
+MINOR_AGE_BANDS = frozenset({AgeBand.AGE_0_8, AgeBand.AGE_9_17})
 
 
 class Gender(StrEnum):

@@ -345,7 +345,7 @@ async def _revoke_a_directive_that_does_not_exist(r: Run) -> dict[str, Any]:
 
 
 async def _child(r: Run) -> UUID:
-    return await screened(r.settings, r.db, r.world.intake, presumed_minor=True, statistics__age_band="age_12_17")
+    return await screened(r.settings, r.db, r.world.intake, presumed_minor=True, statistics__age_band="age_9_17")
 
 
 @refused("child_basis_required")

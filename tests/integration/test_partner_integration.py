@@ -44,7 +44,7 @@ HOOK = "mutation($u: String!, $e: [String!]!) { registerWebhook(url: $u, events:
 SCREENING = {  # a hotline's screening, as its case system sends it
     "screenerType": "HOTLINE", "outcome": "PROBABLE_VICTIM",
     "decidedBy": "city-hotline", "decidedByRole": "SCREENER",
-    "statistics": {"ageBand": "AGE_25_34", "gender": "FEMALE", "nationality": "PH"},
+    "statistics": {"ageBand": "AGE_24_26", "gender": "FEMALE", "nationality": "PH"},
     "identity": {"givenName": "Maria", "familyName": "Santos", "dateOfBirth": "1994-03-02"},
     "contact": {"phone": "+63 917 555 0101", "safeContactInstructions": "text only, after 8pm"},
     "narrative": {"acts": ["RECRUITMENT", "TRANSPORT"], "means": ["DECEPTION", "DEBT_BONDAGE"],

@@ -31,7 +31,7 @@ def intake_data(**overrides: Any) -> dict[str, Any]:
         "outcome": "probable_victim",
         "decided_by": "city-hotline",
         "decided_by_role": "screener",
-        "statistics": {"age_band": "age_25_34", "gender": "female", "nationality": "PH", "disability": False},
+        "statistics": {"age_band": "age_24_26", "gender": "female", "nationality": "PH", "disability": False},
         "identity": {
             "given_name": "Maria",
             "family_name": "Santos",

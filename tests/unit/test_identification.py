@@ -58,7 +58,7 @@ def test_an_unknown_field_is_refused_rather_than_silently_dropped() -> None:
 
 def test_an_adult_needs_the_means_but_a_child_does_not() -> None:
     assert "narrative.means is required for an adult" in refusal(intake_data(narrative__means=[]))
-    child = ScreeningIntake.model_validate(intake_data(narrative__means=[], statistics__age_band="age_12_17"))
+    child = ScreeningIntake.model_validate(intake_data(narrative__means=[], statistics__age_band="age_9_17"))
     assert child.is_minor
     presumed = ScreeningIntake.model_validate(intake_data(narrative__means=[], presumed_minor=True))
     assert presumed.is_minor, "when age is uncertain, the presumption of minority applies"
@@ -111,3 +111,13 @@ def test_needs_come_most_urgent_first_one_per_type() -> None:
     ranks = {"emergency": 0, "urgent": 1, "routine": 2}
     assert [ranks[n.urgency] for n in needs] == sorted(ranks[n.urgency] for n in needs)
     assert len({n.referral_type for n in needs}) == len(needs)
+
+
+def test_age_bands_are_ctdcs_and_a_band_recorded_before_them_maps_only_where_it_fits_inside_one() -> None:
+    from events.identification import AgeBand, Statistics
+
+    assert [b.value for b in AgeBand][:9] == ["age_0_8", "age_9_17", "age_18_20", "age_21_23", "age_24_26",
+                                              "age_27_29", "age_30_38", "age_39_47", "age_48_plus"]  # fmt: skip
+    assert Statistics.model_validate({"age_band": "age_12_17"}).age_band is AgeBand.AGE_9_17
+    assert Statistics.model_validate({"age_band": "age_25_34"}).age_band is AgeBand.UNKNOWN, "one of three bands"
+    assert AgeBand("age_55_plus") is AgeBand.AGE_48_PLUS

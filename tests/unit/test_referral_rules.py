@@ -112,9 +112,9 @@ def shelter(**eligibility: object) -> Organisation:
 
 def test_eligibility_admits_whom_the_provider_serves() -> None:
     women = shelter(genders={"female"}, min_age=18)
-    assert serves(women, Seeker(AgeBand.AGE_25_34, Gender.FEMALE, "tl"))
-    assert not serves(women, Seeker(AgeBand.AGE_25_34, Gender.MALE))
-    assert not serves(women, Seeker(AgeBand.AGE_12_17, Gender.FEMALE))
+    assert serves(women, Seeker(AgeBand.AGE_24_26, Gender.FEMALE, "tl"))
+    assert not serves(women, Seeker(AgeBand.AGE_24_26, Gender.MALE))
+    assert not serves(women, Seeker(AgeBand.AGE_9_17, Gender.FEMALE))
     assert not serves(women, Seeker(wheelchair=True))
     assert not serves(women, Seeker(language="ru"))
     assert serves(women, Seeker()), "an unknown age or gender is not held against the seeker"
