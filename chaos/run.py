@@ -220,6 +220,10 @@ class Partner:
             except Unanswered:
                 self.ledger.retried["answer lost"] += 1
                 status, code = "UNANSWERED", ""
+            except Refused as refused:  # the gateway refused first, on the service's behalf (not_awaiting_answer …)
+                if not refused.reason:
+                    raise
+                status, code = "REFUSED", refused.reason
             for _ in range(240 if status == "APPLIED" else 20):  # the partner's view of its referral, a moment later
                 if await self.status_of(referral) in reached:
                     return

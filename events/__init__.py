@@ -16,6 +16,7 @@ from events import (
     outcomes,
     referrals,
     shelter,
+    statistics,
 )
 from events.base import REGISTRY, EventData
 from events.envelope import Envelope, KafkaRecord, UndecodableEvent, from_kafka, to_kafka
@@ -37,5 +38,6 @@ __all__ = [
     "outcomes",
     "referrals",
     "shelter",
+    "statistics",
     "to_kafka",
 ]

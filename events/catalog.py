@@ -105,6 +105,20 @@ DIRECTORY = TopicSpec(
     cleanup_policy="compact",
 )
 
+STATISTICS = TopicSpec(
+    "haven.statistics",
+    "De-identified statistics releases for oversight bodies: coded figures of 11 survivors or more, never an id.",
+    "the release id",
+    partitions=1,
+)
+STATISTICS_COMMANDS = TopicSpec(
+    "haven.statistics.commands",
+    "Commands to statistics: release a table (from an oversight body).",
+    "the requesting organisation",
+    partitions=1,
+    retention_ms=7 * DAY_MS,
+)
+
 OUTCOMES = TopicSpec(
     "haven.outcomes",
     "What became of each command: applied, or refused with a code, the field and a message. Ids and codes only.",
@@ -127,6 +141,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     EMPLOYMENT,
     EMPLOYMENT_COMMANDS,
     DIRECTORY,
+    STATISTICS,
+    STATISTICS_COMMANDS,
     OUTCOMES,
 )
 

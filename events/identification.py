@@ -191,6 +191,10 @@ class Statistics(_Frozen):
     gender: Gender = Gender.UNDISCLOSED
     nationality: CountryCode | None = None
     disability: bool | None = None
+    purposes: frozenset[ExploitationPurpose] = Field(
+        default=frozenset(), description="Copied from the narrative at intake (coded only), for statistics."
+    )
+    sector: Sector | None = Field(default=None, description="Copied from the narrative at intake, for statistics.")
 
 
 class IdentityDocument(_Frozen):
@@ -268,7 +272,10 @@ class ScreeningIntake(_Frozen):
         parts: dict[str, BaseModel] = {
             Category.IDENTITY: self.identity,
             Category.NARRATIVE: self.narrative,
-            Category.STATISTICS: self.statistics,
+            # The coded facts statistics count, apart from the story, so that they open under statistics consent.
+            Category.STATISTICS: self.statistics.model_copy(
+                update={"purposes": self.narrative.purposes, "sector": self.narrative.sector}
+            ),
         }
         if self.contact is not None:
             parts[Category.CONTACT] = self.contact

@@ -60,7 +60,7 @@ def writes() -> dict[str, list[str]]:
     commands = [t.name for t in TOPICS if t.name.endswith(".commands")]
     found = {"gateway": commands, "deadline-worker": [REFERRALS_COMMANDS.name],
              "referrals": [REFERRALS.name, DIRECTORY.name, OUTCOMES.name]}  # fmt: skip
-    for service in ("identification", "consent"):
+    for service in ("identification", "consent", "statistics"):
         found[service] = [f"haven.{service}", OUTCOMES.name]
     for provider in ("shelter", "legal_aid", "health", "employment"):
         assert provider in own

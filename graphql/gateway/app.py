@@ -33,6 +33,7 @@ from events.catalog import TOPICS
 from gateway import projection, webhooks
 from gateway.api.base import Context
 from gateway.api.pathway import REFERRALS
+from gateway.api.statistics import StatisticsExport
 from gateway.audit import AuditWriter
 from gateway.auth import OidcVerifier, Principal, authenticate
 from gateway.consent import ConsentScope
@@ -265,6 +266,7 @@ def create_app(settings: GatewaySettings, pool: Pool, keyring: Keyring, wakeup: 
     return Starlette(
         routes=[Route("/graphql", graphql, methods=["GET", "POST"]), WebSocketRoute("/graphql", graphql),
                 Route("/fhir/Task/{id}", tasks.read), Route("/fhir/Task", tasks.search), Route("/healthz", health),
+                Route("/statistics/{id}.csv", StatisticsExport(pool).csv),
                 *console.routes()],
         # gzip for weak connections (server-sent events are never compressed: they must flow as they come)
         middleware=[Middleware(Timed), guard, Middleware(GZipMiddleware, minimum_size=512)],

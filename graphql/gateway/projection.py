@@ -19,6 +19,7 @@ from events.legal_aid import MatterClosed, MatterMilestoneReached, MatterOpened
 from events.outcomes import CommandApplied, CommandRefused
 from events.referrals import EVENT_STATUS, ReferralEscalated, ReferralEvent, ReferralRequested
 from events.shelter import PlacementCheckedIn, PlacementCheckedOut, PlacementEvent, PlacementReleased, PlacementReserved
+from events.statistics import StatisticsReleased
 from gateway import webhooks
 from services.kernel import erasure
 from services.kernel.consumer import BatchHandler, Handler, UnitOfWork
@@ -320,6 +321,18 @@ PLACEMENT_STATUS: dict[type[PlacementEvent], PlacementStatus] = {
     PlacementCheckedOut: PlacementStatus.CHECKED_OUT, PlacementReleased: PlacementStatus.RELEASED,
 }  # fmt: skip
 
+
+async def statistics_released(event: Envelope, uow: UnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, StatisticsReleased)
+    await uow.conn.execute(
+        "INSERT INTO statistics_releases (release_id, requested_by, dimensions, period, cells, released_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (release_id) DO NOTHING",
+        data.release_id, data.requested_by, [d.value for d in data.dimensions], data.period,
+        [c.model_dump(mode="json") for c in data.cells], data.released_at,
+    )  # fmt: skip
+
+
 HANDLERS: dict[type[EventData], Handler] = {
     SurvivorIdentified: survivor_identified,
     NeedsAssessed: needs_assessed,
@@ -332,6 +345,7 @@ HANDLERS: dict[type[EventData], Handler] = {
     ReferralEscalated: referral_escalated,
     CommandRefused: command_decided,
     CapacityChanged: capacity_changed,
+    StatisticsReleased: statistics_released,
     **dict.fromkeys(EVENT_STATUS, referral_moved),
     **dict.fromkeys([*PLACEMENT_STATUS, MatterOpened, MatterMilestoneReached, MatterClosed, EngagementChanged,
                      Enrolled, EmploymentOutcomeRecorded], provider_reported),

@@ -37,6 +37,7 @@ from gateway.api.keys import KeysMutation, KeysQuery
 from gateway.api.ledger import LedgerQuery
 from gateway.api.pathway import PathwayQuery
 from gateway.api.referrals import ReferralsMutation, ReferralsQuery
+from gateway.api.statistics import StatisticsMutation, StatisticsQuery
 from gateway.audit import AuditReads
 from graphql import GraphQLError
 from services.kernel import metrics
@@ -49,10 +50,29 @@ TRACER = trace.get_tracer("haven.gateway")
 
 Query = merge_types(
     "Query",
-    (DirectoryQuery, PathwayQuery, ConsentQuery, ReferralsQuery, LedgerQuery, CommandsQuery, WebhooksQuery, KeysQuery),
+    (
+        DirectoryQuery,
+        PathwayQuery,
+        ConsentQuery,
+        ReferralsQuery,
+        LedgerQuery,
+        CommandsQuery,
+        WebhooksQuery,
+        KeysQuery,
+        StatisticsQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (IntakeMutation, ConsentMutation, ReferralsMutation, ProvidersMutation, WebhooksMutation, KeysMutation)
+    "Mutation",
+    (
+        IntakeMutation,
+        ConsentMutation,
+        ReferralsMutation,
+        ProvidersMutation,
+        WebhooksMutation,
+        KeysMutation,
+        StatisticsMutation,
+    ),
 )
 
 

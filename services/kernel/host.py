@@ -46,7 +46,7 @@ def chosen(services: str) -> list[str]:
     >>> chosen("shelter")
     ['shelter']
     >>> len(chosen("all"))
-    8
+    9
     >>> chosen("shelter,referrals")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

@@ -80,7 +80,9 @@ async def migrate_all(pool: Pool, services: Iterable[tuple[str, Path]] | None = 
     return applied
 
 
-KEYRING_USERS = frozenset({"identification", "referrals", "shelter", "legal_aid", "health", "employment", "gateway"})
+KEYRING_USERS = frozenset(
+    {"identification", "referrals", "shelter", "legal_aid", "health", "employment", "statistics", "gateway"}
+)
 """The schemas whose processes seal or open survivor data (``tests/unit/test_chart.py`` checks this against what each
 service's build asks for: the master key)."""
 

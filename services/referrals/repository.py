@@ -7,11 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from events.care import CareLink
-from events.consent import ConsentRecord, Directive
 from events.directory import CapacityChanged, CapacityStatus, Offer, Organisation
 from events.needs import ReferralType
 from events.referrals import ReferralRequested, ReferralStatus
 from events.types import Sealed
+from services.kernel import consent_copy
 from services.kernel.db import Connection
 
 
@@ -149,25 +149,9 @@ async def offers(conn: Connection, service: ReferralType, jurisdiction: str | No
     return found
 
 
-async def consent_records(conn: Connection, survivor_id: UUID) -> list[ConsentRecord]:
-    rows = await conn.fetch("SELECT directive, revoked_at FROM consent_directives WHERE survivor_id = $1", survivor_id)
-    return [ConsentRecord(Directive.model_validate(r["directive"]), r["revoked_at"]) for r in rows]
-
-
-async def save_directive(conn: Connection, survivor_id: UUID, directive: Directive) -> None:
-    await conn.execute(
-        "INSERT INTO consent_directives (survivor_id, directive_id, version, directive) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (directive_id, version) DO NOTHING",
-        survivor_id, directive.directive_id, directive.version, directive.model_dump(mode="json"),
-    )  # fmt: skip
-
-
-async def revoke_directive(conn: Connection, directive_id: UUID, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE consent_directives SET revoked_at = $2 WHERE directive_id = $1 AND revoked_at IS NULL",
-        directive_id,
-        at,
-    )
+consent_records = consent_copy.records
+save_directive = consent_copy.save
+revoke_directive = consent_copy.revoke
 
 
 async def save_survivor(
@@ -215,5 +199,5 @@ async def care_links(conn: Connection, survivor_id: UUID) -> list[CareLink]:
 
 async def purge(conn: Connection, survivor_id: UUID) -> None:
     await conn.execute("DELETE FROM referrals WHERE survivor_id = $1", survivor_id)
-    await conn.execute("DELETE FROM consent_directives WHERE survivor_id = $1", survivor_id)
+    await consent_copy.purge(conn, survivor_id)
     await conn.execute("DELETE FROM survivors WHERE survivor_id = $1", survivor_id)

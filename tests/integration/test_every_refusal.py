@@ -401,6 +401,13 @@ async def _a_referral_id_chosen_by_the_caller(r: Run) -> dict[str, Any]:
     return await r.answer(r.world.intake, REFER, {"r": ask})
 
 
+@instead("not_an_oversight_body", status="ERROR", code="FORBIDDEN")
+async def _statistics_asked_for_by_a_shelter(r: Run) -> dict[str, Any]:
+    # Only an oversight body may hold the oversight role; test_statistics sends the command past the gateway.
+    release = 'mutation { releaseStatistics(dimensions: [GENDER], period: "2026", wait: 10000) { commandId } }'
+    return await r.answer(r.world.shelter_key, release, {})
+
+
 # ---------------------------------------------------------------- shelter
 
 

@@ -18,6 +18,7 @@ from events.identification import RecordScreening
 from events.referrals import (
     RequestReferral,
 )
+from events.statistics import ReleaseStatistics
 from gateway.api.base import SOURCE, Info, camel, fail, principal, survivor_uuid
 from gateway.auth import Principal
 from gateway.projection import OUTCOMES_CHANNEL
@@ -123,6 +124,7 @@ class Accepted:
 VISIBLE_WHEN: dict[str, str] = {
     RecordScreening.event_type: "SELECT 1 FROM gateway.survivors WHERE survivor_id = $1",
     RequestReferral.event_type: "SELECT 1 FROM gateway.referrals WHERE referral_id = $1",
+    ReleaseStatistics.event_type: "SELECT 1 FROM gateway.statistics_releases WHERE release_id = $1",
 }
 """Commands whose effect the caller's next call relies on (consent for the survivor just screened, the recipient
 acting on the referral just made): waiting for their decision also waits until the effect reads back here."""

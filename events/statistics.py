@@ -1,0 +1,132 @@
+"""De-identified statistics: what an oversight body asks for, and what a release publishes.
+
+A release counts survivors identified in one calendar period (a month ``2026-11``, a quarter ``2026-Q4`` or a year
+``2026``) by one or two coded dimensions, with its margins. Only survivors whose consent permits the ``statistics``
+category for the ``statistics`` purpose to oversight bodies are counted; a figure under 11 survivors, and any figure
+that would give one away, is suppressed (``services/statistics/disclosure.py``). No release carries a survivor id.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from events.base import EventData
+from events.catalog import STATISTICS, STATISTICS_COMMANDS
+from events.consent import OrgType, Party
+from events.identification import ExploitationPurpose
+from events.types import OrgId
+
+STATISTICS_PARTY = Party("haven-statistics", OrgType.OVERSIGHT_BODY)
+"""Whom statistics consent must reach: oversight bodies (a directive to the ``oversight_body`` type, or one naming
+this party), for the ``statistics`` category and purpose."""
+
+
+class Dimension(StrEnum):
+    AGE_BAND = "age_band"
+    GENDER = "gender"
+    NATIONALITY = "nationality"
+    EXPLOITATION = "exploitation"
+    SECTOR = "sector"
+    JURISDICTION = "jurisdiction"
+
+
+class ExploitationType(StrEnum):
+    """CTDC's broad type of exploitation (``isSexualExploit``, ``isForcedLabour``, ``isOtherExploit``), one per
+    survivor so that a table's figures add up."""
+
+    SEXUAL = "sexual_exploitation"
+    LABOUR = "forced_labour"
+    SEXUAL_AND_LABOUR = "sexual_and_labour"
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, purposes: frozenset[ExploitationPurpose]) -> ExploitationType:
+        """
+        >>> ExploitationType.of(frozenset({ExploitationPurpose.DOMESTIC_SERVITUDE}))
+        <ExploitationType.LABOUR: 'forced_labour'>
+        """
+        sexual = ExploitationPurpose.SEXUAL_EXPLOITATION in purposes
+        labour = bool(purposes & {ExploitationPurpose.FORCED_LABOUR, ExploitationPurpose.DOMESTIC_SERVITUDE})
+        if sexual and labour:
+            return cls.SEXUAL_AND_LABOUR
+        return cls.SEXUAL if sexual else cls.LABOUR if labour else cls.OTHER
+
+
+PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+Period = Annotated[str, StringConstraints(pattern=PERIOD.pattern)]
+
+
+def months(period: str) -> tuple[int, int]:
+    """A calendar period as months since year 0, [start, end): periods nest or do not overlap.
+
+    >>> months("2026"), months("2026-Q4"), months("2026-11")
+    ((24312, 24324), (24321, 24324), (24322, 24323))
+    """
+    found = PERIOD.match(period)
+    if found is None:
+        raise ValueError(f"{period}: a year (2026), a quarter (2026-Q4) or a month (2026-11)")
+    year, month, quarter = found.groups()
+    start = int(year) * 12
+    if month:
+        return start + int(month) - 1, start + int(month)
+    if quarter:
+        return start + 3 * (int(quarter) - 1), start + 3 * int(quarter)
+    return start, start + 12
+
+
+def month_of(at: datetime) -> int:
+    return at.year * 12 + at.month - 1
+
+
+class ReleaseStatistics(EventData):
+    """Command: release a table for an oversight body (refused to anyone else)."""
+
+    event_type = "statistics.release"
+    topic = STATISTICS_COMMANDS.name
+
+    release_id: UUID
+    requested_by: OrgId
+    dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=2)
+    period: Period
+
+    @field_validator("dimensions")
+    @classmethod
+    def _distinct(cls, value: tuple[Dimension, ...]) -> tuple[Dimension, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each dimension once")
+        return value
+
+    def subject(self) -> str:
+        return str(self.release_id)
+
+
+class Cell(BaseModel):
+    """One figure: the dimension values it fixes (a margin fixes fewer) and its count, or null when suppressed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    values: dict[Dimension, str]
+    count: int | None = Field(ge=11, description="At least 11 survivors; null: suppressed.")
+
+
+class StatisticsReleased(EventData):
+    """A published table: coded figures only, never a survivor id; small and revealing figures suppressed."""
+
+    event_type = "statistics.released"
+    topic = STATISTICS.name
+
+    release_id: UUID
+    requested_by: OrgId
+    dimensions: tuple[Dimension, ...]
+    period: Period
+    cells: tuple[Cell, ...]
+    released_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.release_id)

@@ -1,0 +1,175 @@
+"""Statistics: keep each survivor's sealed coded facts, and release de-identified tables to oversight bodies."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from events.consent import Category, ConsentGranted, ConsentRevoked, OrgType, Purpose, decide
+from events.directory import OrganisationRegistered
+from events.envelope import Envelope
+from events.errors import DomainError
+from events.identification import AgeBand, Gender, Sector, Statistics, SurvivorErased, SurvivorIdentified
+from events.statistics import (
+    STATISTICS_PARTY,
+    Cell,
+    Dimension,
+    ExploitationType,
+    ReleaseStatistics,
+    StatisticsReleased,
+    months,
+)
+from events.types import Sealed
+from services.kernel import consent_copy
+from services.kernel.consumer import UnitOfWork
+from services.kernel.crypto import Keyring, open_or_none
+from services.statistics.disclosure import THRESHOLD, Key, Published, Table, protect
+
+SOURCE = "haven/statistics"
+Clock = Callable[[], datetime]
+UNKNOWN, OTHER = "unknown", "other"
+
+FIXED: dict[str, list[str]] = {
+    Dimension.AGE_BAND.value: [b.value for b in AgeBand],
+    Dimension.GENDER.value: [g.value for g in Gender],
+    Dimension.EXPLOITATION.value: [e.value for e in ExploitationType],
+    Dimension.SECTOR.value: [*(s.value for s in Sector), UNKNOWN],
+}
+"""Closed vocabularies: every value is a row of the table, counted or not. Nationality and jurisdiction are open:
+a value with fewer than 11 survivors in the period is counted as ``other`` (so a row's mere presence says nothing
+of a rare nationality)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def note_identified(envelope: Envelope, uow: UnitOfWork) -> None:
+    event = envelope.data
+    assert isinstance(event, SurvivorIdentified)
+    sealed = event.profile.statistics
+    await uow.conn.execute(
+        "INSERT INTO survivors (survivor_id, identified_at, screener_org, statistics) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (survivor_id) DO UPDATE SET statistics = excluded.statistics",
+        event.survivor_id, envelope.time, event.screener_org, sealed.model_dump(mode="json") if sealed else None,
+    )  # fmt: skip
+
+
+async def note_organisation(event: OrganisationRegistered, uow: UnitOfWork) -> None:
+    org = event.organisation
+    await uow.conn.execute(
+        "INSERT INTO organisations (org_id, org_type, jurisdictions) VALUES ($1, $2, $3) ON CONFLICT (org_id)"
+        " DO UPDATE SET org_type = excluded.org_type, jurisdictions = excluded.jurisdictions",
+        org.org_id, org.org_type, sorted(org.jurisdictions),
+    )  # fmt: skip
+
+
+async def note_consent(event: ConsentGranted, uow: UnitOfWork) -> None:
+    await consent_copy.save(uow.conn, event.survivor_id, event.directive)
+
+
+async def note_revocation(event: ConsentRevoked, uow: UnitOfWork) -> None:
+    await consent_copy.revoke(uow.conn, event.directive_id, event.revoked_at)
+
+
+async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
+    """Erased: gone from every future release (released tables hold no ids, only counts)."""
+    await uow.conn.execute("DELETE FROM survivors WHERE survivor_id = $1", event.survivor_id)
+    await consent_copy.purge(uow.conn, event.survivor_id)
+
+
+async def release(command: ReleaseStatistics, uow: UnitOfWork, *, keyring: Keyring, clock: Clock = utcnow) -> None:
+    """Count the consenting survivors identified in the period, suppress what must be, record and publish."""
+    conn, now = uow.conn, clock()
+    if await conn.fetchval("SELECT 1 FROM releases WHERE release_id = $1", command.release_id):
+        return  # sent again: released once
+    org_type = await conn.fetchval("SELECT org_type FROM organisations WHERE org_id = $1", command.requested_by)
+    if org_type != OrgType.OVERSIGHT_BODY:
+        raise DomainError("not_an_oversight_body", "statistics are released to oversight bodies only",
+                          field="requested_by")  # fmt: skip
+    period = months(command.period)
+    rows = await _counted(uow, keyring, period, now)
+    dims = [d.value for d in command.dimensions]
+    vocabulary = {d: FIXED.get(d) or _open_values(rows, d) for d in dims}
+    for row in rows:
+        for d in dims:
+            if row[d] not in vocabulary[d]:
+                row[d] = OTHER
+    table = Table.of(dims, vocabulary, rows)
+    published = protect(table, period, await _earlier(conn))
+    await conn.execute(
+        "INSERT INTO releases (release_id, requested_by, dimensions, period, period_start, period_end, vocabulary,"
+        " shown, contributors, released_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        command.release_id, command.requested_by, dims, command.period, period[0], period[1], vocabulary,
+        [[sorted(k), v] for k, v in published.shown.items()], len(rows), now,
+    )  # fmt: skip
+    cells = tuple(Cell(values=dict(k), count=published.shown.get(k)) for k in sorted(table.counts, key=_order))
+    await uow.emit(Envelope.new(StatisticsReleased(
+        release_id=command.release_id, requested_by=command.requested_by, dimensions=command.dimensions,
+        period=command.period, cells=cells, released_at=now,
+    ), source=SOURCE))  # fmt: skip
+
+
+def _order(k: Key) -> tuple[int, list[tuple[str, str]]]:
+    return -len(k), sorted(k)
+
+
+async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], now: datetime) -> list[dict[str, str]]:
+    """One row of coded facts per survivor identified in ``period`` whose consent permits statistics now."""
+    start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in period)
+    survivors = await uow.conn.fetch(
+        "SELECT s.survivor_id, s.statistics, o.jurisdictions FROM survivors s"
+        " LEFT JOIN organisations o ON o.org_id = s.screener_org"
+        " WHERE s.identified_at >= $1 AND s.identified_at < $2",
+        start, end,
+    )  # fmt: skip
+    rows = []
+    for s in survivors:
+        records = await consent_copy.records(uow.conn, s["survivor_id"])
+        if not decide(records, STATISTICS_PARTY, Category.STATISTICS, Purpose.STATISTICS, now).permitted:
+            continue
+        facts = await _opened(uow, keyring, s)
+        if facts is None:
+            continue  # erased: the key is gone
+        rows.append(_coded(facts, s["jurisdictions"]))
+    return rows
+
+
+async def _opened(uow: UnitOfWork, keyring: Keyring, survivor: Any) -> Statistics | None:
+    sealed = Sealed.model_validate(survivor["statistics"]) if survivor["statistics"] else None
+    if sealed is None:
+        return Statistics()  # a screening that recorded no statistics: every dimension unknown
+    return await open_or_none(keyring, uow.conn, survivor["survivor_id"], Category.STATISTICS, sealed, Statistics)
+
+
+def _coded(facts: Statistics, jurisdictions: list[str] | None) -> dict[str, str]:
+    return {
+        Dimension.AGE_BAND.value: facts.age_band.value,
+        Dimension.GENDER.value: facts.gender.value,
+        Dimension.NATIONALITY.value: facts.nationality or UNKNOWN,
+        Dimension.EXPLOITATION.value: ExploitationType.of(facts.purposes).value,
+        Dimension.SECTOR.value: facts.sector.value if facts.sector else UNKNOWN,
+        Dimension.JURISDICTION.value: ",".join(sorted(jurisdictions or [])) or UNKNOWN,
+    }
+
+
+def _open_values(rows: list[dict[str, str]], dimension: str) -> list[str]:
+    """An open vocabulary's values with at least ``THRESHOLD`` survivors, then ``other`` for the rest, if any (an
+    empty row would only force suppressions in every column)."""
+    counts = Counter(r[dimension] for r in rows)
+    kept = sorted(v for v, n in counts.items() if n >= THRESHOLD and v != OTHER)
+    return kept + ([OTHER] if set(counts) - set(kept) else []) if kept or counts else [OTHER]
+
+
+async def _earlier(conn: Any) -> list[Published]:
+    """Every release so far, as the disclosure checks take them."""
+    found = []
+    for r in await conn.fetch("SELECT dimensions, vocabulary, period_start, period_end, shown FROM releases"):
+        dims, vocabulary = list(r["dimensions"]), r["vocabulary"]
+        table = Table(tuple(dims), vocabulary, {})
+        shown = {frozenset((d, v) for d, v in k): count for k, count in r["shown"]}
+        keys = frozenset(Table.of(dims, vocabulary, []).counts)
+        found.append(Published((r["period_start"], r["period_end"]), table.lines(), shown, keys))
+    return found
