@@ -22,6 +22,10 @@ from events.consent import OrgType, Party
 from events.identification import ExploitationPurpose
 from events.types import OrgId
 
+THRESHOLD = 11
+"""The fewest survivors (or, in outcome monitoring, referrals) a figure shown outside their care may count: as
+CTDC's k-anonymised data, k = 11."""
+
 STATISTICS_PARTY = Party("haven-statistics", OrgType.OVERSIGHT_BODY)
 """Whom statistics consent must reach: oversight bodies (a directive to the ``oversight_body`` type, or one naming
 this party), for the ``statistics`` category and purpose."""

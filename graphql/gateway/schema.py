@@ -37,7 +37,7 @@ from gateway.api.keys import KeysMutation, KeysQuery
 from gateway.api.ledger import LedgerQuery
 from gateway.api.pathway import PathwayQuery
 from gateway.api.referrals import ReferralsMutation, ReferralsQuery
-from gateway.api.statistics import StatisticsMutation, StatisticsQuery
+from gateway.api.statistics import OutcomesQuery, StatisticsMutation, StatisticsQuery
 from gateway.audit import AuditReads
 from graphql import GraphQLError
 from services.kernel import metrics
@@ -60,6 +60,7 @@ Query = merge_types(
         WebhooksQuery,
         KeysQuery,
         StatisticsQuery,
+        OutcomesQuery,
     ),
 )
 Mutation = merge_types(

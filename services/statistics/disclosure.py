@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 
-THRESHOLD = 11
-"""The smallest number of survivors a published figure may count (as CTDC's k-anonymised data: k = 11)."""
+from events.statistics import THRESHOLD
+
 ALL = "*"
 
 Key = frozenset[tuple[str, str]]

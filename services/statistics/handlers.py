@@ -14,6 +14,7 @@ from events.errors import DomainError
 from events.identification import AgeBand, Gender, Sector, Statistics, SurvivorErased, SurvivorIdentified
 from events.statistics import (
     STATISTICS_PARTY,
+    THRESHOLD,
     Cell,
     Dimension,
     ExploitationType,
@@ -25,7 +26,7 @@ from events.types import Sealed
 from services.kernel import consent_copy
 from services.kernel.consumer import UnitOfWork
 from services.kernel.crypto import Keyring, open_or_none
-from services.statistics.disclosure import THRESHOLD, Key, Published, Table, protect
+from services.statistics.disclosure import Key, Published, Table, protect
 
 SOURCE = "haven/statistics"
 Clock = Callable[[], datetime]

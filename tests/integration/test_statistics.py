@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 import string
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from events.needs import ReferralType
 from events.statistics import Dimension, ReleaseStatistics
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import GRANT, call, partner, screened, url, window
+from tests.support.gateway import GRANT, MOVE, REFER, call, move, partner, referral, screened, url, window
 from tests.support.intakes import send
 from tests.support.observe import eventually
 from tests.support.partners import organisation
@@ -75,8 +74,12 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
     await partner(db, body, Role.CASEWORKER)
     async with db.acquire() as conn:
         oversight = await create_key(conn, body.org_id, Role.OVERSIGHT, "statistics")
-    # A nationality code no other test uses (ISO 3166 leaves X? to users), so this run's figures are its own.
-    nationality = "X" + random.choice(string.ascii_uppercase)  # not a secret
+    # A nationality code other tests do not use and an earlier run of this one most likely did not (the global
+    # random is seeded per test: uuid4 is not), so that this run's figures are its own.
+    letters = uuid4().int
+    nationality = string.ascii_uppercase[letters % 26] + string.ascii_uppercase[letters // 26 % 26]
+    if nationality in ("PH", "GB", "FR", "AE"):
+        nationality = "XQ"
     people = [("female", 24, True), ("male", 12, True), ("female", 1, False)]  # the last has not consented
     survivors: list[tuple[UUID, str | None]] = []
     for gender, n, consents in people:
@@ -163,3 +166,65 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
                              [UUID(first["id"]), UUID(second["id"])])  # fmt: skip
     contributors = {str(r["release_id"]): r["contributors"] for r in counted}
     assert contributors[second["id"]] == contributors[first["id"]] - 1, "the survivor is left out"
+
+
+OUTCOMES_QUERY = ("query($p: String!) { outcomeMonitoring(period: $p) { orgId referralType referrals answered"
+                  " medianHoursToAnswer p90HoursToAnswer accepted rejections { reason count } expired rerouted"
+                  " completed } }")  # fmt: skip
+
+
+async def test_outcome_monitoring_shows_an_oversight_body_each_organisation_and_each_organisation_itself(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    busy, quiet = (organisation(OrgType.NGO, ReferralType.INTERPRETATION) for _ in range(2))
+    body = organisation(OrgType.OVERSIGHT_BODY)
+    intake = await partner(db, hotline, Role.INTAKE)
+    keys = {org.org_id: await partner(db, org, Role.CASEWORKER) for org in (busy, quiet, body)}
+    async with db.acquire() as conn:
+        oversight = await create_key(conn, body.org_id, Role.OVERSIGHT, "monitoring")
+        admin = await create_key(conn, busy.org_id, Role.ORG_ADMIN, "monitoring")
+    await eventually(lambda: _in_directory(db, [busy.org_id, quiet.org_id]))
+    answers = ["accept"] * 8 + ["reject"] * 4 + [None]  # twelve answered, one not yet
+    for to, answer in [*((busy, a) for a in answers), (quiet, "accept"), (quiet, "reject")]:
+        survivor = await screened(settings, db, intake)
+        made = (await call(settings, intake, REFER, {"r": referral(survivor, to.org_id, referral_type="interpretation"),
+                                                     "w": 10000}))[1]["data"]["requestReferral"]  # fmt: skip
+        assert made["outcome"]["status"] == "APPLIED", made
+        key, about = keys[to.org_id], {"id": made["referralId"], "s": str(survivor), "w": 10000}
+        assert (await call(settings, key, MOVE, {**about, "m": move("receive")}))[1]["data"], "received"
+        if answer is not None:
+            fields = {"reason": "no_capacity"} if answer == "reject" else {}
+            moved = (await call(settings, key, MOVE, {**about, "m": move(answer, **fields)}))[1]
+            assert moved["data"]["moveReferral"]["outcome"]["status"] == "APPLIED", moved
+    period = datetime.now(UTC).strftime("%Y-%m")
+
+    async def projected() -> bool:
+        n = await db.fetchval("SELECT count(*) FROM gateway.transitions t JOIN gateway.referrals r USING (referral_id)"
+                              " WHERE r.recipient_org = ANY($1) AND t.status IN ('accepted', 'rejected')",
+                              [busy.org_id, quiet.org_id])  # fmt: skip
+        return bool(n == 14)
+
+    await eventually(projected)
+    answered = (await call(settings, oversight, OUTCOMES_QUERY, {"p": period}))[1]
+    assert not answered.get("errors"), answered
+    seen = answered["data"]["outcomeMonitoring"]
+    mine = next(r for r in seen if r["orgId"] == busy.org_id)
+    assert (mine["referrals"], mine["answered"], mine["accepted"]) == (13, 12, 8)
+    assert mine["rejections"] == [{"reason": "no_capacity", "count": 4}]
+    assert mine["medianHoursToAnswer"] is not None
+    assert mine["p90HoursToAnswer"] >= mine["medianHoursToAnswer"]
+    few = next(r for r in seen if r["orgId"] == quiet.org_id)
+    assert few["referrals"] is None, "two referrals: withheld from the oversight body"
+    assert few["rejections"] is None
+
+    itself = (await call(settings, admin, OUTCOMES_QUERY, {"p": period}))[1]["data"]["outcomeMonitoring"]
+    assert {r["orgId"] for r in itself} == {busy.org_id}, "an organisation's admin sees its own figures only"
+    assert itself[0]["referrals"] == 13
+    refused = (await call(settings, keys[busy.org_id], OUTCOMES_QUERY, {"p": period}))[1]
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def _in_directory(db: Pool, orgs: list[str]) -> bool:
+    return bool(await db.fetchval("SELECT count(*) = $2 FROM referrals.organisations WHERE org_id = ANY($1)",
+                                  orgs, len(orgs)))  # fmt: skip

@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.statistics.disclosure import THRESHOLD, Key, Published, Table, protect
+from events.statistics import THRESHOLD
+from services.statistics.disclosure import Key, Published, Table, protect
 
 VOCABULARY = {
     "age": ["0-8", "9-17", "18-20", "21-23", "24-26", "27-29"],

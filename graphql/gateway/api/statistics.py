@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,8 +13,9 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from events.statistics import Dimension, ReleaseStatistics
-from gateway.api.base import Info, principal, validated
+from events.needs import ReferralType
+from events.statistics import THRESHOLD, Dimension, ReleaseStatistics, months
+from gateway.api.base import Info, fail, principal, validated
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
 from gateway.auth import Principal, Role
 from gateway.guard import PRINCIPAL
@@ -86,6 +88,112 @@ class StatisticsMutation:
         command = validated(ReleaseStatistics, {"release_id": uuid4(), "requested_by": who.org_id,
                                                 "dimensions": dimensions, "period": period})  # fmt: skip
         return await answer(info, (await send_commands(info, command))[0], wait)
+
+
+@strawberry.type(description="How often a referral was rejected for one coded reason.")
+class ReasonCount:
+    reason: str
+    count: int
+
+
+@strawberry.type(
+    description="One organisation's answers to one type of referral in a period. To an oversight body, figures "
+    "over fewer than 11 referrals are withheld (null): they would be about a handful of people."
+)
+class OrganisationOutcomes:
+    org_id: str
+    referral_type: ReferralType
+    referrals: int | None = strawberry.field(description="Referrals it received in the period (null: under 11).")
+    answered: int | None
+    median_hours_to_answer: float | None = strawberry.field(description="From the request to acceptance or rejection.")
+    p90_hours_to_answer: float | None
+    accepted: int | None
+    rejections: list[ReasonCount] | None
+    expired: int | None = strawberry.field(description="Not answered by the deadline.")
+    rerouted: int | None = strawberry.field(description="Expired or rejected, and sent on to another provider.")
+    completed: int | None
+    retained_3_months: int | None = strawberry.field(description="Employment referrals: still employed at 3 months.")
+    retained_6_months: int | None
+
+
+OUTCOMES = """
+WITH r AS (
+  SELECT r.referral_id, r.recipient_org, r.referral_type, r.status, r.created_at,
+         (SELECT min(t.at) FROM gateway.transitions t
+           WHERE t.referral_id = r.referral_id AND t.status IN ('accepted', 'rejected')) AS answered_at,
+         (SELECT t.reason FROM gateway.transitions t
+           WHERE t.referral_id = r.referral_id AND t.status = 'rejected' ORDER BY t.at LIMIT 1) AS rejection,
+         r.accepted_ever AS accepted,
+         EXISTS (SELECT 1 FROM gateway.transitions t
+                  WHERE t.referral_id = r.referral_id AND t.status = 'expired') AS expired,
+         EXISTS (SELECT 1 FROM gateway.referrals c WHERE c.parent_referral_id = r.referral_id) AS rerouted,
+         (SELECT bool_or((s.state->>'retained_3_months')::boolean) FROM gateway.service_records s
+           WHERE s.referral_id = r.referral_id AND s.kind = 'employment') AS retained_3,
+         (SELECT bool_or((s.state->>'retained_6_months')::boolean) FROM gateway.service_records s
+           WHERE s.referral_id = r.referral_id AND s.kind = 'employment') AS retained_6
+    FROM gateway.referrals r
+   WHERE r.created_at >= $1 AND r.created_at < $2 AND ($3::text IS NULL OR r.recipient_org = $3)
+     AND r.status <> 'entered_in_error'
+)
+SELECT recipient_org, referral_type, count(*) AS n, count(answered_at) AS answered,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - created_at))
+         FILTER (WHERE answered_at IS NOT NULL) AS median_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM answered_at - created_at))
+         FILTER (WHERE answered_at IS NOT NULL) AS p90_s,
+       count(*) FILTER (WHERE accepted) AS accepted, count(*) FILTER (WHERE expired) AS expired,
+       count(*) FILTER (WHERE rerouted) AS rerouted, count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE retained_3) AS retained_3, count(*) FILTER (WHERE retained_6) AS retained_6,
+       array_remove(array_agg(rejection), NULL) AS rejections
+  FROM r GROUP BY recipient_org, referral_type ORDER BY recipient_org, referral_type"""
+
+
+def _outcomes(row: Any, *, whole: bool) -> OrganisationOutcomes:
+    """A row as shown: all of it to the organisation itself; to an oversight body, nothing under 11 referrals."""
+    shown = whole or row["n"] >= THRESHOLD
+    if not shown:
+        return OrganisationOutcomes(
+            org_id=row["recipient_org"], referral_type=ReferralType(row["referral_type"]), **dict.fromkeys(_FIGURES)
+        )
+    employment = row["referral_type"] == ReferralType.EMPLOYMENT
+    return OrganisationOutcomes(
+        org_id=row["recipient_org"], referral_type=ReferralType(row["referral_type"]), referrals=row["n"],
+        answered=row["answered"], median_hours_to_answer=_hours(row["median_s"]),
+        p90_hours_to_answer=_hours(row["p90_s"]),
+        accepted=row["accepted"], expired=row["expired"], rerouted=row["rerouted"], completed=row["completed"],
+        rejections=[ReasonCount(reason=r, count=n) for r, n in sorted(Counter(row["rejections"]).items())],
+        retained_3_months=row["retained_3"] if employment else None,
+        retained_6_months=row["retained_6"] if employment else None,
+    )  # fmt: skip
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+_FIGURES = ("referrals", "answered", "median_hours_to_answer", "p90_hours_to_answer", "accepted", "rejections",
+            "expired", "rerouted", "completed", "retained_3_months", "retained_6_months")  # fmt: skip
+
+
+@strawberry.type
+class OutcomesQuery:
+    """Outcome monitoring."""
+
+    @strawberry.field(
+        description="How organisations answer referrals in a period (2026, 2026-Q4, 2026-11): time to answer, "
+        "acceptance, rejection reasons, expiry and re-routing, completion, employment retention. An oversight body "
+        "sees every organisation (figures under 11 referrals withheld); an organisation's admin sees its own, whole."
+    )
+    async def outcome_monitoring(
+        self, info: Info, period: str, org_id: str | None = None
+    ) -> list[OrganisationOutcomes]:
+        who = principal(info, Role.OVERSIGHT, Role.ORG_ADMIN)
+        try:
+            start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(period))
+        except ValueError as exc:
+            raise fail("BAD_INPUT", f"period: {exc}", field="period") from exc
+        own = who.role is Role.ORG_ADMIN
+        rows = await info.context["pool"].fetch(OUTCOMES, start, end, who.org_id if own else org_id)
+        return [_outcomes(r, whole=own) for r in rows]
 
 
 CTDC_COLUMNS = {
