@@ -6,6 +6,7 @@ Importing this package registers every event type of every domain.
 from __future__ import annotations
 
 from events import (
+    audit,
     consent,
     directory,
     employment,
@@ -27,6 +28,7 @@ __all__ = [
     "EventData",
     "KafkaRecord",
     "UndecodableEvent",
+    "audit",
     "consent",
     "directory",
     "employment",

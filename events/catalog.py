@@ -119,6 +119,14 @@ STATISTICS_COMMANDS = TopicSpec(
     retention_ms=7 * DAY_MS,
 )
 
+AUDIT = TopicSpec(
+    "haven.audit",
+    "Signed checkpoints of the access audit's hash chain (its head, at an interval and at each statistics release), "
+    "for an oversight body to keep apart from the operator's database. No survivor data.",
+    "haven-audit",
+    partitions=1,
+)
+
 OUTCOMES = TopicSpec(
     "haven.outcomes",
     "What became of each command: applied, or refused with a code, the field and a message. Ids and codes only.",
@@ -143,6 +151,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     DIRECTORY,
     STATISTICS,
     STATISTICS_COMMANDS,
+    AUDIT,
     OUTCOMES,
 )
 

@@ -54,11 +54,11 @@ def writes() -> dict[str, list[str]]:
     """What each process publishes, by its Kubernetes name: its own events and command outcomes; a provider also its
     automatic referral answers and capacity; the gateway every command; the deadline worker expiries. Kafka's ACLs
     allow each process these and the dead letters of what it reads, nothing more (``kernel.topics.acls``)."""
-    from events.catalog import DIRECTORY, OUTCOMES, REFERRALS, REFERRALS_COMMANDS, TOPICS
+    from events.catalog import AUDIT, DIRECTORY, OUTCOMES, REFERRALS, REFERRALS_COMMANDS, TOPICS
 
     own = {t.name.removeprefix("haven.") for t in TOPICS}
     commands = [t.name for t in TOPICS if t.name.endswith(".commands")]
-    found = {"gateway": commands, "deadline-worker": [REFERRALS_COMMANDS.name],
+    found = {"gateway": [*commands, AUDIT.name], "deadline-worker": [REFERRALS_COMMANDS.name],
              "referrals": [REFERRALS.name, DIRECTORY.name, OUTCOMES.name]}  # fmt: skip
     for service in ("identification", "consent", "statistics"):
         found[service] = [f"haven.{service}", OUTCOMES.name]

@@ -30,7 +30,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from events.catalog import TOPICS
-from gateway import projection, webhooks
+from gateway import audit, projection, webhooks
 from gateway.api.base import Context
 from gateway.api.pathway import REFERRALS
 from gateway.api.statistics import StatisticsExport
@@ -75,6 +75,10 @@ class GatewaySettings(Settings):
     key_recheck_seconds: float = Field(
         default=30.0, gt=0, le=30, description="How often an open subscription re-checks that its key still holds."
     )
+    audit_checkpoint_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the access audit's chain head is signed and published to "
+        "haven.audit (and after each statistics release), for an oversight body to keep."
+    )  # fmt: skip
     oidc_issuer: str = Field(default="", description="Accept OIDC bearer JWTs from this issuer (with the two below).")
     oidc_audience: str = ""
     oidc_jwks_url: str = ""
@@ -300,6 +304,10 @@ def build(settings: Settings) -> ServiceSpec:
         await task
 
     sender = webhooks.Sender()
+    signing = keyring.checkpoint_key()
+
+    async def audit_checkpoints(pool: Pool, stop: asyncio.Event) -> None:
+        await audit.checkpoints(pool, signing, own.audit_checkpoint_seconds, stop)
 
     return ServiceSpec(
         name="gateway",
@@ -307,7 +315,7 @@ def build(settings: Settings) -> ServiceSpec:
         topics=[t.name for t in TOPICS if not t.name.endswith(".commands")],
         handlers=projection.handlers(),
         batch_handlers=projection.batch_handlers(live=True),
-        background=[http, sender.run],
+        background=[http, sender.run, audit_checkpoints],
         listening=[*wakeup.listening(), (webhooks.CHANNEL, sender.wake)],
         remember_erasures=False,  # the projection keeps its own erased_survivors
     )

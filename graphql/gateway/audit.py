@@ -7,17 +7,26 @@ Rows hold pseudonymous ids and category names only, so the log stays verifiable 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from strawberry.extensions import SchemaExtension
 
+from events.audit import AuditCheckpointed, b64, unb64
+from events.envelope import Envelope
 from gateway.consent import ConsentScope
 from graphql import ExecutionResult, GraphQLError
+from services.kernel import outbox
 from services.kernel.db import Connection, Pool
 
 GENESIS = "0" * 64
@@ -108,13 +117,15 @@ class Verdict:
     rows: int
     broken_at: int | None
     problem: str | None
+    head: str = GENESIS
 
 
-async def verify(conn: Connection) -> Verdict:
-    """Walk the chain from the start; report the first row that does not fit."""
+async def verify(conn: Connection, until: int | None = None) -> Verdict:
+    """Walk the chain from the start (up to record ``until``); report the first row that does not fit."""
     prev, count = GENESIS, 0
     async with conn.transaction():
-        async for r in conn.cursor("SELECT * FROM gateway.audit_log ORDER BY seq"):
+        query = "SELECT * FROM gateway.audit_log WHERE $1::bigint IS NULL OR seq <= $1 ORDER BY seq"
+        async for r in conn.cursor(query, until):
             count += 1
             if r["prev_hash"] != prev:
                 return Verdict(count, r["seq"], "a record before this one was deleted or changed")
@@ -123,7 +134,72 @@ async def verify(conn: Connection) -> Verdict:
             if r["hash"] != expected:
                 return Verdict(count, r["seq"], "this record was edited")
             prev = r["hash"]
-    return Verdict(count, None, None)
+    return Verdict(count, None, None, prev)
+
+
+async def verify_against(conn: Connection, checkpoint: AuditCheckpointed, pinned: bytes | None = None) -> Verdict:
+    """Is the audit up to ``checkpoint`` what it was when the checkpoint was signed? ``pinned``: the public key the
+    holder trusts (else the one the checkpoint carries, which proves integrity but not origin)."""
+    key = Ed25519PublicKey.from_public_bytes(pinned or unb64(checkpoint.public_key))
+    try:
+        key.verify(unb64(checkpoint.signature), checkpoint.signed())
+    except InvalidSignature:
+        return Verdict(0, None, "the checkpoint's signature does not verify: it was altered, or signed elsewhere")
+    found = await verify(conn, checkpoint.seq)
+    if found.problem:
+        return found
+    if found.rows != checkpoint.records or found.head != checkpoint.head:
+        return Verdict(found.rows, checkpoint.seq, f"the audit up to record {checkpoint.seq} is not what was "
+                       f"checkpointed ({checkpoint.records} records, head {checkpoint.head[:12]}…): records were "
+                       "removed, or the chain was rebuilt")  # fmt: skip
+    return found
+
+
+async def checkpoint(conn: Connection, key: Ed25519PrivateKey, reason: str, at: datetime) -> AuditCheckpointed:
+    """Sign the chain's head now, keep it, and publish it (the outbox, in this transaction)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('haven-audit'))")  # no record half-written
+        last = await conn.fetchrow("SELECT seq, hash FROM gateway.audit_log ORDER BY seq DESC LIMIT 1")
+        records = await conn.fetchval("SELECT count(*) FROM gateway.audit_log")
+        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        fields = {"seq": last["seq"] if last else 0, "records": records, "head": last["hash"] if last else GENESIS,
+                  "at": at, "reason": reason, "public_key": b64(public), "signature": ""}  # fmt: skip
+        unsigned = AuditCheckpointed.model_validate(fields)
+        signed = unsigned.model_copy(update={"signature": b64(key.sign(unsigned.signed()))})
+        await conn.execute("INSERT INTO gateway.audit_checkpoints (at, reason, checkpoint) VALUES ($1, $2, $3)",
+                           at, reason, signed.model_dump(mode="json"))  # fmt: skip
+        await outbox.write(conn, Envelope.new(signed, source="haven/gateway"))
+    return signed
+
+
+async def checkpoints(pool: Pool, key: Ed25519PrivateKey, every: float, stop: asyncio.Event) -> None:
+    """Publish a checkpoint every ``every`` seconds, and after each statistics release (one gateway of many does:
+    the last checkpoint's time, under a lock, decides)."""
+    while not stop.is_set():
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('haven-audit-checkpoints'))")
+            last = await conn.fetchval("SELECT max(at) FROM gateway.audit_checkpoints") or datetime.min.replace(
+                tzinfo=UTC
+            )
+            now = datetime.now(UTC)
+            released = await conn.fetchval("SELECT 1 FROM gateway.statistics_releases WHERE released_at > $1 LIMIT 1",
+                                           last)  # fmt: skip
+            if released or (now - last).total_seconds() >= every:
+                await checkpoint(conn, key, "statistics_release" if released else "interval", now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(every, 5.0))
+
+
+async def export(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The reads in [start, end) without survivor data: each survivor as a pseudonym that holds within this export
+    only (a keyed hash under a key made for it and forgotten), so reads can be told apart per survivor and never
+    joined to anything else. Each record's hashes show where it sits in the chain."""
+    key = os.urandom(32)
+    rows = await conn.fetch("SELECT * FROM gateway.audit_log WHERE at >= $1 AND at < $2 ORDER BY seq", start, end)
+    return [{"seq": r["seq"], "at": r["at"].isoformat(), "org_id": r["org_id"], "role": r["role"],
+             "subject": hmac.new(key, r["survivor_id"].bytes, hashlib.sha256).hexdigest()[:16],
+             "categories": sorted(r["categories"]), "purpose": r["purpose"], "prev_hash": r["prev_hash"],
+             "hash": r["hash"]} for r in rows]  # fmt: skip
 
 
 class AuditReads(SchemaExtension):

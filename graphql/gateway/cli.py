@@ -6,34 +6,42 @@ bin/haven seed-demo
 bin/haven replay
 bin/haven migrate               every schema, the keyring and the gateway's (a chart's pre-upgrade Job)
 bin/haven topics apply          the catalog's topics, with this deployment's durability (a chart's Job)
-bin/haven audit verify
+bin/haven audit verify [--against CHECKPOINT]
+bin/haven audit checkpoint      the chain's head, signed, for an oversight body to keep
+bin/haven audit export --period 2026-Q4
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import uvloop
 from aiokafka import TopicPartition
 
+from events.audit import AuditCheckpointed, unb64
 from events.catalog import TOPICS
 from events.consent import OrgType
 from events.directory import Organisation, RegisterOrganisation
 from events.envelope import Envelope
 from events.needs import ReferralType
 from events.shelter import ConfigureShelter, UnitType
+from events.statistics import months
 from gateway import audit, projection
 from gateway.app import MIGRATIONS, GatewaySettings
 from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
 from services.kernel import kafka, outbox, topics
 from services.kernel.consumer import IdempotentConsumer
+from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.db import Pool, create_pool
 from services.kernel.launcher import DEMO_BANNER
 from services.kernel.migrations import assign_owners, discover_services, migrate, migrate_all
@@ -246,15 +254,38 @@ async def _run(args: Any) -> int:
                     print(f"haven: {exc}", file=sys.stderr)
                     return 2
             elif args.command == "audit":
-                verdict = await audit.verify(conn)
-                if verdict.broken_at is None:
-                    print(f"audit log intact: {verdict.rows} records")
-                    return 0
-                print(f"audit log BROKEN at record {verdict.broken_at}: {verdict.problem}")
-                return 1
+                return await _audit(conn, settings, args)
     finally:
         await pool.close()
     return 0
+
+
+async def _audit(conn: Any, settings: GatewaySettings, args: argparse.Namespace) -> int:
+    if args.action == "checkpoint":
+        keyring = Keyring(decode_master_key(settings.master_key_text()))
+        made = await audit.checkpoint(conn, keyring.checkpoint_key(), "on_request", datetime.now(UTC))
+        print(made.model_dump_json(indent=2))
+        return 0
+    if args.action == "export":
+        start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(args.period))
+        for line in await audit.export(conn, start, end):
+            print(json.dumps(line))
+        return 0
+    if args.against:
+        held = AuditCheckpointed.model_validate_json(await asyncio.to_thread(Path(args.against).read_text))
+        pinned = unb64(args.public_key) if args.public_key else None
+        verdict = await audit.verify_against(conn, held, pinned)
+        if verdict.problem is None:
+            print(f"audit unchanged up to the checkpoint of {held.at.isoformat()}: {verdict.rows} records, "
+                  f"head {held.head[:16]}…")  # fmt: skip
+            return 0
+    else:
+        verdict = await audit.verify(conn)
+        if verdict.broken_at is None:
+            print(f"audit log intact: {verdict.rows} records")
+            return 0
+    print(f"audit log BROKEN at record {verdict.broken_at}: {verdict.problem}")
+    return 1
 
 
 def _at_least_one(text: str) -> int:
@@ -289,7 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("topics", help="the catalog's topics on the cluster").add_subparsers(
         dest="action", required=True
     ).add_parser("apply", help="create or update them (HAVEN_TOPIC_* settings); never lowers a partition count")
-    sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True).add_parser("verify")
+    auditing = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
+    verifying = auditing.add_parser("verify", help="recompute the hash chain (against a checkpoint you kept)")
+    verifying.add_argument("--against", metavar="CHECKPOINT", help="a checkpoint's JSON (haven audit checkpoint)")
+    verifying.add_argument("--public-key", help="the checkpoint key you pinned (base64url); else the checkpoint's")
+    auditing.add_parser("checkpoint", help="sign the chain's head now; print it (keep it away from this operator)")
+    exporting = auditing.add_parser("export", help="the reads of a period, without survivor data (JSON lines)")
+    exporting.add_argument("--period", required=True, help="2026, 2026-Q4 or 2026-11")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

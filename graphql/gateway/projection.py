@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
+from events.audit import AuditCheckpointed
 from events.base import EventData
 from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked
 from events.directory import CapacityChanged, OrganisationRegistered
@@ -78,7 +79,8 @@ async def consent_revoked(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def ignore(event: Envelope, uow: UnitOfWork) -> None:
-    """``consent.expired`` needs nothing: ``decide()`` reads each directive's own period."""
+    """``consent.expired`` needs nothing: ``decide()`` reads each directive's own period; nor does the gateway's own
+    ``audit.checkpointed``."""
 
 
 async def referral_moved(event: Envelope, uow: UnitOfWork) -> None:
@@ -346,6 +348,7 @@ HANDLERS: dict[type[EventData], Handler] = {
     CommandRefused: command_decided,
     CapacityChanged: capacity_changed,
     StatisticsReleased: statistics_released,
+    AuditCheckpointed: ignore,  # the gateway wrote it: audit_checkpoints has it
     **dict.fromkeys(EVENT_STATUS, referral_moved),
     **dict.fromkeys([*PLACEMENT_STATUS, MatterOpened, MatterMilestoneReached, MatterClosed, EngagementChanged,
                      Enrolled, EmploymentOutcomeRecorded], provider_reported),

@@ -39,6 +39,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
@@ -115,6 +116,11 @@ class Keyring:
             raise ValueError("the master key must be 32 bytes (AES-256)")
         self._master = AESGCM(master_key)
         self._pseudonyms = hmac.new(master_key, b"haven pseudonyms", hashlib.sha256).digest()
+        self._checkpoints = hmac.new(master_key, b"haven audit checkpoints", hashlib.sha256).digest()
+
+    def checkpoint_key(self) -> Ed25519PrivateKey:
+        """The key the access audit's checkpoints are signed with (derived from the master key: nothing to store)."""
+        return Ed25519PrivateKey.from_private_bytes(self._checkpoints)
 
     def pseudonym(self, *parts: str) -> UUID:
         """An id the same ``parts`` always give and no one without the master key can work out: a retried intake

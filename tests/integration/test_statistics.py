@@ -3,31 +3,38 @@ revocation that leaves the survivor out of the next release without giving them 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import string
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from gateway.api.inputs import variables
+from gateway.audit import row_hash
 from gateway.auth import Role, create_key
 
+from events.audit import AuditCheckpointed, unb64
+from events.catalog import AUDIT
 from events.consent import Directive, OrgType
 from events.needs import ReferralType
 from events.statistics import Dimension, ReleaseStatistics
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import GRANT, MOVE, REFER, call, move, partner, referral, screened, url, window
+from tests.support.gateway import GRANT, MOVE, REFER, call, grant, move, partner, referral, screened, url, window
 from tests.support.intakes import send
-from tests.support.observe import eventually
+from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
-from tests.support.processes import ServiceProcess, running
+from tests.support.processes import ROOT, ServiceProcess, running
 from tests.support.referrals import refusals_for
 
 RELEASE = ("mutation($d: [StatisticsDimension!]!, $p: String!) { releaseStatistics(dimensions: $d, period: $p,"
@@ -228,3 +235,85 @@ async def test_outcome_monitoring_shows_an_oversight_body_each_organisation_and_
 async def _in_directory(db: Pool, orgs: list[str]) -> bool:
     return bool(await db.fetchval("SELECT count(*) = $2 FROM referrals.organisations WHERE org_id = ANY($1)",
                                   orgs, len(orgs)))  # fmt: skip
+
+
+async def test_a_checkpoint_kept_elsewhere_shows_the_audit_unchanged_and_catches_a_rebuilt_chain(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, tmp_path: Path
+) -> None:
+    """The operator's own chain check passes on a chain it rebuilt after editing a read; a checkpoint the oversight
+    body kept does not. Checkpoints are published to haven.audit, signed, at each release too; an export of the
+    period's reads carries no survivor data."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    body = organisation(OrgType.OVERSIGHT_BODY)
+    intake = await partner(db, hotline, Role.INTAKE)
+    await partner(db, body, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        oversight = await create_key(conn, body.org_id, Role.OVERSIGHT, "audit")
+    survivor = await screened(settings, db, intake)
+    await grant(settings, db, intake, survivor, grantee={"org_id": hotline.org_id}, categories=["identity"],
+                **window())  # fmt: skip
+    read = "query($id: ID!) { survivor(id: $id, purpose: SERVICE_DELIVERY) { identity { givenName } } }"
+    for _ in range(2):
+        assert "Maria" in json.dumps((await call(settings, intake, read, {"id": str(survivor)}))[1])
+
+    def haven(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "bin" / "haven"), "audit", *args], capture_output=True, text=True)
+
+    made = await asyncio.to_thread(haven, "checkpoint")
+    assert made.returncode == 0, made.stderr
+    held = tmp_path / "checkpoint.json"
+    held.write_text(made.stdout)  # the oversight body keeps it, away from the operator
+    checkpoint = json.loads(made.stdout)
+    await call(settings, intake, read, {"id": str(survivor)})  # reads after the checkpoint change nothing before it
+    kept = await asyncio.to_thread(haven, "verify", "--against", str(held))
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "unchanged up to the checkpoint" in kept.stdout
+
+    # The operator edits a read before the checkpoint and rebuilds every hash after it: its own check passes …
+    rows = await db.fetch("SELECT * FROM gateway.audit_log WHERE seq >= $1 ORDER BY seq", checkpoint["seq"])
+    try:
+        prev = rows[0]["prev_hash"]
+        for r in rows:
+            purpose = "statistics" if r["seq"] == checkpoint["seq"] else r["purpose"]
+            digest = row_hash(prev, r["at"], r["org_id"], r["role"], r["survivor_id"], list(r["categories"]), purpose)
+            await db.execute("UPDATE gateway.audit_log SET purpose = $2, prev_hash = $3, hash = $4 WHERE seq = $1",
+                             r["seq"], purpose, prev, digest)  # fmt: skip
+            prev = digest
+        rebuilt = await asyncio.to_thread(haven, "verify")
+        caught = await asyncio.to_thread(haven, "verify", "--against", str(held))
+    finally:
+        for r in rows:
+            await db.execute("UPDATE gateway.audit_log SET purpose = $2, prev_hash = $3, hash = $4 WHERE seq = $1",
+                             r["seq"], r["purpose"], r["prev_hash"], r["hash"])  # fmt: skip
+    assert rebuilt.returncode == 0, "a rebuilt chain is consistent with itself"
+    assert caught.returncode == 1
+    assert f"BROKEN at record {checkpoint['seq']}" in caught.stdout
+    forged = {**checkpoint, "records": checkpoint["records"] + 1}
+    held.write_text(json.dumps(forged))
+    assert "signature does not verify" in (await asyncio.to_thread(haven, "verify", "--against", str(held))).stdout
+
+    # Published: the gateway's checkpoints reach haven.audit, signed, one after each statistics release.
+    period = datetime.now(UTC).strftime("%Y-%m")
+    await release(settings, oversight, ["GENDER"], period)
+
+    async def published_after_release() -> bool:
+        found = [AuditCheckpointed.model_validate_json(m.value) for m in await read_to_end(settings, AUDIT.name)]
+        return any(c.reason == "statistics_release" for c in found)
+
+    await eventually(published_after_release)
+    for message in await read_to_end(settings, AUDIT.name):
+        published = AuditCheckpointed.model_validate_json(message.value)
+        key = Ed25519PublicKey.from_public_bytes(unb64(published.public_key))
+        key.verify(unb64(published.signature), published.signed())  # raises if it does not verify
+    latest = (await call(settings, oversight, "{ auditCheckpoints(last: 1) { reason json } }"))[1]
+    assert latest["data"]["auditCheckpoints"][0]["json"]
+
+    exported = (await call(settings, oversight, "query($p: String!) { auditExport(period: $p) { seq orgId subject"
+                           " categories purpose hash } }", {"p": period}))[1]  # fmt: skip
+    mine = [r for r in exported["data"]["auditExport"] if r["orgId"] == hotline.org_id]
+    assert len(mine) == 3
+    assert len({r["subject"] for r in mine}) == 1, "one survivor, one pseudonym within the export"
+    assert str(survivor) not in json.dumps(exported), "no survivor id"
+    again = (await call(settings, oversight, "query($p: String!) { auditExport(period: $p) { orgId subject } }",
+                        {"p": period}))[1]["data"]["auditExport"]  # fmt: skip
+    assert {r["subject"] for r in again if r["orgId"] == hotline.org_id} != {mine[0]["subject"]}, "not joinable"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
+from events.audit import AuditCheckpointed
 from events.consent import Category
 from events.consent import Purpose as PurposeEnum
+from events.statistics import months
 from gateway import audit
-from gateway.api.base import Info, Purpose, principal, require_member, survivor_uuid
+from gateway.api.base import Info, Purpose, fail, principal, require_member, survivor_uuid
 from gateway.auth import Role
 
 
@@ -28,6 +30,31 @@ class AuditChain:
     intact: bool
     broken_at: int | None
     problem: str | None
+
+
+@strawberry.type(description="The audit's chain head, signed: keep it; `haven audit verify --against` it later.")
+class AuditCheckpoint:
+    seq: int
+    records: int
+    head: str
+    at: datetime
+    reason: str
+    public_key: str
+    signature: str
+    json: str = strawberry.field(description="The checkpoint as `haven audit verify --against` reads it.")
+
+
+@strawberry.type(description="One read, without survivor data: the survivor as a pseudonym of this export only.")
+class AuditExportRecord:
+    seq: int
+    at: datetime
+    org_id: str
+    role: str
+    subject: str
+    categories: list[str]
+    purpose: str
+    prev_hash: str
+    hash: str
 
 
 @strawberry.type
@@ -52,6 +79,31 @@ class LedgerQuery:
             rows = await pool.fetch("SELECT * FROM gateway.audit_log WHERE survivor_id = $1 ORDER BY seq", sid)
         return [AccessRecord(org_id=r["org_id"], role=Role(r["role"]), purpose=PurposeEnum(r["purpose"]),
                              categories=[Category(c) for c in r["categories"]], at=r["at"]) for r in rows]  # fmt: skip
+
+    @strawberry.field(description="The audit's latest signed checkpoints, newest first (oversight bodies only).")
+    async def audit_checkpoints(self, info: Info, last: int = 10) -> list[AuditCheckpoint]:
+        principal(info, Role.OVERSIGHT)
+        rows = await info.context["pool"].fetch(
+            "SELECT checkpoint FROM gateway.audit_checkpoints ORDER BY id DESC LIMIT $1", max(1, min(last, 100))
+        )
+        found = [AuditCheckpointed.model_validate(r["checkpoint"]) for r in rows]
+        return [AuditCheckpoint(seq=c.seq, records=c.records, head=c.head, at=c.at, reason=c.reason,
+                                public_key=c.public_key, signature=c.signature, json=c.model_dump_json())
+                for c in found]  # fmt: skip
+
+    @strawberry.field(
+        description="Every read of survivor data in a period (2026, 2026-Q4, 2026-11), without survivor data "
+        "(oversight bodies only). Each survivor is a pseudonym that holds within this export only."
+    )
+    async def audit_export(self, info: Info, period: str) -> list[AuditExportRecord]:
+        principal(info, Role.OVERSIGHT)
+        try:
+            start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(period))
+        except ValueError as exc:
+            raise fail("BAD_INPUT", f"period: {exc}", field="period") from exc
+        async with info.context["pool"].acquire() as conn:
+            rows = await audit.export(conn, start, end)
+        return [AuditExportRecord(**{**r, "at": datetime.fromisoformat(r["at"])}) for r in rows]
 
     @strawberry.field(description="Whether the access audit's hash chain is intact (oversight bodies only).")
     async def audit_chain(self, info: Info) -> AuditChain:
