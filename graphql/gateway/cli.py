@@ -3,6 +3,7 @@
 bin/haven org create harbour-shelter "Harbour Shelter" shelter
 bin/haven key create harbour-shelter caseworker
 bin/haven seed-demo
+bin/haven seed-survivors 150    synthetic survivors, screened and consented through the API, for the demo
 bin/haven replay
 bin/haven migrate               every schema, the keyring and the gateway's (a chart's pre-upgrade Job)
 bin/haven topics apply          the catalog's topics, with this deployment's durability (a chart's Job)
@@ -36,7 +37,7 @@ from events.envelope import Envelope
 from events.needs import ReferralType
 from events.shelter import ConfigureShelter, UnitType
 from events.statistics import months
-from gateway import audit, projection
+from gateway import audit, demo, projection
 from gateway.app import MIGRATIONS, GatewaySettings
 from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
 from services.kernel import kafka, outbox, topics
@@ -56,6 +57,7 @@ DEMO: list[tuple[str, str, OrgType, set[ReferralType], Role]] = [
      {ReferralType.MEDICAL, ReferralType.MENTAL_HEALTH, ReferralType.PSYCHOSOCIAL}, Role.CASEWORKER),
     ("new-start-employment", "New Start Employment", OrgType.EMPLOYMENT_PROGRAM, {ReferralType.EMPLOYMENT},
      Role.CASEWORKER),
+    ("national-rapporteur", "National Rapporteur on Trafficking", OrgType.OVERSIGHT_BODY, set(), Role.OVERSIGHT),
 ]  # fmt: skip
 
 
@@ -206,6 +208,17 @@ async def _run(args: Any) -> int:
         else:
             print(saved.read_text(), end="")
         return 0
+    if args.command == "seed-survivors":
+        pool = await _pool(settings)
+        try:
+            async with pool.acquire() as conn:
+                key = await create_key(conn, "city-hotline", Role.INTAKE, "demo survivors")
+        finally:
+            await pool.close()
+        endpoint = f"http://127.0.0.1:{settings.gateway_port}/graphql"
+        screened, counted = await demo.seed(endpoint, key, args.count)
+        print(f"{screened} survivors screened through {endpoint}; {counted} consented to statistics")
+        return 0
     if args.command == "replay":
         await replay(settings, args.workers)
         return 0
@@ -313,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     key_create.add_argument("--label")
     seeding = sub.add_parser("seed-demo", help="demo partners and a key for each")
     seeding.add_argument("--quiet", action="store_true", help="save the keys for make run instead of printing them")
+    survivors = sub.add_parser("seed-survivors", help="synthetic survivors through the API (make run is up)")
+    survivors.add_argument("count", type=_at_least_one)
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
     replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
                            help="processes sharing the partitions (default: one per core)")  # fmt: skip
