@@ -1,9 +1,11 @@
 """De-identified statistics: what an oversight body asks for, and what a release publishes.
 
 A release counts survivors identified in one calendar period (a month ``2026-11``, a quarter ``2026-Q4`` or a year
-``2026``) by one or two coded dimensions, with its margins. Only survivors whose consent permits the ``statistics``
-category for the ``statistics`` purpose to oversight bodies are counted; a figure under 11 survivors, and any figure
-that would give one away, is suppressed (``services/statistics/disclosure.py``). No release carries a survivor id.
+``2026``) by one or two coded dimensions, with its margins: who they are (age band, gender, nationality), what was
+done to them (exploitation, sector), where they were identified, and their first referral (its type and outcome).
+Only survivors whose consent permits the ``statistics`` category for the ``statistics`` purpose to oversight bodies
+are counted; a figure under 11 survivors, and any figure that would give one away, is suppressed
+(``services/statistics/disclosure.py``). No release carries a survivor id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from events.base import EventData
 from events.catalog import STATISTICS, STATISTICS_COMMANDS
 from events.consent import OrgType, Party
 from events.identification import ExploitationPurpose
+from events.referrals import ReferralStatus
 from events.types import OrgId
 
 THRESHOLD = 11
@@ -38,6 +41,39 @@ class Dimension(StrEnum):
     EXPLOITATION = "exploitation"
     SECTOR = "sector"
     JURISDICTION = "jurisdiction"
+    REFERRAL_TYPE = "referral_type"
+    REFERRAL_OUTCOME = "referral_outcome"
+
+
+class ReferralOutcome(StrEnum):
+    """Where a survivor's first referral stands (``none``: not referred yet)."""
+
+    NONE = "none"
+    AWAITING_ANSWER = "awaiting_answer"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @classmethod
+    def of(cls, status: ReferralStatus) -> ReferralOutcome:
+        """
+        >>> ReferralOutcome.of(ReferralStatus.IN_PROGRESS)
+        <ReferralOutcome.ACCEPTED: 'accepted'>
+        """
+        return _OUTCOME.get(status, cls.AWAITING_ANSWER)
+
+
+_OUTCOME = {
+    ReferralStatus.ACCEPTED: ReferralOutcome.ACCEPTED, ReferralStatus.IN_PROGRESS: ReferralOutcome.ACCEPTED,
+    ReferralStatus.ON_HOLD: ReferralOutcome.ACCEPTED, ReferralStatus.COMPLETED: ReferralOutcome.COMPLETED,
+    ReferralStatus.REJECTED: ReferralOutcome.REJECTED, ReferralStatus.EXPIRED: ReferralOutcome.EXPIRED,
+    ReferralStatus.DECLINED_BY_SURVIVOR: ReferralOutcome.DECLINED, ReferralStatus.CANCELLED: ReferralOutcome.CANCELLED,
+    ReferralStatus.FAILED: ReferralOutcome.FAILED,
+}  # fmt: skip
 
 
 class ExploitationType(StrEnum):

@@ -1,7 +1,7 @@
 """A service's own copy of survivors' consent, projected from the consent topic, as ``decide()`` takes it.
 
-The table is ``consent_directives`` in the service's schema (survivor_id, directive_id, version, directive jsonb,
-revoked_at; keyed by directive and version), created by the service's migrations.
+The table is ``consent_directives`` in the service's schema, made by the ``consent_copy`` migrations (a service
+lists them in its ``migrations/shared.txt``; the referrals service made its own, of the same shape, before them).
 """
 
 from __future__ import annotations

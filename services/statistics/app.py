@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from events.catalog import CONSENT, DIRECTORY, IDENTIFICATION, STATISTICS_COMMANDS
+from events.catalog import CONSENT, DIRECTORY, IDENTIFICATION, REFERRALS, STATISTICS_COMMANDS
 from events.consent import ConsentGranted, ConsentRevoked
 from events.directory import OrganisationRegistered
 from events.identification import SurvivorErased, SurvivorIdentified
+from events.referrals import EVENT_STATUS
 from events.statistics import ReleaseStatistics
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
@@ -21,7 +22,7 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="statistics",
         migrations=Path(__file__).with_name("migrations"),
-        topics=[STATISTICS_COMMANDS.name, IDENTIFICATION.name, CONSENT.name, DIRECTORY.name],
+        topics=[STATISTICS_COMMANDS.name, IDENTIFICATION.name, CONSENT.name, DIRECTORY.name, REFERRALS.name],
         handlers=dict(
             [
                 on(ReleaseStatistics, functools.partial(handlers.release, keyring=keyring)),
@@ -30,6 +31,7 @@ def build(settings: Settings) -> ServiceSpec:
                 on(ConsentGranted, handlers.note_consent),
                 on(ConsentRevoked, handlers.note_revocation),
                 on(OrganisationRegistered, handlers.note_organisation),
+                *(on(event, handlers.note_referral) for event in EVENT_STATUS),
             ]
         ),
     )

@@ -12,12 +12,15 @@ from events.directory import OrganisationRegistered
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import AgeBand, Gender, Sector, Statistics, SurvivorErased, SurvivorIdentified
+from events.needs import ReferralType
+from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested
 from events.statistics import (
     STATISTICS_PARTY,
     THRESHOLD,
     Cell,
     Dimension,
     ExploitationType,
+    ReferralOutcome,
     ReleaseStatistics,
     StatisticsReleased,
     months,
@@ -37,6 +40,8 @@ FIXED: dict[str, list[str]] = {
     Dimension.GENDER.value: [g.value for g in Gender],
     Dimension.EXPLOITATION.value: [e.value for e in ExploitationType],
     Dimension.SECTOR.value: [*(s.value for s in Sector), UNKNOWN],
+    Dimension.REFERRAL_TYPE.value: [*(t.value for t in ReferralType), ReferralOutcome.NONE.value],
+    Dimension.REFERRAL_OUTCOME.value: [o.value for o in ReferralOutcome],
 }
 """Closed vocabularies: every value is a row of the table, counted or not. Nationality and jurisdiction are open:
 a value with fewer than 11 survivors in the period is counted as ``other`` (so a row's mere presence says nothing
@@ -75,9 +80,23 @@ async def note_revocation(event: ConsentRevoked, uow: UnitOfWork) -> None:
     await consent_copy.revoke(uow.conn, event.directive_id, event.revoked_at)
 
 
+async def note_referral(event: ReferralEvent, uow: UnitOfWork) -> None:
+    """A survivor's first referral, and each move of it (later referrals are not counted: one row per survivor)."""
+    if isinstance(event, ReferralRequested):
+        await uow.conn.execute(
+            "INSERT INTO first_referrals (survivor_id, referral_id, referral_type) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            event.survivor_id, event.referral_id, event.referral_type,
+        )  # fmt: skip
+        return
+    await uow.conn.execute("UPDATE first_referrals SET outcome = $2 WHERE referral_id = $1", event.referral_id,
+                           ReferralOutcome.of(EVENT_STATUS[type(event)]))  # fmt: skip
+
+
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
     """Erased: gone from every future release (released tables hold no ids, only counts)."""
     await uow.conn.execute("DELETE FROM survivors WHERE survivor_id = $1", event.survivor_id)
+    await uow.conn.execute("DELETE FROM first_referrals WHERE survivor_id = $1", event.survivor_id)
     await consent_copy.purge(uow.conn, event.survivor_id)
 
 
@@ -121,8 +140,8 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
     """One row of coded facts per survivor identified in ``period`` whose consent permits statistics now."""
     start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in period)
     survivors = await uow.conn.fetch(
-        "SELECT s.survivor_id, s.statistics, o.jurisdictions FROM survivors s"
-        " LEFT JOIN organisations o ON o.org_id = s.screener_org"
+        "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome FROM survivors s"
+        " LEFT JOIN organisations o ON o.org_id = s.screener_org LEFT JOIN first_referrals r USING (survivor_id)"
         " WHERE s.identified_at >= $1 AND s.identified_at < $2",
         start, end,
     )  # fmt: skip
@@ -134,7 +153,9 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
         facts = await _opened(uow, keyring, s)
         if facts is None:
             continue  # erased: the key is gone
-        rows.append(_coded(facts, s["jurisdictions"]))
+        rows.append({**_coded(facts, s["jurisdictions"]),
+                     Dimension.REFERRAL_TYPE.value: s["referral_type"] or ReferralOutcome.NONE.value,
+                     Dimension.REFERRAL_OUTCOME.value: s["outcome"] or ReferralOutcome.NONE.value})  # fmt: skip
     return rows
 
 

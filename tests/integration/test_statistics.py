@@ -26,6 +26,8 @@ from gateway.auth import Role, create_key
 from events.audit import AuditCheckpointed, unb64
 from events.catalog import AUDIT
 from events.consent import Directive, OrgType
+from events.directory import Organisation
+from events.identification import EraseSurvivor, ErasureReason
 from events.needs import ReferralType
 from events.statistics import Dimension, ReleaseStatistics
 from services.kernel.db import Pool
@@ -49,6 +51,16 @@ REVOKE = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveI
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     yield from running(logs, ("identification", "consent", "referrals", "statistics", "gateway"))
+
+
+async def hotline_and_oversight(db: Pool) -> tuple[Organisation, str, str]:
+    """A hotline (and its intake key) and an oversight body's oversight key."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
+    body = organisation(OrgType.OVERSIGHT_BODY)
+    intake = await partner(db, hotline, Role.INTAKE)
+    await partner(db, body, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        return hotline, intake, await create_key(conn, body.org_id, Role.OVERSIGHT, "oversight")
 
 
 def statistics_consent() -> dict[str, Any]:
@@ -75,12 +87,7 @@ def figure(found: dict[str, Any], **values: str) -> int | None:
 async def test_a_release_counts_consenting_survivors_suppresses_small_figures_and_forgets_a_revocation(
     services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
 ) -> None:
-    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
-    body = organisation(OrgType.OVERSIGHT_BODY)
-    intake = await partner(db, hotline, Role.INTAKE)
-    await partner(db, body, Role.CASEWORKER)
-    async with db.acquire() as conn:
-        oversight = await create_key(conn, body.org_id, Role.OVERSIGHT, "statistics")
+    hotline, intake, oversight = await hotline_and_oversight(db)
     # A nationality code other tests do not use and an earlier run of this one most likely did not (the global
     # random is seeded per test: uuid4 is not), so that this run's figures are its own.
     letters = uuid4().int
@@ -169,10 +176,23 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
     second = await release(settings, oversight, ["NATIONALITY", "GENDER"], period)
     assert figure(second, NATIONALITY=nationality, GENDER="female") is None, "23 beside 24: a group of one, hidden"
     assert figure(second, NATIONALITY=nationality) is None
+
+    # Another is erased: their facts go, their key with them, and the next release counts one fewer again.
+    erased = next(s for s, d in survivors if d and s != leaving)
+    await send(producer, EraseSurvivor(survivor_id=erased, requested_by=hotline.org_id,
+                                       reason=ErasureReason.SURVIVOR_REQUEST))  # fmt: skip
+
+    async def statistics_forgot() -> bool:
+        return not await db.fetchval("SELECT 1 FROM statistics.survivors WHERE survivor_id = $1", erased)
+
+    await eventually(statistics_forgot)
+    third = await release(settings, oversight, ["NATIONALITY", "GENDER"], period)
     counted = await db.fetch("SELECT release_id, contributors FROM statistics.releases WHERE release_id = ANY($1)",
-                             [UUID(first["id"]), UUID(second["id"])])  # fmt: skip
+                             [UUID(r["id"]) for r in (first, second, third)])  # fmt: skip
     contributors = {str(r["release_id"]): r["contributors"] for r in counted}
-    assert contributors[second["id"]] == contributors[first["id"]] - 1, "the survivor is left out"
+    assert contributors[second["id"]] == contributors[first["id"]] - 1, "the revoked survivor is left out"
+    assert contributors[third["id"]] == contributors[second["id"]] - 1, "so is the erased one"
+    assert figure(third, NATIONALITY=nationality, GENDER="female") is None, "once suppressed in the period, so stays"
 
 
 OUTCOMES_QUERY = ("query($p: String!) { outcomeMonitoring(period: $p) { orgId referralType referrals answered"
@@ -243,12 +263,7 @@ async def test_a_checkpoint_kept_elsewhere_shows_the_audit_unchanged_and_catches
     """The operator's own chain check passes on a chain it rebuilt after editing a read; a checkpoint the oversight
     body kept does not. Checkpoints are published to haven.audit, signed, at each release too; an export of the
     period's reads carries no survivor data."""
-    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL)
-    body = organisation(OrgType.OVERSIGHT_BODY)
-    intake = await partner(db, hotline, Role.INTAKE)
-    await partner(db, body, Role.CASEWORKER)
-    async with db.acquire() as conn:
-        oversight = await create_key(conn, body.org_id, Role.OVERSIGHT, "audit")
+    hotline, intake, oversight = await hotline_and_oversight(db)
     survivor = await screened(settings, db, intake)
     await grant(settings, db, intake, survivor, grantee={"org_id": hotline.org_id}, categories=["identity"],
                 **window())  # fmt: skip
@@ -317,3 +332,52 @@ async def test_a_checkpoint_kept_elsewhere_shows_the_audit_unchanged_and_catches
     again = (await call(settings, oversight, "query($p: String!) { auditExport(period: $p) { orgId subject } }",
                         {"p": period}))[1]["data"]["auditExport"]  # fmt: skip
     assert {r["subject"] for r in again if r["orgId"] == hotline.org_id} != {mine[0]["subject"]}, "not joinable"
+
+
+async def test_a_release_counts_survivors_by_their_first_referrals_type_and_outcome(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    """Twelve survivors referred and accepted, eleven rejected: each counted once, by their first referral's outcome
+    (the eleven hidden beside the zeros of the table, which must hide 11 survivors or more between them)."""
+    _, intake, oversight = await hotline_and_oversight(db)
+    interpreters = organisation(OrgType.NGO, ReferralType.INTERPRETATION)
+    key = await partner(db, interpreters, Role.CASEWORKER)
+    await eventually(lambda: _in_directory(db, [interpreters.org_id]))
+    referred = []
+    for answer in ["accept"] * 12 + ["reject"] * 11:
+        survivor = await screened(settings, db, intake)
+        consented = (
+            await call(
+                settings,
+                intake,
+                GRANT,
+                {"s": str(survivor), "w": 10000, "d": variables(Directive, statistics_consent())},
+            )
+        )[1]
+        assert consented["data"]["grantConsent"]["outcome"]["status"] == "APPLIED", consented
+        ask = {"r": referral(survivor, interpreters.org_id, referral_type="interpretation"), "w": 10000}
+        made = (await call(settings, intake, REFER, ask))[1]["data"]["requestReferral"]
+        about = {"id": made["referralId"], "s": str(survivor), "w": 10000}
+        await call(settings, key, MOVE, {**about, "m": move("receive")})
+        fields = {"reason": "no_capacity"} if answer == "reject" else {}
+        moved = (await call(settings, key, MOVE, {**about, "m": move(answer, **fields)}))[1]
+        assert moved["data"]["moveReferral"]["outcome"]["status"] == "APPLIED", moved
+        referred.append(survivor)
+
+    async def statistics_knows() -> bool:
+        answered = await db.fetchval("SELECT count(*) FROM statistics.first_referrals WHERE survivor_id = ANY($1)"
+                                     " AND outcome <> 'awaiting_answer'", referred)  # fmt: skip
+        return bool(answered == len(referred))
+
+    await eventually(statistics_knows)
+    outcomes = await db.fetch("SELECT outcome, count(*) AS n FROM statistics.first_referrals"
+                              " WHERE survivor_id = ANY($1) GROUP BY outcome", referred)  # fmt: skip
+    assert {r["outcome"]: r["n"] for r in outcomes} == {"accepted": 12, "rejected": 11}
+    period = datetime.now(UTC).strftime("%Y-%m")
+    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)  # this test's history afresh
+    found = await release(settings, oversight, ["REFERRAL_OUTCOME"], period)
+    accepted = figure(found, REFERRAL_OUTCOME="accepted")
+    assert accepted is not None
+    assert accepted >= 12, "ours, and on a stack kept from earlier runs, theirs"
+    assert figure(found, REFERRAL_OUTCOME="expired") is None, "zero: suppressed"
+    assert all(c["count"] is None or c["count"] >= 11 for c in found["cells"])

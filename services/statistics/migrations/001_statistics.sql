@@ -15,17 +15,6 @@ CREATE TABLE organisations (
     jurisdictions  text[] NOT NULL
 );
 
--- The survivors' consent, projected from the consent topic, as decide() takes it (services/kernel/consent_copy.py).
-CREATE TABLE consent_directives (
-    survivor_id   uuid    NOT NULL,
-    directive_id  uuid    NOT NULL,
-    version       integer NOT NULL,
-    directive     jsonb   NOT NULL,
-    revoked_at    timestamptz,
-    PRIMARY KEY (directive_id, version)
-);
-CREATE INDEX consent_directives_survivor ON consent_directives (survivor_id);
-
 -- Each release as published, with what later releases are checked against: its period, its table's dimensions
 -- and vocabularies, every figure it had and the ones it showed. How many survivors it counted stays here.
 CREATE TABLE releases (
