@@ -539,14 +539,16 @@ async def quiesce(stack: Stack, ledger: Ledger, *, timeout: float = 240) -> dict
     """Wait until every outbox is empty and every consumer group has read to the end; say how long it took."""
     began, deadline = time.monotonic(), time.monotonic() + timeout
     left: dict[str, Any] = {}
+    first: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             lag, pending = await consumer_lag(stack.settings), await outboxes(stack)
             left = {"outbox_rows": pending, "lag": {g: n for g, n in lag.items() if n}}
+            first = first if first is not None else left
             if not pending and not left["lag"]:
-                return {"drained": True, "seconds": round(time.monotonic() - began, 1)}
+                return {"drained": True, "seconds": round(time.monotonic() - began, 1), "at_start": first}
         await asyncio.sleep(1)
-    return {"drained": False, "seconds": round(time.monotonic() - began, 1), "left": left}
+    return {"drained": False, "seconds": round(time.monotonic() - began, 1), "left": left, "at_start": first}
 
 
 async def read_all(settings: Settings, topic: str, *, timeout: float = 60) -> list[Any]:
@@ -886,7 +888,8 @@ def report(results: dict[str, Any]) -> str:
             f"chaos ▸ loops stopped by a refusal or by no answer (not counted in): {results['abandoned_loops']}"
         )
     lines.append(
-        f"chaos ▸ drained in {results['drained']['seconds']} s"
+        f"chaos ▸ drained in {results['drained']['seconds']} s (left when the load ended: "
+        f"{(results['drained'].get('at_start') or {}).get('lag') or 'nothing'})"
         + ("" if results["drained"]["drained"] else f" — NOT drained: {results['drained'].get('left')}")
     )
     return "\n".join(lines)
