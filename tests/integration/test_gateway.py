@@ -229,6 +229,9 @@ async def test_a_referral_across_a_border_needs_consent_that_names_it_and_the_pa
                " wait: 10000) { outcome { status } } }", {"s": str(survivor), "d": domestic})  # fmt: skip
     await grant(settings, db, intake, survivor, **scope, **window(cross_border=["FR"]))
     await referrals_service_knows(2)
+    listed = (await call(settings, intake, "query($s: ID!) { consents(survivorId: $s) { crossBorder revokedAt } }",
+                         {"s": str(survivor)}))[1]["data"]["consents"]  # fmt: skip
+    assert {(tuple(c["crossBorder"]), c["revokedAt"] is None) for c in listed} == {((), False), (("FR",), True)}
     made = (await call(settings, intake, REFER, asked))[1]["data"]["requestReferral"]
     assert made["outcome"]["status"] == "APPLIED", made
     pathway = (

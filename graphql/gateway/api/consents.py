@@ -71,6 +71,8 @@ class ConsentDirective:
     valid_until: datetime
     recorded_by: str
     revoked_at: datetime | None
+    cross_border: list[str] = strawberry.field(description="Jurisdictions beyond the survivor's it reaches.")
+    any_jurisdiction: bool
 
     @classmethod
     def of(cls, row: Any) -> ConsentDirective:
@@ -78,7 +80,8 @@ class ConsentDirective:
         return cls(id=strawberry.ID(str(d.directive_id)), version=d.version, grantee_org_id=d.grantee.org_id,
                    grantee_org_type=d.grantee.org_type, categories=sorted(d.categories), purposes=sorted(d.purposes),
                    effect=d.effect, basis=d.basis, valid_from=d.valid_from, valid_until=d.valid_until,
-                   recorded_by=d.recorded_by, revoked_at=row["revoked_at"])  # fmt: skip
+                   recorded_by=d.recorded_by, revoked_at=row["revoked_at"], cross_border=sorted(d.cross_border),
+                   any_jurisdiction=d.any_jurisdiction)  # fmt: skip
 
 
 @strawberry.type
