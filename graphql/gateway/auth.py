@@ -38,15 +38,16 @@ def check_role(org_type: OrgType, role: Role) -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: an organisation (and its type, for consent) acting in one role."""
+    """Who is asking: an organisation (its type and jurisdictions, for consent) acting in one role."""
 
     org_id: str
     org_type: OrgType
     role: Role
+    jurisdictions: frozenset[str] = frozenset()
 
     @property
     def party(self) -> Party:
-        return Party(self.org_id, self.org_type)
+        return Party(self.org_id, self.org_type, self.jurisdictions)
 
 
 def hash_key(key: str) -> str:
@@ -113,27 +114,34 @@ async def principal_for(conn: Pool | Connection, org_id: object, role: object) -
     organisation and it may hold the role."""
     if not isinstance(org_id, str) or role not in Role.__members__.values():
         return None
-    org_type = await conn.fetchval("SELECT org_type FROM gateway.organisations WHERE org_id = $1", org_id)
-    return _principal(org_id, org_type, str(role)) if org_type is not None else None
+    org = await conn.fetchrow(
+        f"SELECT org_type, {JURISDICTIONS} AS jurisdictions FROM gateway.organisations o WHERE org_id = $1", org_id
+    )
+    return _principal(org_id, org["org_type"], str(role), org["jurisdictions"]) if org is not None else None
 
 
 async def principal_of(conn: Pool | Connection, key_hash: str) -> Principal | None:
     """The principal of the API key with this hash, while the key holds (a console session keeps only the hash)."""
     row = await conn.fetchrow(
-        "SELECT k.org_id, k.role, o.org_type FROM gateway.api_keys k JOIN gateway.organisations o USING (org_id)"
+        f"SELECT k.org_id, k.role, o.org_type, {JURISDICTIONS} AS jurisdictions"
+        " FROM gateway.api_keys k JOIN gateway.organisations o USING (org_id)"
         " WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         key_hash,
     )
-    return _principal(row["org_id"], row["org_type"], row["role"]) if row else None
+    return _principal(row["org_id"], row["org_type"], row["role"], row["jurisdictions"]) if row else None
 
 
-def _principal(org_id: str, org_type: str, role: str) -> Principal | None:
+JURISDICTIONS = "coalesce(o.profile->'jurisdictions', '[]'::jsonb)"
+"""An organisation's jurisdictions, from its directory profile (none yet for one the directory has not confirmed)."""
+
+
+def _principal(org_id: str, org_type: str, role: str, jurisdictions: list[str]) -> Principal | None:
     """The principal, unless its organisation may not hold the role (checked again at every request)."""
     try:
         check_role(OrgType(org_type), Role(role))
     except RoleNotAllowed:
         return None
-    return Principal(org_id, OrgType(org_type), Role(role))
+    return Principal(org_id, OrgType(org_type), Role(role), frozenset(jurisdictions))
 
 
 async def create_organisation(conn: Connection, org_id: str, name: str, org_type: OrgType) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,7 +16,7 @@ from uuid import UUID
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
-from events.consent import Category, ConsentRecord, Decision, Directive, Party, Purpose, decide
+from events.consent import Category, ConsentRecord, Decision, Directive, Purpose, decide
 from gateway.auth import Principal
 from graphql import GraphQLError
 from services.kernel import metrics
@@ -25,7 +25,7 @@ from services.kernel.db import Pool
 
 @dataclass
 class ConsentScope:
-    """One request's view: who asks (and where they work), the survivors' consent and own jurisdictions (loaded
+    """One request's view: who asks (with where they work), the survivors' consent and own jurisdictions (loaded
     once each), and what was shown."""
 
     pool: Pool
@@ -33,7 +33,6 @@ class ConsentScope:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _records: dict[UUID, list[ConsentRecord]] = field(default_factory=dict)
     _homes: dict[UUID, frozenset[str]] = field(default_factory=dict)
-    _party: Party | None = None
     shown: dict[tuple[UUID, Purpose], set[Category]] = field(default_factory=lambda: defaultdict(set))
 
     def know(
@@ -53,18 +52,9 @@ class ConsentScope:
         """The survivor's own jurisdictions, once ``records`` loaded them."""
         return self._homes.get(survivor_id, frozenset())
 
-    async def party(self) -> Party:
-        """The asking organisation with its jurisdictions (a border between it and a survivor needs consent)."""
-        if self._party is None:
-            where = await self.pool.fetchval(
-                "SELECT profile->'jurisdictions' FROM gateway.organisations WHERE org_id = $1", self.principal.org_id
-            )
-            self._party = replace(self.principal.party, jurisdictions=frozenset(where or ()))
-        return self._party
-
     async def decision(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
         records = await self.records(survivor_id)
-        return decide(records, await self.party(), category, purpose, self.at, self._homes[survivor_id])
+        return decide(records, self.principal.party, category, purpose, self.at, self._homes[survivor_id])
 
     async def decide(self, survivor_id: UUID, category: Category, purpose: Purpose) -> Decision:
         decision = await self.decision(survivor_id, category, purpose)

@@ -63,9 +63,16 @@ async def hotline_and_oversight(db: Pool) -> tuple[Organisation, str, str]:
         return hotline, intake, await create_key(conn, body.org_id, Role.OVERSIGHT, "oversight")
 
 
-def statistics_consent() -> dict[str, Any]:
-    """Counted in statistics: the statistics category, for the statistics purpose, to oversight bodies."""
-    return {"grantee": {"org_type": "oversight_body"}, "categories": ["statistics"], **window(purposes=["statistics"])}
+async def counted(settings: Settings, db: Pool, intake: str, survivor: UUID) -> str:
+    """The survivor consents to be counted in statistics (the statistics category, for the statistics purpose, to
+    oversight bodies); the directive's id."""
+    directive = {"grantee": {"org_type": "oversight_body"}, "categories": ["statistics"],
+                 **window(purposes=["statistics"])}  # fmt: skip
+    answer = (await call(settings, intake, GRANT, {"s": str(survivor), "w": 10000,
+                                                   "d": variables(Directive, directive)}))[1]  # fmt: skip
+    assert answer["data"]["grantConsent"]["outcome"]["status"] == "APPLIED", answer
+    return str(await db.fetchval("SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1"
+                                 " AND directive->'purposes' ? 'statistics'", survivor))  # fmt: skip
 
 
 async def release(settings: Settings, key: str, dims: list[str], period: str) -> dict[str, Any]:
@@ -100,20 +107,7 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
         for _ in range(n):
             survivor = await screened(settings, db, intake, statistics__gender=gender,
                                       statistics__nationality=nationality)  # fmt: skip
-            directive = None
-            if consents:
-                answer = (
-                    await call(
-                        settings,
-                        intake,
-                        GRANT,
-                        {"s": str(survivor), "w": 10000, "d": variables(Directive, statistics_consent())},
-                    )
-                )[1]
-                assert answer["data"]["grantConsent"]["outcome"]["status"] == "APPLIED", answer
-                directive = await db.fetchval(
-                    "SELECT directive_id FROM gateway.consent_directives WHERE survivor_id = $1", survivor)  # fmt: skip
-            survivors.append((survivor, str(directive) if directive else None))
+            survivors.append((survivor, await counted(settings, db, intake, survivor) if consents else None))
     ids = [s for s, _ in survivors]
 
     async def statistics_knows() -> bool:
@@ -187,9 +181,9 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
 
     await eventually(statistics_forgot)
     third = await release(settings, oversight, ["NATIONALITY", "GENDER"], period)
-    counted = await db.fetch("SELECT release_id, contributors FROM statistics.releases WHERE release_id = ANY($1)",
+    records = await db.fetch("SELECT release_id, contributors FROM statistics.releases WHERE release_id = ANY($1)",
                              [UUID(r["id"]) for r in (first, second, third)])  # fmt: skip
-    contributors = {str(r["release_id"]): r["contributors"] for r in counted}
+    contributors = {str(r["release_id"]): r["contributors"] for r in records}
     assert contributors[second["id"]] == contributors[first["id"]] - 1, "the revoked survivor is left out"
     assert contributors[third["id"]] == contributors[second["id"]] - 1, "so is the erased one"
     assert figure(third, NATIONALITY=nationality, GENDER="female") is None, "once suppressed in the period, so stays"
@@ -346,15 +340,7 @@ async def test_a_release_counts_survivors_by_their_first_referrals_type_and_outc
     referred = []
     for answer in ["accept"] * 12 + ["reject"] * 11:
         survivor = await screened(settings, db, intake)
-        consented = (
-            await call(
-                settings,
-                intake,
-                GRANT,
-                {"s": str(survivor), "w": 10000, "d": variables(Directive, statistics_consent())},
-            )
-        )[1]
-        assert consented["data"]["grantConsent"]["outcome"]["status"] == "APPLIED", consented
+        await counted(settings, db, intake, survivor)
         ask = {"r": referral(survivor, interpreters.org_id, referral_type="interpretation"), "w": 10000}
         made = (await call(settings, intake, REFER, ask))[1]["data"]["requestReferral"]
         about = {"id": made["referralId"], "s": str(survivor), "w": 10000}
