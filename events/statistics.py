@@ -2,7 +2,8 @@
 
 A release counts survivors identified in one calendar period (a month ``2026-11``, a quarter ``2026-Q4`` or a year
 ``2026``) by one or two coded dimensions, with its margins: who they are (age band, gender, nationality), what was
-done to them (exploitation, sector), where they were identified, and their first referral (its type and outcome).
+done to them (exploitation, sector), where they were identified, their first referral (its type and outcome),
+and how far they have come in employment (enrolled, employed, still employed at 3 and at 6 months).
 Only survivors whose consent permits the ``statistics`` category for the ``statistics`` purpose to oversight bodies
 are counted; a figure under 11 survivors, and any figure that would give one away, is suppressed
 (``services/statistics/disclosure.py``). No release carries a survivor id.
@@ -43,6 +44,17 @@ class Dimension(StrEnum):
     JURISDICTION = "jurisdiction"
     REFERRAL_TYPE = "referral_type"
     REFERRAL_OUTCOME = "referral_outcome"
+    EMPLOYMENT = "employment"
+
+
+class EmploymentStage(StrEnum):
+    """The furthest a survivor has come in employment reintegration, across their enrolments."""
+
+    NONE = "none"
+    ENROLLED = "enrolled"
+    EMPLOYED = "employed"
+    RETAINED_3_MONTHS = "retained_3_months"
+    RETAINED_6_MONTHS = "retained_6_months"
 
 
 class ReferralOutcome(StrEnum):

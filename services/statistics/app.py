@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from events.catalog import CONSENT, DIRECTORY, IDENTIFICATION, REFERRALS, STATISTICS_COMMANDS
+from events.catalog import CONSENT, DIRECTORY, EMPLOYMENT, IDENTIFICATION, REFERRALS, STATISTICS_COMMANDS
 from events.consent import ConsentGranted, ConsentRevoked
 from events.directory import OrganisationRegistered
+from events.employment import EmploymentOutcomeRecorded, Enrolled
 from events.identification import SurvivorErased, SurvivorIdentified
 from events.referrals import EVENT_STATUS
 from events.statistics import ReleaseStatistics
@@ -22,7 +23,14 @@ def build(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="statistics",
         migrations=Path(__file__).with_name("migrations"),
-        topics=[STATISTICS_COMMANDS.name, IDENTIFICATION.name, CONSENT.name, DIRECTORY.name, REFERRALS.name],
+        topics=[
+            STATISTICS_COMMANDS.name,
+            IDENTIFICATION.name,
+            CONSENT.name,
+            DIRECTORY.name,
+            REFERRALS.name,
+            EMPLOYMENT.name,
+        ],
         handlers=dict(
             [
                 on(ReleaseStatistics, functools.partial(handlers.release, keyring=keyring)),
@@ -32,6 +40,8 @@ def build(settings: Settings) -> ServiceSpec:
                 on(ConsentRevoked, handlers.note_revocation),
                 on(OrganisationRegistered, handlers.note_organisation),
                 *(on(event, handlers.note_referral) for event in EVENT_STATUS),
+                on(Enrolled, handlers.note_employment),
+                on(EmploymentOutcomeRecorded, handlers.note_employment),
             ]
         ),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from events.consent import Category, ConsentGranted, ConsentRevoked, OrgType, Purpose, decide
 from events.directory import OrganisationRegistered
+from events.employment import EmploymentOutcomeRecorded, EnrolmentEvent
 from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import AgeBand, Gender, Sector, Statistics, SurvivorErased, SurvivorIdentified
@@ -19,6 +20,7 @@ from events.statistics import (
     THRESHOLD,
     Cell,
     Dimension,
+    EmploymentStage,
     ExploitationType,
     ReferralOutcome,
     ReleaseStatistics,
@@ -42,6 +44,7 @@ FIXED: dict[str, list[str]] = {
     Dimension.SECTOR.value: [*(s.value for s in Sector), UNKNOWN],
     Dimension.REFERRAL_TYPE.value: [*(t.value for t in ReferralType), ReferralOutcome.NONE.value],
     Dimension.REFERRAL_OUTCOME.value: [o.value for o in ReferralOutcome],
+    Dimension.EMPLOYMENT.value: [e.value for e in EmploymentStage],
 }
 """Closed vocabularies: every value is a row of the table, counted or not. Nationality and jurisdiction are open:
 a value with fewer than 11 survivors in the period is counted as ``other`` (so a row's mere presence says nothing
@@ -93,10 +96,28 @@ async def note_referral(event: ReferralEvent, uow: UnitOfWork) -> None:
                            ReferralOutcome.of(EVENT_STATUS[type(event)]))  # fmt: skip
 
 
+STAGES = list(EmploymentStage)
+
+
+async def note_employment(event: EnrolmentEvent, uow: UnitOfWork) -> None:
+    """The furthest stage reached: enrolled; employed; still employed at 3, at 6 months."""
+    stage = EmploymentStage.ENROLLED
+    if isinstance(event, EmploymentOutcomeRecorded):
+        stage = (EmploymentStage.RETAINED_6_MONTHS if event.retained_6_months else
+                 EmploymentStage.RETAINED_3_MONTHS if event.retained_3_months else
+                 EmploymentStage.EMPLOYED if event.employed else EmploymentStage.ENROLLED)  # fmt: skip
+    await uow.conn.execute(
+        "INSERT INTO employment (survivor_id, stage) VALUES ($1, $2)"
+        " ON CONFLICT (survivor_id) DO UPDATE SET stage = greatest(employment.stage, excluded.stage)",
+        event.survivor_id, STAGES.index(stage),
+    )  # fmt: skip
+
+
 async def purge_survivor(event: SurvivorErased, uow: UnitOfWork) -> None:
     """Erased: gone from every future release (released tables hold no ids, only counts)."""
     await uow.conn.execute("DELETE FROM survivors WHERE survivor_id = $1", event.survivor_id)
     await uow.conn.execute("DELETE FROM first_referrals WHERE survivor_id = $1", event.survivor_id)
+    await uow.conn.execute("DELETE FROM employment WHERE survivor_id = $1", event.survivor_id)
     await consent_copy.purge(uow.conn, event.survivor_id)
 
 
@@ -140,8 +161,9 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
     """One row of coded facts per survivor identified in ``period`` whose consent permits statistics now."""
     start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in period)
     survivors = await uow.conn.fetch(
-        "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome FROM survivors s"
+        "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome, e.stage FROM survivors s"
         " LEFT JOIN organisations o ON o.org_id = s.screener_org LEFT JOIN first_referrals r USING (survivor_id)"
+        " LEFT JOIN employment e USING (survivor_id)"
         " WHERE s.identified_at >= $1 AND s.identified_at < $2",
         start, end,
     )  # fmt: skip
@@ -155,7 +177,8 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
             continue  # erased: the key is gone
         rows.append({**_coded(facts, s["jurisdictions"]),
                      Dimension.REFERRAL_TYPE.value: s["referral_type"] or ReferralOutcome.NONE.value,
-                     Dimension.REFERRAL_OUTCOME.value: s["outcome"] or ReferralOutcome.NONE.value})  # fmt: skip
+                     Dimension.REFERRAL_OUTCOME.value: s["outcome"] or ReferralOutcome.NONE.value,
+                     Dimension.EMPLOYMENT.value: STAGES[s["stage"] or 0].value})  # fmt: skip
     return rows
 
 

@@ -27,12 +27,27 @@ from events.audit import AuditCheckpointed, unb64
 from events.catalog import AUDIT
 from events.consent import Directive, OrgType
 from events.directory import Organisation
+from events.employment import Enrol, RecordEmploymentOutcome
 from events.identification import EraseSurvivor, ErasureReason
 from events.needs import ReferralType
 from events.statistics import Dimension, ReleaseStatistics
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
-from tests.support.gateway import GRANT, MOVE, REFER, call, grant, move, partner, referral, screened, url, window
+from tests.support.gateway import (
+    ACT,
+    GRANT,
+    MOVE,
+    REFER,
+    action,
+    call,
+    grant,
+    move,
+    partner,
+    referral,
+    screened,
+    url,
+    window,
+)
 from tests.support.intakes import send
 from tests.support.observe import eventually, read_to_end
 from tests.support.partners import organisation
@@ -50,7 +65,7 @@ REVOKE = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveI
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    yield from running(logs, ("identification", "consent", "referrals", "statistics", "gateway"))
+    yield from running(logs, ("identification", "consent", "referrals", "employment", "statistics", "gateway"))
 
 
 async def hotline_and_oversight(db: Pool) -> tuple[Organisation, str, str]:
@@ -367,3 +382,42 @@ async def test_a_release_counts_survivors_by_their_first_referrals_type_and_outc
     assert accepted >= 12, "ours, and on a stack kept from earlier runs, theirs"
     assert figure(found, REFERRAL_OUTCOME="expired") is None, "zero: suppressed"
     assert all(c["count"] is None or c["count"] >= 11 for c in found["cells"])
+
+
+async def test_a_release_counts_survivors_by_how_far_they_have_come_in_employment(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool
+) -> None:
+    """Twelve survivors still employed at three months, eleven employed and no further: each counted at the
+    furthest stage they reached (the eleven hidden beside the zeros)."""
+    _, intake, oversight = await hotline_and_oversight(db)
+    program = organisation(OrgType.EMPLOYMENT_PROGRAM, ReferralType.EMPLOYMENT)
+    key = await partner(db, program, Role.CASEWORKER)
+    await eventually(lambda: _in_directory(db, [program.org_id]))
+    placed = []
+    for retained in [True] * 12 + [False] * 11:
+        survivor = await screened(settings, db, intake)
+        await counted(settings, db, intake, survivor)
+        ask = {"r": referral(survivor, program.org_id, referral_type="employment"), "w": 10000}
+        made = (await call(settings, intake, REFER, ask))[1]["data"]["requestReferral"]
+        assert made["outcome"]["status"] == "APPLIED", made
+        enrolment, about = str(uuid4()), {"referral_id": made["referralId"], "survivor_id": str(survivor)}
+        for step in (action(Enrol, **about, enrolment_id=enrolment, program_type="vocational_training"),
+                     action(RecordEmploymentOutcome, enrolment_id=enrolment, survivor_id=str(survivor),
+                            employed=True, retained_3_months=retained)):  # fmt: skip
+            done = (await call(settings, key, ACT, {"a": step, "w": 10000}))[1]
+            assert done["data"]["providerAction"]["outcome"]["status"] == "APPLIED", done
+        placed.append(survivor)
+
+    async def statistics_knows() -> bool:
+        stages = await db.fetch("SELECT stage, count(*) AS n FROM statistics.employment WHERE survivor_id = ANY($1)"
+                                " GROUP BY stage", placed)  # fmt: skip
+        return {r["stage"]: r["n"] for r in stages} == {3: 12, 2: 11}  # retained at 3 months; employed
+
+    await eventually(statistics_knows)
+    period = datetime.now(UTC).strftime("%Y-%m")
+    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)  # this test's history afresh
+    found = await release(settings, oversight, ["EMPLOYMENT"], period)
+    retained = figure(found, EMPLOYMENT="retained_3_months")
+    assert retained is not None
+    assert retained >= 12, "ours, and on a stack kept from earlier runs, theirs"
+    assert figure(found, EMPLOYMENT="retained_6_months") is None, "zero: suppressed"
