@@ -3,7 +3,8 @@
 A release counts survivors identified in one calendar period (a month ``2026-11``, a quarter ``2026-Q4`` or a year
 ``2026``) by one or two coded dimensions, with its margins: who they are (age band, gender, nationality), what was
 done to them (exploitation, sector), where they were identified, their first referral (its type and outcome),
-and how far they have come in employment (enrolled, employed, still employed at 3 and at 6 months).
+how long that referral waited to be accepted, and how far they have come in employment (enrolled, employed, still
+employed at 3 and at 6 months).
 Only survivors whose consent permits the ``statistics`` category for the ``statistics`` purpose to oversight bodies
 are counted; a figure under 11 survivors, and any figure that would give one away, is suppressed
 (``services/statistics/disclosure.py``). No release carries a survivor id.
@@ -45,6 +46,34 @@ class Dimension(StrEnum):
     REFERRAL_TYPE = "referral_type"
     REFERRAL_OUTCOME = "referral_outcome"
     EMPLOYMENT = "employment"
+    TIME_TO_ACCEPTANCE = "time_to_acceptance"
+
+
+class AcceptanceTime(StrEnum):
+    """How long the first referral waited for its acceptance, in bands (one per survivor, so tables add up)."""
+
+    NONE = "none"
+    WITHIN_1_HOUR = "within_1_hour"
+    WITHIN_1_DAY = "within_1_day"
+    WITHIN_1_WEEK = "within_1_week"
+    OVER_1_WEEK = "over_1_week"
+    NOT_ACCEPTED = "not_accepted"
+
+    @classmethod
+    def of(cls, requested: datetime | None, accepted: datetime | None) -> AcceptanceTime:
+        """
+        >>> from datetime import UTC, timedelta
+        >>> at = datetime(2026, 12, 1, tzinfo=UTC)
+        >>> [AcceptanceTime.of(at, at + timedelta(hours=3)).value, AcceptanceTime.of(at, None).value]
+        ['within_1_day', 'not_accepted']
+        """
+        if requested is None:
+            return cls.NONE
+        if accepted is None:
+            return cls.NOT_ACCEPTED
+        hours = (accepted - requested).total_seconds() / 3600
+        return (cls.WITHIN_1_HOUR if hours <= 1 else cls.WITHIN_1_DAY if hours <= 24 else
+                cls.WITHIN_1_WEEK if hours <= 168 else cls.OVER_1_WEEK)  # fmt: skip
 
 
 class EmploymentStage(StrEnum):

@@ -39,7 +39,7 @@ def build(settings: Settings) -> ServiceSpec:
                 on(ConsentGranted, handlers.note_consent),
                 on(ConsentRevoked, handlers.note_revocation),
                 on(OrganisationRegistered, handlers.note_organisation),
-                *(on(event, handlers.note_referral) for event in EVENT_STATUS),
+                *((event.event_type, handlers.note_referral) for event in EVENT_STATUS),
                 on(Enrolled, handlers.note_employment),
                 on(EmploymentOutcomeRecorded, handlers.note_employment),
             ]

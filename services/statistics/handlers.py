@@ -14,10 +14,11 @@ from events.envelope import Envelope
 from events.errors import DomainError
 from events.identification import AgeBand, Gender, Sector, Statistics, SurvivorErased, SurvivorIdentified
 from events.needs import ReferralType
-from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested
+from events.referrals import EVENT_STATUS, ReferralEvent, ReferralRequested, ReferralStatus
 from events.statistics import (
     STATISTICS_PARTY,
     THRESHOLD,
+    AcceptanceTime,
     Cell,
     Dimension,
     EmploymentStage,
@@ -45,6 +46,7 @@ FIXED: dict[str, list[str]] = {
     Dimension.REFERRAL_TYPE.value: [*(t.value for t in ReferralType), ReferralOutcome.NONE.value],
     Dimension.REFERRAL_OUTCOME.value: [o.value for o in ReferralOutcome],
     Dimension.EMPLOYMENT.value: [e.value for e in EmploymentStage],
+    Dimension.TIME_TO_ACCEPTANCE.value: [t.value for t in AcceptanceTime],
 }
 """Closed vocabularies: every value is a row of the table, counted or not. Nationality and jurisdiction are open:
 a value with fewer than 11 survivors in the period is counted as ``other`` (so a row's mere presence says nothing
@@ -83,17 +85,24 @@ async def note_revocation(event: ConsentRevoked, uow: UnitOfWork) -> None:
     await consent_copy.revoke(uow.conn, event.directive_id, event.revoked_at)
 
 
-async def note_referral(event: ReferralEvent, uow: UnitOfWork) -> None:
-    """A survivor's first referral, and each move of it (later referrals are not counted: one row per survivor)."""
+async def note_referral(envelope: Envelope, uow: UnitOfWork) -> None:
+    """A survivor's first referral, when it was asked for and accepted, and where it stands (later referrals are not
+    counted: one row per survivor)."""
+    event = envelope.data
+    assert isinstance(event, ReferralEvent)
     if isinstance(event, ReferralRequested):
         await uow.conn.execute(
-            "INSERT INTO first_referrals (survivor_id, referral_id, referral_type) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING",
-            event.survivor_id, event.referral_id, event.referral_type,
+            "INSERT INTO first_referrals (survivor_id, referral_id, referral_type, requested_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            event.survivor_id, event.referral_id, event.referral_type, envelope.time,
         )  # fmt: skip
         return
-    await uow.conn.execute("UPDATE first_referrals SET outcome = $2 WHERE referral_id = $1", event.referral_id,
-                           ReferralOutcome.of(EVENT_STATUS[type(event)]))  # fmt: skip
+    status = EVENT_STATUS[type(event)]
+    await uow.conn.execute(
+        "UPDATE first_referrals SET outcome = $2,"
+        " accepted_at = CASE WHEN $3 THEN coalesce(accepted_at, $4) ELSE accepted_at END WHERE referral_id = $1",
+        event.referral_id, ReferralOutcome.of(status), status is ReferralStatus.ACCEPTED, envelope.time,
+    )  # fmt: skip
 
 
 STAGES = list(EmploymentStage)
@@ -161,7 +170,8 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
     """One row of coded facts per survivor identified in ``period`` whose consent permits statistics now."""
     start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in period)
     survivors = await uow.conn.fetch(
-        "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome, e.stage FROM survivors s"
+        "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome, r.requested_at,"
+        " r.accepted_at, e.stage FROM survivors s"
         " LEFT JOIN organisations o ON o.org_id = s.screener_org LEFT JOIN first_referrals r USING (survivor_id)"
         " LEFT JOIN employment e USING (survivor_id)"
         " WHERE s.identified_at >= $1 AND s.identified_at < $2",
@@ -175,10 +185,12 @@ async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], n
         facts = await _opened(uow, keyring, s)
         if facts is None:
             continue  # erased: the key is gone
+        waited = AcceptanceTime.of(s["requested_at"], s["accepted_at"])
         rows.append({**_coded(facts, s["jurisdictions"]),
                      Dimension.REFERRAL_TYPE.value: s["referral_type"] or ReferralOutcome.NONE.value,
                      Dimension.REFERRAL_OUTCOME.value: s["outcome"] or ReferralOutcome.NONE.value,
-                     Dimension.EMPLOYMENT.value: STAGES[s["stage"] or 0].value})  # fmt: skip
+                     Dimension.EMPLOYMENT.value: STAGES[s["stage"] or 0].value,
+                     Dimension.TIME_TO_ACCEPTANCE.value: waited.value})  # fmt: skip
     return rows
 
 

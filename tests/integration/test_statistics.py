@@ -382,6 +382,11 @@ async def test_a_release_counts_survivors_by_their_first_referrals_type_and_outc
     assert accepted >= 12, "ours, and on a stack kept from earlier runs, theirs"
     assert figure(found, REFERRAL_OUTCOME="expired") is None, "zero: suppressed"
     assert all(c["count"] is None or c["count"] >= 11 for c in found["cells"])
+    waited = await release(settings, oversight, ["TIME_TO_ACCEPTANCE"], period)
+    quick = figure(waited, TIME_TO_ACCEPTANCE="within_1_hour")  # accepted a moment after each request
+    assert quick is not None
+    assert quick >= 12
+    assert figure(waited, TIME_TO_ACCEPTANCE="over_1_week") is None, "zero: suppressed"
 
 
 async def test_a_release_counts_survivors_by_how_far_they_have_come_in_employment(
