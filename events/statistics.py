@@ -13,7 +13,7 @@ are counted; a figure under 11 survivors, and any figure that would give one awa
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -161,8 +161,14 @@ def months(period: str) -> tuple[int, int]:
     return start, start + 12
 
 
-def month_of(at: datetime) -> int:
-    return at.year * 12 + at.month - 1
+def dates(period: str) -> tuple[datetime, datetime]:
+    """A calendar period as UTC instants, [start, end).
+
+    >>> [d.isoformat() for d in dates("2026-Q4")]
+    ['2026-10-01T00:00:00+00:00', '2027-01-01T00:00:00+00:00']
+    """
+    start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(period))
+    return start, end
 
 
 class ReleaseStatistics(EventData):

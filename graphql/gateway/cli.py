@@ -36,7 +36,7 @@ from events.directory import Organisation, RegisterOrganisation
 from events.envelope import Envelope
 from events.needs import ReferralType
 from events.shelter import ConfigureShelter, UnitType
-from events.statistics import months
+from events.statistics import dates
 from gateway import audit, demo, projection
 from gateway.app import MIGRATIONS, GatewaySettings
 from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
@@ -280,7 +280,7 @@ async def _audit(conn: Any, settings: GatewaySettings, args: argparse.Namespace)
         print(made.model_dump_json(indent=2))
         return 0
     if args.action == "export":
-        start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(args.period))
+        start, end = dates(args.period)
         for line in await audit.export(conn, start, end):
             print(json.dumps(line))
         return 0

@@ -26,6 +26,7 @@ from events.statistics import (
     ReferralOutcome,
     ReleaseStatistics,
     StatisticsReleased,
+    dates,
     months,
 )
 from events.types import Sealed
@@ -140,7 +141,7 @@ async def release(command: ReleaseStatistics, uow: UnitOfWork, *, keyring: Keyri
         raise DomainError("not_an_oversight_body", "statistics are released to oversight bodies only",
                           field="requested_by")  # fmt: skip
     period = months(command.period)
-    rows = await _counted(uow, keyring, period, now)
+    rows = await _counted(uow, keyring, dates(command.period), now)
     dims = [d.value for d in command.dimensions]
     vocabulary = {d: FIXED.get(d) or _open_values(rows, d) for d in dims}
     for row in rows:
@@ -166,9 +167,11 @@ def _order(k: Key) -> tuple[int, list[tuple[str, str]]]:
     return -len(k), sorted(k)
 
 
-async def _counted(uow: UnitOfWork, keyring: Keyring, period: tuple[int, int], now: datetime) -> list[dict[str, str]]:
+async def _counted(
+    uow: UnitOfWork, keyring: Keyring, period: tuple[datetime, datetime], now: datetime
+) -> list[dict[str, str]]:
     """One row of coded facts per survivor identified in ``period`` whose consent permits statistics now."""
-    start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in period)
+    start, end = period
     survivors = await uow.conn.fetch(
         "SELECT s.survivor_id, s.statistics, o.jurisdictions, r.referral_type, r.outcome, r.requested_at,"
         " r.accepted_at, e.stage FROM survivors s"

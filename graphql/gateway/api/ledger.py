@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
 from events.audit import AuditCheckpointed
 from events.consent import Category
 from events.consent import Purpose as PurposeEnum
-from events.statistics import months
+from events.statistics import dates
 from gateway import audit
 from gateway.api.base import Info, Purpose, fail, principal, require_member, survivor_uuid
 from gateway.auth import Role
@@ -98,7 +98,7 @@ class LedgerQuery:
     async def audit_export(self, info: Info, period: str) -> list[AuditExportRecord]:
         principal(info, Role.OVERSIGHT)
         try:
-            start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(period))
+            start, end = dates(period)
         except ValueError as exc:
             raise fail("BAD_INPUT", f"period: {exc}", field="period") from exc
         async with info.context["pool"].acquire() as conn:

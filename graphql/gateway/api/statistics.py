@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from events.needs import ReferralType
-from events.statistics import THRESHOLD, Dimension, ReleaseStatistics, months
+from events.statistics import THRESHOLD, Dimension, ReleaseStatistics, dates
 from gateway.api.base import Info, fail, principal, validated
 from gateway.api.commands import Accepted, Wait, answer, check_wait, send_commands
 from gateway.auth import Principal, Role
@@ -188,7 +188,7 @@ class OutcomesQuery:
     ) -> list[OrganisationOutcomes]:
         who = principal(info, Role.OVERSIGHT, Role.ORG_ADMIN)
         try:
-            start, end = (datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in months(period))
+            start, end = dates(period)
         except ValueError as exc:
             raise fail("BAD_INPUT", f"period: {exc}", field="period") from exc
         own = who.role is Role.ORG_ADMIN
