@@ -227,9 +227,7 @@ async def _earlier(conn: Any) -> list[Published]:
     """Every release so far, as the disclosure checks take them."""
     found = []
     for r in await conn.fetch("SELECT dimensions, vocabulary, period_start, period_end, shown FROM releases"):
-        dims, vocabulary = list(r["dimensions"]), r["vocabulary"]
-        table = Table(tuple(dims), vocabulary, {})
+        table = Table.of(list(r["dimensions"]), r["vocabulary"], [])  # its shape: every figure, and its lines
         shown = {frozenset((d, v) for d, v in k): count for k, count in r["shown"]}
-        keys = frozenset(Table.of(dims, vocabulary, []).counts)
-        found.append(Published((r["period_start"], r["period_end"]), table.lines(), shown, keys))
+        found.append(Published((r["period_start"], r["period_end"]), table.lines(), shown, frozenset(table.counts)))
     return found

@@ -98,6 +98,14 @@ async def release(settings: Settings, key: str, dims: list[str], period: str) ->
     return next(r for r in releases if r["id"] == made["subjectId"])
 
 
+async def fresh_period(db: Pool) -> str:
+    """This month, with no release before: what a release may show depends on what was released before in its period
+    (figures suppressed then stay so), and a test stack kept from an earlier run this month has some."""
+    period = datetime.now(UTC).strftime("%Y-%m")
+    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)
+    return period
+
+
 def figure(found: dict[str, Any], **values: str) -> int | None:
     """The count of the cell that fixes exactly ``values`` (None: suppressed)."""
     for cell in found["cells"]:
@@ -133,10 +141,7 @@ async def test_a_release_counts_consenting_survivors_suppresses_small_figures_an
         return bool(known == len(ids) and consented == 36)  # fmt: skip
 
     await eventually(statistics_knows)
-    period = datetime.now(UTC).strftime("%Y-%m")
-    # What a release may show depends on what was released before in its period (figures suppressed then stay so):
-    # a test stack kept from an earlier run this month starts this test's history afresh.
-    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)
+    period = await fresh_period(db)
     first = await release(settings, oversight, ["NATIONALITY", "GENDER"], period)
 
     assert figure(first, NATIONALITY=nationality, GENDER="female") == 24, "the one without consent is not counted"
@@ -374,8 +379,7 @@ async def test_a_release_counts_survivors_by_their_first_referrals_type_and_outc
     outcomes = await db.fetch("SELECT outcome, count(*) AS n FROM statistics.first_referrals"
                               " WHERE survivor_id = ANY($1) GROUP BY outcome", referred)  # fmt: skip
     assert {r["outcome"]: r["n"] for r in outcomes} == {"accepted": 12, "rejected": 11}
-    period = datetime.now(UTC).strftime("%Y-%m")
-    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)  # this test's history afresh
+    period = await fresh_period(db)
     found = await release(settings, oversight, ["REFERRAL_OUTCOME"], period)
     accepted = figure(found, REFERRAL_OUTCOME="accepted")
     assert accepted is not None
@@ -419,8 +423,7 @@ async def test_a_release_counts_survivors_by_how_far_they_have_come_in_employmen
         return {r["stage"]: r["n"] for r in stages} == {3: 12, 2: 11}  # retained at 3 months; employed
 
     await eventually(statistics_knows)
-    period = datetime.now(UTC).strftime("%Y-%m")
-    await db.execute("DELETE FROM statistics.releases WHERE period = $1", period)  # this test's history afresh
+    period = await fresh_period(db)
     found = await release(settings, oversight, ["EMPLOYMENT"], period)
     shown = figure(found, EMPLOYMENT="retained_3_months")
     assert shown is not None
