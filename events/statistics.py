@@ -2,9 +2,10 @@
 
 A release counts survivors identified in one calendar period (a month ``2026-11``, a quarter ``2026-Q4`` or a year
 ``2026``) by one or two coded dimensions, with its margins: who they are (age band, gender, nationality), what was
-done to them (exploitation, sector), where they were identified, their first referral (its type and outcome),
-how long that referral waited to be accepted, and how far they have come in employment (enrolled, employed, still
-employed at 3 and at 6 months).
+done to them (exploitation, sector), where they were identified, whether they were assessed as needing a type of
+service, their first referral (its type and outcome, whether it was escalated), how long that referral waited to be
+accepted, how long from identification to a bed, and how far they have come in employment (enrolled, employed,
+still employed at 3 and at 6 months). An organisation's own release counts only the survivors referred to it.
 Only survivors whose consent permits the ``statistics`` category for the ``statistics`` purpose to oversight bodies
 are counted; a figure under 11 survivors, and any figure that would give one away, is suppressed
 (``services/statistics/disclosure.py``). No release carries a survivor id.
@@ -18,12 +19,13 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from events.base import EventData
 from events.catalog import STATISTICS, STATISTICS_COMMANDS
 from events.consent import OrgType, Party
 from events.identification import ExploitationPurpose
+from events.needs import ReferralType
 from events.referrals import ReferralStatus
 from events.types import OrgId
 
@@ -47,6 +49,26 @@ class Dimension(StrEnum):
     REFERRAL_OUTCOME = "referral_outcome"
     EMPLOYMENT = "employment"
     TIME_TO_ACCEPTANCE = "time_to_acceptance"
+    TIME_TO_PLACEMENT = "time_to_placement"
+    ESCALATION = "escalation"
+    NEED = "need"
+
+
+class Needed(StrEnum):
+    """Whether the survivor's latest needs assessment named the release's ``need`` (needs are several per survivor,
+    so a table counts one need at a time: yes or no, and its figures still add up)."""
+
+    NEEDED = "needed"
+    NOT_NEEDED = "not_needed"
+
+
+class Escalation(StrEnum):
+    """Whether the survivor's first referral went unanswered past its deadline, and whether Haven sent it on."""
+
+    NONE = "none"
+    ON_TIME = "on_time"
+    ESCALATED_REROUTED = "escalated_rerouted"
+    ESCALATED = "escalated"
 
 
 class AcceptanceTime(StrEnum):
@@ -74,6 +96,30 @@ class AcceptanceTime(StrEnum):
         hours = (accepted - requested).total_seconds() / 3600
         return (cls.WITHIN_1_HOUR if hours <= 1 else cls.WITHIN_1_DAY if hours <= 24 else
                 cls.WITHIN_1_WEEK if hours <= 168 else cls.OVER_1_WEEK)  # fmt: skip
+
+
+class PlacementTime(StrEnum):
+    """How long from identification to the survivor's first night in a shelter bed, in bands."""
+
+    WITHIN_1_DAY = "within_1_day"
+    WITHIN_1_WEEK = "within_1_week"
+    WITHIN_1_MONTH = "within_1_month"
+    OVER_1_MONTH = "over_1_month"
+    NOT_PLACED = "not_placed"
+
+    @classmethod
+    def of(cls, identified: datetime, checked_in: datetime | None) -> PlacementTime:
+        """
+        >>> from datetime import UTC, timedelta
+        >>> at = datetime(2026, 12, 1, tzinfo=UTC)
+        >>> [PlacementTime.of(at, at + timedelta(days=3)).value, PlacementTime.of(at, None).value]
+        ['within_1_week', 'not_placed']
+        """
+        if checked_in is None:
+            return cls.NOT_PLACED
+        days = (checked_in - identified).total_seconds() / 86400
+        return (cls.WITHIN_1_DAY if days <= 1 else cls.WITHIN_1_WEEK if days <= 7 else
+                cls.WITHIN_1_MONTH if days <= 31 else cls.OVER_1_MONTH)  # fmt: skip
 
 
 class EmploymentStage(StrEnum):
@@ -172,7 +218,8 @@ def dates(period: str) -> tuple[datetime, datetime]:
 
 
 class ReleaseStatistics(EventData):
-    """Command: release a table for an oversight body (refused to anyone else)."""
+    """Command: release a table for an oversight body, or for an organisation about the survivors referred to it
+    (refused to anyone else)."""
 
     event_type = "statistics.release"
     topic = STATISTICS_COMMANDS.name
@@ -181,6 +228,10 @@ class ReleaseStatistics(EventData):
     requested_by: OrgId
     dimensions: tuple[Dimension, ...] = Field(min_length=1, max_length=2)
     period: Period
+    need: ReferralType | None = Field(default=None, description="The need a NEED table counts (required with it).")
+    organisation: OrgId | None = Field(
+        default=None, description="Only survivors referred to this organisation: its own figures, for it alone."
+    )
 
     @field_validator("dimensions")
     @classmethod
@@ -188,6 +239,12 @@ class ReleaseStatistics(EventData):
         if len(set(value)) != len(value):
             raise ValueError("each dimension once")
         return value
+
+    @model_validator(mode="after")
+    def _need_named(self) -> ReleaseStatistics:
+        if (Dimension.NEED in self.dimensions) != (self.need is not None):
+            raise ValueError("need: name the need exactly when the table counts by NEED")
+        return self
 
     def subject(self) -> str:
         return str(self.release_id)
@@ -212,6 +269,8 @@ class StatisticsReleased(EventData):
     requested_by: OrgId
     dimensions: tuple[Dimension, ...]
     period: Period
+    need: ReferralType | None = None
+    organisation: OrgId | None = Field(default=None, description="An organisation's own release: for it alone.")
     cells: tuple[Cell, ...]
     released_at: AwareDatetime
 

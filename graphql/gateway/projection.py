@@ -328,10 +328,10 @@ async def statistics_released(event: Envelope, uow: UnitOfWork) -> None:
     data = event.data
     assert isinstance(data, StatisticsReleased)
     await uow.conn.execute(
-        "INSERT INTO statistics_releases (release_id, requested_by, dimensions, period, cells, released_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (release_id) DO NOTHING",
+        "INSERT INTO statistics_releases (release_id, requested_by, dimensions, period, cells, released_at,"
+        " organisation, need) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (release_id) DO NOTHING",
         data.release_id, data.requested_by, [d.value for d in data.dimensions], data.period,
-        [c.model_dump(mode="json") for c in data.cells], data.released_at,
+        [c.model_dump(mode="json") for c in data.cells], data.released_at, data.organisation, data.need,
     )  # fmt: skip
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from events.catalog import CONSENT, DIRECTORY, EMPLOYMENT, IDENTIFICATION, REFERRALS, STATISTICS_COMMANDS
+from events.catalog import CONSENT, DIRECTORY, EMPLOYMENT, IDENTIFICATION, REFERRALS, SHELTER, STATISTICS_COMMANDS
 from events.consent import ConsentGranted, ConsentRevoked
 from events.directory import OrganisationRegistered
 from events.employment import EmploymentOutcomeRecorded, Enrolled
-from events.identification import SurvivorErased, SurvivorIdentified
-from events.referrals import EVENT_STATUS
+from events.identification import NeedsAssessed, SurvivorErased, SurvivorIdentified
+from events.referrals import EVENT_STATUS, ReferralEscalated
+from events.shelter import PlacementCheckedIn
 from events.statistics import ReleaseStatistics
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.service import ServiceSpec, main, on
@@ -30,6 +31,7 @@ def build(settings: Settings) -> ServiceSpec:
             DIRECTORY.name,
             REFERRALS.name,
             EMPLOYMENT.name,
+            SHELTER.name,
         ],
         handlers=dict(
             [
@@ -40,6 +42,9 @@ def build(settings: Settings) -> ServiceSpec:
                 on(ConsentRevoked, handlers.note_revocation),
                 on(OrganisationRegistered, handlers.note_organisation),
                 *((event.event_type, handlers.note_referral) for event in EVENT_STATUS),
+                on(NeedsAssessed, handlers.note_needs),
+                on(ReferralEscalated, handlers.note_escalation),
+                (PlacementCheckedIn.event_type, handlers.note_placement),
                 on(Enrolled, handlers.note_employment),
                 on(EmploymentOutcomeRecorded, handlers.note_employment),
             ]

@@ -10,7 +10,7 @@ import json
 import string
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -30,6 +30,7 @@ from events.directory import Organisation
 from events.employment import Enrol, RecordEmploymentOutcome
 from events.identification import EraseSurvivor, ErasureReason
 from events.needs import ReferralType
+from events.shelter import AcceptPlacement, CheckIn, ConfigureShelter
 from events.statistics import Dimension, ReleaseStatistics
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
@@ -54,9 +55,9 @@ from tests.support.partners import organisation
 from tests.support.processes import ROOT, ServiceProcess, running
 from tests.support.referrals import refusals_for
 
-RELEASE = ("mutation($d: [StatisticsDimension!]!, $p: String!) { releaseStatistics(dimensions: $d, period: $p,"
-           " wait: 10000) { subjectId outcome { status code message } } }")  # fmt: skip
-RELEASES = ("query($p: String) { statisticsReleases(period: $p) { id period dimensions csvPath"
+RELEASE = ("mutation($d: [StatisticsDimension!]!, $p: String!, $n: ReferralType) { releaseStatistics(dimensions: $d,"
+           " period: $p, need: $n, wait: 10000) { subjectId outcome { status code message } } }")  # fmt: skip
+RELEASES = ("query($p: String) { statisticsReleases(period: $p) { id period dimensions need organisation csvPath"
             " cells { values { dimension value } count } } }")  # fmt: skip
 REVOKE = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d, wait: 10000) {"
           " outcome { status } } }")  # fmt: skip
@@ -65,7 +66,8 @@ REVOKE = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveI
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
-    yield from running(logs, ("identification", "consent", "referrals", "employment", "statistics", "gateway"))
+    yield from running(logs, ("identification", "consent", "referrals", "referrals.deadline_worker", "employment",
+                              "shelter", "statistics", "gateway"))  # fmt: skip
 
 
 async def hotline_and_oversight(db: Pool) -> tuple[Organisation, str, str]:
@@ -90,8 +92,10 @@ async def counted(settings: Settings, db: Pool, intake: str, survivor: UUID) -> 
                                  " AND directive->'purposes' ? 'statistics'", survivor))  # fmt: skip
 
 
-async def release(settings: Settings, key: str, dims: list[str], period: str) -> dict[str, Any]:
-    answer = (await call(settings, key, RELEASE, {"d": dims, "p": period}))[1]
+async def release(
+    settings: Settings, key: str, dims: list[str], period: str, need: str | None = None
+) -> dict[str, Any]:
+    answer = (await call(settings, key, RELEASE, {"d": dims, "p": period, "n": need}))[1]
     made = answer["data"]["releaseStatistics"]
     assert made["outcome"]["status"] == "APPLIED", answer
     releases = (await call(settings, key, RELEASES, {"p": period}))[1]["data"]["statisticsReleases"]
@@ -433,3 +437,103 @@ async def test_a_release_counts_survivors_by_how_far_they_have_come_in_employmen
     assert shown is not None
     assert shown >= 12, "ours, and on a stack kept from earlier runs, theirs"
     assert figure(found, EMPLOYMENT="retained_6_months") is None, "zero: suppressed"
+
+
+async def test_an_organisations_own_release_counts_the_survivors_referred_to_it_for_it_alone(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    """A shelter's admin releases its own figures: time from identification to a bed, and who needed immigration
+    advice; an interpretation service's, which first referrals went unanswered past their deadline. Each scope's
+    population is exactly the test's (new organisations), so the figures are exact; each is read by its own admin
+    alone, and the statistics service refuses one organisation's figures to another."""
+    _, intake, oversight = await hotline_and_oversight(db)
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER)
+    interpreters = organisation(OrgType.NGO, ReferralType.INTERPRETATION)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    interpreters_key = await partner(db, interpreters, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        shelter_admin, interpreters_admin = [await create_key(conn, o.org_id, Role.ORG_ADMIN, "admin")
+                                             for o in (shelter, interpreters)]  # fmt: skip
+    await eventually(lambda: _in_directory(db, [shelter.org_id, interpreters.org_id]))
+    beds = (await call(settings, shelter_key, ACT, {"a": action(ConfigureShelter, beds={"adult_women": 12}),
+                                                    "w": 10000}))[1]  # fmt: skip
+    assert beds["data"]["providerAction"]["outcome"]["status"] == "APPLIED", beds
+
+    async def refer(survivor: UUID, org: Organisation, **more: Any) -> dict[str, Any]:
+        await counted(settings, db, intake, survivor)
+        await grant(settings, db, intake, survivor, grantee={"org_id": org.org_id},
+                    categories=["identity", "case_status"], **window())  # fmt: skip
+        made = (await call(settings, intake, REFER, {"r": referral(survivor, org.org_id, **more), "w": 10000}))[1]
+        assert made["data"]["requestReferral"]["outcome"]["status"] == "APPLIED", made
+        return {"id": made["data"]["requestReferral"]["referralId"], "s": str(survivor), "w": 10000}
+
+    # The shelter: twelve who need immigration advice, placed the day they were identified; eleven left waiting.
+    sheltered = []
+    for placed in [True] * 12 + [False] * 11:
+        indicators = ["withheld_wages", "no_safe_accommodation", *(["irregular_immigration_status"] * placed)]
+        survivor = await screened(settings, db, intake, narrative__indicators=indicators)
+        about = await refer(survivor, shelter)
+        if placed:
+            which = {"referral_id": about["id"], "survivor_id": about["s"]}
+            for step in (action(AcceptPlacement, **which, unit_type="adult_women"), action(CheckIn, **which)):
+                done = (await call(settings, shelter_key, ACT, {"a": step, "w": 10000}))[1]
+                assert done["data"]["providerAction"]["outcome"]["status"] == "APPLIED", done
+        sheltered.append(survivor)
+
+    # The interpreters: eleven accepted in time; twelve left unanswered past a deadline seconds away.
+    interpreted = []
+    for answered in [True] * 11 + [False] * 12:
+        survivor = await screened(settings, db, intake)
+        due = None if answered else (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+        about = await refer(survivor, interpreters, referral_type="interpretation", respond_by=due)
+        for answer in ("receive", "accept") if answered else ():
+            moved = (await call(settings, interpreters_key, MOVE, {**about, "m": move(answer)}))[1]
+            assert moved["data"]["moveReferral"]["outcome"]["status"] == "APPLIED", moved
+        interpreted.append(survivor)
+
+    async def statistics_knows() -> bool:
+        placed = await db.fetchval("SELECT count(*) FROM statistics.placements WHERE survivor_id = ANY($1)", sheltered)
+        late = await db.fetchval("SELECT count(*) FROM statistics.first_referrals WHERE survivor_id = ANY($1)"
+                                 " AND escalated", interpreted)  # fmt: skip
+        return bool(placed == 12 and late == 12)
+
+    await eventually(statistics_knows, timeout=90)
+    period = datetime.now(UTC).strftime("%Y-%m")
+    to_a_bed = await release(settings, shelter_admin, ["TIME_TO_PLACEMENT"], period)
+    assert to_a_bed["organisation"] == shelter.org_id
+    assert figure(to_a_bed) == 23, "the survivors referred to the shelter, and no one else"
+    assert figure(to_a_bed, TIME_TO_PLACEMENT="within_1_day") == 12
+    assert figure(to_a_bed, TIME_TO_PLACEMENT="not_placed") is None, "eleven, hidden beside the zeros"
+    needs = await release(settings, shelter_admin, ["NEED"], period, need="IMMIGRATION_LEGAL")
+    assert (needs["need"], figure(needs, NEED="needed"), figure(needs, NEED="not_needed")) == (
+        "IMMIGRATION_LEGAL", 12, 11)  # fmt: skip
+    late = await release(settings, interpreters_admin, ["ESCALATION"], period)
+    assert figure(late) == 23
+    assert figure(late, ESCALATION="escalated") == 12, "unanswered past the deadline; no one else to send them to"
+    assert figure(late, ESCALATION="on_time") is None, "eleven, hidden beside the zeros"
+
+    # Each organisation's releases are its own: not the other's, not the oversight body's, not a caseworker's.
+    def ids(found: list[dict[str, Any]]) -> set[str]:
+        return {r["id"] for r in found}
+
+    own = {to_a_bed["id"], needs["id"]}
+    for key, sees in ((shelter_admin, own), (interpreters_admin, {late["id"]}), (oversight, set())):
+        found = (await call(settings, key, RELEASES, {"p": period}))[1]["data"]["statisticsReleases"]
+        assert ids(found) & (own | {late["id"]}) == sees
+    refused = (await call(settings, shelter_key, RELEASES, {"p": period}))[1]
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", "a caseworker reads no statistics"
+    async with aiohttp.ClientSession() as session:
+        endpoint = url(settings).removesuffix("/graphql") + to_a_bed["csvPath"]
+        for key, status in ((shelter_admin, 200), (interpreters_admin, 404), (oversight, 404)):
+            async with session.get(endpoint, headers={"Authorization": f"Bearer {key}"}) as got:
+                assert got.status == status, await got.text()
+                if status == 200:
+                    assert (await got.text()).startswith("yearOfRegistration,period,timeToPlacement,count,")
+    missing = (await call(settings, shelter_admin, RELEASE, {"d": ["NEED"], "p": period}))[1]
+    assert missing["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", "a NEED table names its need"
+
+    # … and the statistics service refuses one organisation another's figures, whatever reached it.
+    sent = await send(producer, ReleaseStatistics(release_id=uuid4(), requested_by=interpreters.org_id,
+                                                  organisation=shelter.org_id, dimensions=(Dimension.GENDER,),
+                                                  period=period))  # fmt: skip
+    assert [code for code, _ in (await refusals_for(settings, sent)).values()] == ["not_your_organisation"]

@@ -40,6 +40,10 @@ class StatisticsRelease:
     id: strawberry.ID
     period: str
     dimensions: list[StatisticsDimension]  # type: ignore[valid-type]
+    need: ReferralType | None = strawberry.field(description="The need a NEED table counts: needed or not_needed.")
+    organisation: str | None = strawberry.field(
+        description="An organisation's own release (survivors referred to it), or null: national."
+    )
     requested_by: str
     released_at: datetime
     cells: list[StatisticsCell]
@@ -50,22 +54,34 @@ class StatisticsRelease:
         cells = [StatisticsCell(values=[StatisticsValue(dimension=Dimension(d), value=v)
                                         for d, v in sorted(c["values"].items())], count=c["count"])
                  for c in row["cells"]]  # fmt: skip
+        need = ReferralType(row["need"]) if row["need"] else None
         return cls(id=strawberry.ID(str(row["release_id"])), period=row["period"], requested_by=row["requested_by"],
-                   dimensions=[Dimension(d) for d in row["dimensions"]], released_at=row["released_at"],
-                   cells=cells, csv_path=f"/statistics/{row['release_id']}.csv")  # fmt: skip
+                   dimensions=[Dimension(d) for d in row["dimensions"]], released_at=row["released_at"], need=need,
+                   organisation=row["organisation"], cells=cells,
+                   csv_path=f"/statistics/{row['release_id']}.csv")  # fmt: skip
+
+
+def scope(who: Principal) -> str | None:
+    """Whose releases a caller reads and asks for: an oversight body's are national (None); an admin's, its
+    organisation's own. Each scope's releases are checked against each other, so neither reads the other's."""
+    return who.org_id if who.role is Role.ORG_ADMIN else None
+
+
+SCOPED = "SELECT * FROM gateway.statistics_releases WHERE organisation IS NOT DISTINCT FROM $1"
 
 
 @strawberry.type
 class StatisticsQuery:
-    """Releases, for oversight bodies."""
+    """Releases, for oversight bodies and, of their own organisation's figures, its admins."""
 
-    @strawberry.field(description="Statistics releases, newest first (oversight bodies only).")
+    @strawberry.field(
+        description="Statistics releases, newest first: national ones to an oversight body; an organisation's own "
+        "to its admins."
+    )
     async def statistics_releases(self, info: Info, period: str | None = None) -> list[StatisticsRelease]:
-        principal(info, Role.OVERSIGHT)
+        who = principal(info, Role.OVERSIGHT, Role.ORG_ADMIN)
         rows = await info.context["pool"].fetch(
-            "SELECT * FROM gateway.statistics_releases WHERE $1::text IS NULL OR period = $1"
-            " ORDER BY released_at DESC LIMIT 100",
-            period,
+            f"{SCOPED} AND ($2::text IS NULL OR period = $2) ORDER BY released_at DESC LIMIT 100", scope(who), period
         )
         return [StatisticsRelease.of(r) for r in rows]
 
@@ -77,16 +93,19 @@ class StatisticsMutation:
     @strawberry.mutation(
         description="Release a table of survivors identified in a period (2026, 2026-Q4 or 2026-11) by one or two "
         "dimensions. Only survivors whose consent permits statistics are counted; figures under 11 and figures that "
-        "would give one away (from the table's sums or an earlier release) are suppressed. The answer's subjectId "
-        "is the release; read it in statisticsReleases."
+        "would give one away (from the table's sums or an earlier release) are suppressed. An oversight body's "
+        "release is national; an organisation admin's counts the survivors referred to its organisation. A NEED "
+        "table names its need. The answer's subjectId is the release; read it in statisticsReleases."
     )
     async def release_statistics(
-        self, info: Info, dimensions: list[StatisticsDimension], period: str, wait: Wait = None,  # type: ignore[valid-type]
+        self, info: Info, dimensions: list[StatisticsDimension], period: str,  # type: ignore[valid-type]
+        need: ReferralType | None = None, wait: Wait = None,
     ) -> Accepted:  # fmt: skip
-        who = principal(info, Role.OVERSIGHT)
+        who = principal(info, Role.OVERSIGHT, Role.ORG_ADMIN)
         check_wait(wait)
-        command = validated(ReleaseStatistics, {"release_id": uuid4(), "requested_by": who.org_id,
-                                                "dimensions": dimensions, "period": period})  # fmt: skip
+        command = validated(ReleaseStatistics, {"release_id": uuid4(), "requested_by": who.org_id, "need": need,
+                                                "dimensions": dimensions, "period": period,
+                                                "organisation": scope(who)})  # fmt: skip
         return await answer(info, (await send_commands(info, command))[0], wait)
 
 
@@ -204,6 +223,7 @@ CTDC_COLUMNS = {
     Dimension.SECTOR: "typeOfLabourConcatenated",
     Dimension.JURISDICTION: "jurisdictionOfIdentification",  # not a CTDC column: where the survivor was identified
 }
+"""CTDC's column names; a dimension CTDC has no column for keeps Haven's name (``timeToPlacement``)."""
 CTDC_VALUES = {
     "age_0_8": "0--8", "age_9_17": "9--17", "age_18_20": "18--20", "age_21_23": "21--23", "age_24_26": "24--26",
     "age_27_29": "27--29", "age_30_38": "30--38", "age_39_47": "39--47", "age_48_plus": "48+",
@@ -220,7 +240,7 @@ def ctdc_csv(row: Any) -> str:
     dims = [Dimension(d) for d in row["dimensions"]]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["yearOfRegistration", "period", *(CTDC_COLUMNS[d] for d in dims), "count", "suppressed"])
+    writer.writerow(["yearOfRegistration", "period", *(_column(d, row["need"]) for d in dims), "count", "suppressed"])
     for cell in row["cells"]:
         values = cell["values"]
         coded = [CTDC_VALUES.get(values[d], "" if values[d] in ("unknown", "undisclosed") else values[d])
@@ -231,8 +251,21 @@ def ctdc_csv(row: Any) -> str:
     return out.getvalue()
 
 
+def _column(dimension: Dimension, need: str | None) -> str:
+    """
+    >>> _column(Dimension.TIME_TO_PLACEMENT, None), _column(Dimension.NEED, "legal_aid")
+    ('timeToPlacement', 'needLegalAid')
+    """
+    if dimension in CTDC_COLUMNS:
+        return CTDC_COLUMNS[dimension]
+    words = f"{dimension.value}_{need}" if dimension is Dimension.NEED else dimension.value
+    first, *rest = words.split("_")
+    return first + "".join(w.title() for w in rest)
+
+
 class StatisticsExport:
-    """``GET /statistics/{id}.csv`` for oversight bodies."""
+    """``GET /statistics/{id}.csv`` for whoever may read the release: an oversight body a national one, an
+    organisation's admin its own."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
@@ -241,13 +274,13 @@ class StatisticsExport:
         who: Principal | None = request.scope.get(PRINCIPAL)
         if who is None:
             return PlainTextResponse("send an API key: Authorization: Bearer <key>\n", status_code=401)
-        if who.role is not Role.OVERSIGHT:
-            return PlainTextResponse("statistics are for oversight bodies\n", status_code=403)
+        if who.role not in (Role.OVERSIGHT, Role.ORG_ADMIN):
+            return PlainTextResponse("statistics are for oversight bodies and organisation admins\n", status_code=403)
         try:
             release = UUID(request.path_params["id"])
         except ValueError:
             return PlainTextResponse("no such release\n", status_code=404)
-        row = await self.pool.fetchrow("SELECT * FROM gateway.statistics_releases WHERE release_id = $1", release)
+        row = await self.pool.fetchrow(f"{SCOPED} AND release_id = $2", scope(who), release)
         if row is None:
             return PlainTextResponse("no such release\n", status_code=404)
         return Response(
