@@ -44,7 +44,7 @@ def idp() -> Iterator[IdentityProvider]:
 def services(tmp_path_factory: pytest.TempPathFactory, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("service-logs")
     gateway = {"HAVEN_RATE_BURST": "1000", "HAVEN_ADDRESS_BURST": "5000", **idp.console_settings()}
-    names = ("identification", "consent", "referrals", "shelter", "legal_aid", "gateway")
+    names = ("identification", "consent", "referrals", "shelter", "legal_aid", "statistics", "gateway")
     yield from running(logs, names, gateway)
 
 
@@ -315,6 +315,90 @@ async def test_an_admin_sets_the_beds_and_an_oversight_body_checks_the_record(
     assert "The access record is intact" in await watcher.get_by_role("status").inner_text()
     assert await watcher.get_by_role("link", name="Inbox").count() == 0, "oversight has no inbox, and sees none"
     assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
+
+
+async def test_consent_across_a_border_shows_on_the_pathway_and_oversight_reads_statistics_and_outcomes(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, browser: Browser
+) -> None:
+    """A hotline in GB records consent that reaches a shelter in FR and refers there: the consent card names the
+    country and the pathway shows the border crossed. An oversight body releases a national table and reads how
+    each organisation answers; the shelter's admin releases and reads its own figures only."""
+    hotline = organisation(OrgType.HOTLINE, ReferralType.PSYCHOSOCIAL, name="Northside Hotline")
+    shelter = organisation(OrgType.SHELTER, ReferralType.EMERGENCY_SHELTER, name="Maison Refuge",
+                           jurisdictions=frozenset({"FR"}))  # fmt: skip
+    await partner(db, hotline, Role.CASEWORKER)
+    shelter_key = await partner(db, shelter, Role.CASEWORKER)
+    body = organisation(OrgType.OVERSIGHT_BODY, name="National Rapporteur")
+    await partner(db, body, Role.CASEWORKER)
+    async with db.acquire() as conn:
+        intake = await create_key(conn, hotline.org_id, Role.INTAKE)
+        admin = await create_key(conn, shelter.org_id, Role.ORG_ADMIN)
+        oversight = await create_key(conn, body.org_id, Role.OVERSIGHT)
+    beds = await call(settings, shelter_key, ACT, {"a": action(ConfigureShelter, beds={"adult_women": 2}),
+                                                   "w": 10_000})  # fmt: skip
+    assert beds[1]["data"]["providerAction"]["outcome"]["status"] == "APPLIED", beds
+    survivor = await screened(settings, db, intake)
+    checked = Checked()
+    _, hotline_page = await signed_in(browser, intake, checked)
+
+    await checked.open(hotline_page, f"/survivors/{survivor}/consent")
+    await hotline_page.get_by_label("Who may see it").select_option(shelter.org_id)
+    assert "FR" in await hotline_page.locator(f"option[value='{shelter.org_id}']").inner_text(), "where it works"
+    await hotline_page.get_by_label("Who you are (name, date of birth, documents)").check()
+    await hotline_page.get_by_label("Which services you are using, and how it is going").check()
+    await hotline_page.get_by_label("Also organisations in these countries").check()
+    await hotline_page.get_by_label("Country codes, comma separated (e.g. FR, DE)").fill("fr")
+    await hotline_page.get_by_role("button", name="Record consent").click()
+    await hotline_page.get_by_text("Done.").wait_for()
+    assert await hotline_page.get_by_text("Also across borders, in FR").count() == 1
+
+    await checked.open(hotline_page, f"/survivors/{survivor}/refer")
+    await hotline_page.get_by_label(re.compile(re.escape(shelter.org_id))).check()
+    await hotline_page.get_by_role("button", name="Send the referral").click()
+    await hotline_page.get_by_text("Done.").wait_for()
+
+    async def projected() -> bool:
+        return bool(await db.fetchval("SELECT 1 FROM gateway.referrals WHERE survivor_id = $1", survivor))
+
+    await eventually(projected)
+    await checked.open(hotline_page, f"/survivors/{survivor}")
+    assert "Crossed a border: GB → FR" in await hotline_page.locator("main").inner_text()
+
+    # The oversight body: a national table, its CSV, and every organisation's answers (this one's withheld).
+    _, watcher = await signed_in(browser, oversight, checked)
+    await checked.open(watcher, "/statistics")
+    await watcher.get_by_label("Count by").select_option("AGE_BAND")
+    await watcher.get_by_label("And by (optional)").select_option("GENDER")
+    await watcher.get_by_role("button", name="Release a table").click()
+    await watcher.get_by_text("Done.").wait_for()
+    await checked.check(watcher)
+    table = watcher.locator("section.release").first
+    assert "Age group \u00d7 Gender" in await table.get_by_role("heading").inner_text()
+    assert await table.get_by_role("row").count() == 12, "ten age groups, the total, and the header"
+    total = await table.get_by_role("row").last.locator("td").last.inner_text()
+    assert total == "·" or int(total.replace(",", "")) >= 11, "a figure of 11 or more, or suppressed"
+    exported = await watcher.request.get(console("/statistics/") + (await table.get_attribute("id") or "")[8:] + ".csv")
+    assert exported.ok
+    assert (await exported.text()).startswith("yearOfRegistration,period,ageBroad,gender,count,suppressed")
+    await checked.open(watcher, "/outcomes")
+    row = watcher.get_by_role("row").filter(has_text=shelter.org_id)
+    assert "Fewer than 11: withheld" in await row.inner_text(), "one referral: about one person"
+
+    # The shelter's admin: its own figures, whole, and its own releases only.
+    _, own = await signed_in(browser, admin, checked)
+    await checked.open(own, "/outcomes")
+    cells = await own.get_by_role("row").filter(has_text=shelter.org_id).locator("td").all_inner_texts()
+    assert cells[:2] == ["Emergency shelter", "1"], cells
+    await checked.open(own, "/statistics")
+    assert await own.locator("section.release").count() == 0, "the national tables are not an organisation's"
+    await own.get_by_label("Count by").select_option("TIME_TO_PLACEMENT")
+    await own.get_by_role("button", name="Release a table").click()
+    await own.get_by_text("Done.").wait_for()
+    assert "Time to a bed" in await own.locator("section.release").first.get_by_role("heading").inner_text()
+    assert await own.locator("section.release").count() == 1
+    assert not {p: v for p, v in checked.violations.items() if v}, checked.violations
+    heavy = {p: size for p, size in checked.weights.items() if size > PAGE_BUDGET}
+    assert not heavy, f"over {PAGE_BUDGET} bytes: {heavy}"
 
 
 async def test_staff_sign_in_through_their_organisations_identity_provider(

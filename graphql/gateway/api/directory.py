@@ -48,6 +48,10 @@ class Offer:
     name: str
     org_type: OrgType
     capacity: list[Capacity]
+    jurisdictions: list[str] = strawberry.field(
+        description="Where it works (ISO 3166-1 alpha-2): a referral beyond the survivor's own needs cross-border "
+        "consent."
+    )
 
 
 @strawberry.type(description="A provider that can take the person, with its best current capacity for the service.")
@@ -120,7 +124,8 @@ class DirectoryQuery:
             service,
         )
         return [Offer(org_id=r["org_id"], name=r["name"], org_type=OrgType(r["org_type"]),
-                      capacity=_capacity(r["capacity"])) for r in rows]  # fmt: skip
+                      capacity=_capacity(r["capacity"]),
+                      jurisdictions=sorted((r["profile"] or {}).get("jurisdictions", []))) for r in rows]  # fmt: skip
 
     @strawberry.field(
         description="Who can take someone now, best first: an anonymous capacity search on coded needs only (no "

@@ -263,6 +263,26 @@ def _column(dimension: Dimension, need: str | None) -> str:
     return first + "".join(w.title() for w in rest)
 
 
+async def export(pool: Any, who: Principal | None, release: str) -> Response:
+    """A release as CTDC CSV, to whoever may read it (the API's endpoint and the console's both answer with this)."""
+    if who is None:
+        return PlainTextResponse("send an API key: Authorization: Bearer <key>\n", status_code=401)
+    if who.role not in (Role.OVERSIGHT, Role.ORG_ADMIN):
+        return PlainTextResponse("statistics are for oversight bodies and organisation admins\n", status_code=403)
+    try:
+        release_id = UUID(release)
+    except ValueError:
+        return PlainTextResponse("no such release\n", status_code=404)
+    row = await pool.fetchrow(f"{SCOPED} AND release_id = $2", scope(who), release_id)
+    if row is None:
+        return PlainTextResponse("no such release\n", status_code=404)
+    return Response(
+        ctdc_csv(row),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="haven-statistics-{release_id}.csv"'},
+    )
+
+
 class StatisticsExport:
     """``GET /statistics/{id}.csv`` for whoever may read the release: an oversight body a national one, an
     organisation's admin its own."""
@@ -271,20 +291,4 @@ class StatisticsExport:
         self.pool = pool
 
     async def csv(self, request: Request) -> Response:
-        who: Principal | None = request.scope.get(PRINCIPAL)
-        if who is None:
-            return PlainTextResponse("send an API key: Authorization: Bearer <key>\n", status_code=401)
-        if who.role not in (Role.OVERSIGHT, Role.ORG_ADMIN):
-            return PlainTextResponse("statistics are for oversight bodies and organisation admins\n", status_code=403)
-        try:
-            release = UUID(request.path_params["id"])
-        except ValueError:
-            return PlainTextResponse("no such release\n", status_code=404)
-        row = await self.pool.fetchrow(f"{SCOPED} AND release_id = $2", scope(who), release)
-        if row is None:
-            return PlainTextResponse("no such release\n", status_code=404)
-        return Response(
-            ctdc_csv(row),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="haven-statistics-{release}.csv"'},
-        )
+        return await export(self.pool, request.scope.get(PRINCIPAL), request.path_params["id"])

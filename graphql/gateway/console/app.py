@@ -42,8 +42,10 @@ from events.legal_aid import MatterOutcome, MatterType, Milestone
 from events.needs import ReferralType, Urgency
 from events.referrals import RejectionReason
 from events.shelter import Destination, UnitType
+from events.statistics import Dimension
 from gateway import webhooks
 from gateway.api.base import Context
+from gateway.api.statistics import export
 from gateway.auth import OidcVerifier, Principal, Role, authenticate, hash_key, principal_for, principal_of
 from gateway.consent import ConsentScope
 from gateway.console import i18n, operations
@@ -152,6 +154,9 @@ class Console:
             Route("/console/screen", page(self.screen), methods=["GET", "POST"]),
             Route("/console/organisation", page(self.organisation), methods=["GET", "POST"]),
             Route("/console/audit", page(self.audit), methods=["GET"]),
+            Route("/console/statistics", page(self.statistics), methods=["GET", "POST"]),
+            Route("/console/statistics/{id}.csv", page(self.statistics_csv), methods=["GET"]),
+            Route("/console/outcomes", page(self.outcomes), methods=["GET"]),
             Route("/console/survivors/{id}", page(self.pathway), methods=["GET"]),
             Route("/console/survivors/{id}/ledger", page(self.ledger), methods=["GET"]),
             Route("/console/survivors/{id}/consent", page(self.consent), methods=["GET", "POST"]),
@@ -488,6 +493,33 @@ class Console:
         return self.render(request, session, "audit.html", reads=reads, errors=errors, survivor=survivor,
                            chain=chain)  # fmt: skip
 
+    async def statistics(self, request: Request, session: Session) -> Response:
+        """Oversight bodies and organisation admins: ask for a release, and read the releases of their scope."""
+        form = await request.form() if request.method == "POST" else request.query_params
+        chosen = {k: str(form.get(k) or "") for k in ("first", "second", "need")}
+        chosen["period"] = str(form.get("period") or datetime.now(UTC).strftime("%Y-%m"))
+        outcome, status = None, 200
+        if request.method == "POST":
+            variables = {"d": [d for d in (chosen["first"], chosen["second"]) if d], "p": chosen["period"],
+                         "n": chosen["need"] or None}  # fmt: skip
+            _answer, outcome = await self.command(request, session, operations.RELEASE, variables)
+            status = 200 if outcome["status"] == "APPLIED" else 422
+        data, errors = await self.run(request, session, operations.RELEASES, {"period": None})
+        releases = [crosstab(r) for r in data.get("statisticsReleases") or []]
+        return self.render(request, session, "statistics.html", status, releases=releases, errors=errors,
+                           outcome=outcome, chosen=chosen, dimensions=[d.name for d in Dimension],
+                           needs=[t.name for t in ReferralType])  # fmt: skip
+
+    async def statistics_csv(self, request: Request, session: Session) -> Response:
+        return await export(self.pool, session.principal, request.path_params["id"])
+
+    async def outcomes(self, request: Request, session: Session) -> Response:
+        """How organisations answer referrals: every one to an oversight body, its own to an organisation admin."""
+        period = request.query_params.get("period") or datetime.now(UTC).strftime("%Y-%m")
+        data, errors = await self.run(request, session, operations.OUTCOMES, {"p": period})
+        return self.render(request, session, "outcomes.html", 200 if not errors else 422, period=period,
+                           rows=data.get("outcomeMonitoring") or [], errors=errors)  # fmt: skip
+
     async def pathway(self, request: Request, session: Session) -> Response:
         survivor = request.path_params["id"]
         data, errors = await self.run(request, session, operations.PATHWAY, {"id": survivor})
@@ -557,6 +589,7 @@ class Console:
             "obtained": {"method": str(form.get("method") or "VERBAL_WITNESSED"),
                          "language": str(form.get("language") or "en"), "interpreter": form.get("interpreter") == "on"},
         }  # fmt: skip
+        directive.update(_borders(str(form.get("borders") or "home"), str(form.get("jurisdictions", ""))))
         if form.get("justification"):
             directive["justification"] = str(form.get("justification"))
         if approvers := [a.strip() for a in str(form.get("approvers", "")).split(",") if a.strip()]:
@@ -629,6 +662,40 @@ def _page_of(request: Request) -> str:
     if path.startswith("/console/referrals/"):
         return "/console/inbox"
     return path.removesuffix("/revoke")
+
+
+def _borders(choice: str, named: str) -> dict[str, Any]:
+    """The consent form's "across borders" choice as directive fields: the survivor's own jurisdiction only (the
+    default), also the named ones, or any.
+
+    >>> _borders("named", "fr, de"), _borders("any", ""), _borders("home", "FR")
+    ({'crossBorder': ['FR', 'DE']}, {'anyJurisdiction': True}, {})
+    """
+    if choice == "any":
+        return {"anyJurisdiction": True}
+    if choice == "named":
+        return {"crossBorder": [code.strip().upper() for code in named.split(",") if code.strip()]}
+    return {}
+
+
+ALL = "*"
+
+
+def crosstab(release: dict[str, Any]) -> dict[str, Any]:
+    """A release as the page lays it out: the first dimension's values down, the second's across (or one column),
+    each ending with its total; a figure is None where it was suppressed."""
+    dims = release["dimensions"]
+    values: list[list[str]] = [[], []]
+    figures: dict[tuple[str, str], int | None] = {}
+    for cell in release["cells"]:
+        fixed = {v["dimension"]: v["value"] for v in cell["values"]}
+        at = tuple(fixed.get(d, ALL) for d in dims) + (ALL,) * (2 - len(dims))
+        for axis, value in enumerate(at):
+            if value != ALL and value not in values[axis]:
+                values[axis].append(value)
+        figures[(at[0], at[1])] = cell["count"]
+    rows, columns = [*sorted(values[0]), ALL], [*sorted(values[1]), ALL] if len(dims) == 2 else [ALL]
+    return {**release, "rows": rows, "columns": columns, "figures": figures, "all": ALL}
 
 
 def _known(answer: str | None) -> bool | None:

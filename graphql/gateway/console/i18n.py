@@ -254,6 +254,28 @@ LABELS = {
     "DELIVERED": N_("Delivered"),
     "TREATMENT_COMPLETED": N_("Treatment completed"),
     "DISENGAGED": N_("Stopped coming"),
+    # statistics: how far a survivor came, and how fast
+    "SEXUAL_AND_LABOUR": N_("Sexual exploitation and forced labour"),
+    "NONE": N_("None yet"),
+    "AWAITING_ANSWER": N_("Awaiting an answer"),
+    "DECLINED": N_("Declined by the survivor"),
+    "WITHIN_1_HOUR": N_("Within an hour"),
+    "WITHIN_1_DAY": N_("Within a day"),
+    "WITHIN_1_WEEK": N_("Within a week"),
+    "WITHIN_1_MONTH": N_("Within a month"),
+    "OVER_1_WEEK": N_("Over a week"),
+    "OVER_1_MONTH": N_("Over a month"),
+    "NOT_ACCEPTED": N_("Not accepted"),
+    "NOT_PLACED": N_("Not placed"),
+    "ON_TIME": N_("Answered in time"),
+    "ESCALATED": N_("Overdue, escalated"),
+    "ESCALATED_REROUTED": N_("Overdue, sent on to another provider"),
+    "NEEDED": N_("Needed"),
+    "NOT_NEEDED": N_("Not needed"),
+    "ENROLLED": N_("Enrolled"),
+    "EMPLOYED": N_("In work"),
+    "RETAINED_3_MONTHS": N_("Still in work at 3 months"),
+    "RETAINED_6_MONTHS": N_("Still in work at 6 months"),
     # roles
     "INTAKE": N_("Intake"),
     "CASEWORKER": N_("Caseworker"),
@@ -266,13 +288,35 @@ LABELS = {
 PURPOSES = {"STATISTICS": N_("for statistics, counted without your name")}
 """Where a purpose shares its name with a category."""
 
+DIMENSIONS = {
+    "AGE_BAND": N_("Age group"),
+    "GENDER": N_("Gender"),
+    "NATIONALITY": N_("Nationality"),
+    "EXPLOITATION": N_("Type of exploitation"),
+    "SECTOR": N_("Sector"),
+    "JURISDICTION": N_("Where identified"),
+    "REFERRAL_TYPE": N_("First referral"),
+    "REFERRAL_OUTCOME": N_("Outcome of the first referral"),
+    "EMPLOYMENT": N_("Work"),
+    "TIME_TO_ACCEPTANCE": N_("Time to acceptance"),
+    "TIME_TO_PLACEMENT": N_("Time to a bed"),
+    "ESCALATION": N_("Escalation"),
+    "NEED": N_("Assessed need"),
+}
+"""What a statistics table counts by, where a dimension shares its name with a category."""
+
 
 def label(code: str | None, kind: str | None = None) -> str:
     """A code (``EMERGENCY_SHELTER``, ``case_status``) in words, translated; an unknown code as it is.
-    ``kind="purpose"`` reads a code as a purpose where a category has the same name."""
+    ``kind="purpose"`` reads a code as a purpose where a category has the same name, ``kind="dimension"`` as what
+    a statistics table counts by, and ``kind="figure"`` leaves a country code as it is."""
     if code is None:
         return ""
     key = code.upper()
     if kind == "purpose" and key in PURPOSES:
         return _(PURPOSES[key])
+    if kind == "dimension" and key in DIMENSIONS:
+        return _(DIMENSIONS[key])
+    if kind == "figure" and key not in LABELS:
+        return code  # a nationality or jurisdiction code, as it is
     return _(LABELS[key]) if key in LABELS else code.replace("_", " ").lower()

@@ -35,7 +35,8 @@ query Pathway($id: ID!) {
     health { providerOrg engaged service }
     employment { programOrg programType employed wageBand retained3Months retained6Months }
     referrals { id referralType urgency status referrerOrg recipientOrg createdAt sharedCategories
-                withheldCategories transitions { status actorOrg reason at } }
+                withheldCategories transitions { status actorOrg reason at }
+                border { survivorJurisdictions recipientJurisdictions } }
   }
 }"""
 
@@ -43,10 +44,11 @@ LEDGER = "query Ledger($id: ID!) { accessLedger(survivorId: $id) { orgId role ca
 
 CONSENTS = """
 query Consents($id: ID!) {
-  consents(survivorId: $id) { id version granteeOrgId granteeOrgType categories purposes validUntil revokedAt }
+  consents(survivorId: $id) { id version granteeOrgId granteeOrgType categories purposes validUntil revokedAt
+                              crossBorder anyJurisdiction }
 }"""
 
-DIRECTORY = "query Directory { directory { orgId name orgType } }"
+DIRECTORY = "query Directory { directory { orgId name orgType jurisdictions } }"
 
 PROVIDERS = """
 query Providers($service: ReferralType!) {
@@ -104,6 +106,28 @@ mutation RegisterWebhook($url: String!, $events: [String!]!) {
 
 AUDIT_CHAIN = "query AuditChain { auditChain { records intact brokenAt problem } }"
 
+RELEASES = """
+query Releases($period: String) {
+  statisticsReleases(period: $period) {
+    id period dimensions need organisation releasedAt csvPath cells { values { dimension value } count }
+  }
+}"""
+
+RELEASE = """
+mutation Release($d: [StatisticsDimension!]!, $p: String!, $n: ReferralType) {
+  releaseStatistics(dimensions: $d, period: $p, need: $n, wait: 10000) {
+    subjectId outcome { status code field message }
+  }
+}"""
+
+OUTCOMES = """
+query Outcomes($p: String!) {
+  outcomeMonitoring(period: $p) {
+    orgId referralType referrals answered medianHoursToAnswer p90HoursToAnswer accepted rejections { reason count }
+    expired rerouted completed retained3Months retained6Months
+  }
+}"""
+
 FOLLOW = "subscription Follow { referralUpdates { id status } }"
 
 ALL = (
@@ -128,6 +152,9 @@ ALL = (
     REVOKE_KEY,
     REGISTER_WEBHOOK,
     AUDIT_CHAIN,
+    RELEASES,
+    RELEASE,
+    OUTCOMES,
     FOLLOW,
 )
 """Every document, for a deployment that serves persisted queries only: add these to its allow-list."""
