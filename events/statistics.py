@@ -14,9 +14,9 @@ are counted; a figure under 11 survivors, and any figure that would give one awa
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -93,9 +93,17 @@ class AcceptanceTime(StrEnum):
             return cls.NONE
         if accepted is None:
             return cls.NOT_ACCEPTED
-        hours = (accepted - requested).total_seconds() / 3600
-        return (cls.WITHIN_1_HOUR if hours <= 1 else cls.WITHIN_1_DAY if hours <= 24 else
-                cls.WITHIN_1_WEEK if hours <= 168 else cls.OVER_1_WEEK)  # fmt: skip
+        bands = ((timedelta(hours=1), cls.WITHIN_1_HOUR), (timedelta(days=1), cls.WITHIN_1_DAY),
+                 (timedelta(days=7), cls.WITHIN_1_WEEK))  # fmt: skip
+        return banded(accepted - requested, bands, cls.OVER_1_WEEK)
+
+
+B = TypeVar("B")
+
+
+def banded(elapsed: timedelta, bands: tuple[tuple[timedelta, B], ...], beyond: B) -> B:
+    """The first band whose limit ``elapsed`` does not pass, else ``beyond``."""
+    return next((band for limit, band in bands if elapsed <= limit), beyond)
 
 
 class PlacementTime(StrEnum):
@@ -117,9 +125,9 @@ class PlacementTime(StrEnum):
         """
         if checked_in is None:
             return cls.NOT_PLACED
-        days = (checked_in - identified).total_seconds() / 86400
-        return (cls.WITHIN_1_DAY if days <= 1 else cls.WITHIN_1_WEEK if days <= 7 else
-                cls.WITHIN_1_MONTH if days <= 31 else cls.OVER_1_MONTH)  # fmt: skip
+        bands = ((timedelta(days=1), cls.WITHIN_1_DAY), (timedelta(days=7), cls.WITHIN_1_WEEK),
+                 (timedelta(days=31), cls.WITHIN_1_MONTH))  # fmt: skip
+        return banded(checked_in - identified, bands, cls.OVER_1_MONTH)
 
 
 class EmploymentStage(StrEnum):
