@@ -408,6 +408,14 @@ async def _statistics_asked_for_by_a_shelter(r: Run) -> dict[str, Any]:
     return await r.answer(r.world.shelter_key, release, {})
 
 
+@instead("not_your_organisation", status="ERROR", code="FORBIDDEN")
+async def _an_organisations_figures_asked_for_by_its_caseworker(r: Run) -> dict[str, Any]:
+    # The gateway scopes an admin's release to the admin's own organisation (no argument names another), and a
+    # caseworker may ask for none; test_statistics sends another organisation's scope past the gateway.
+    release = 'mutation { releaseStatistics(dimensions: [ESCALATION], period: "2026", wait: 10000) { commandId } }'
+    return await r.answer(r.world.shelter_key, release, {})
+
+
 # ---------------------------------------------------------------- shelter
 
 
