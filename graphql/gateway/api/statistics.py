@@ -85,6 +85,19 @@ class StatisticsQuery:
         )
         return [StatisticsRelease.of(r) for r in rows]
 
+    @strawberry.field(
+        description="One release, by the subjectId releaseStatistics answered with: to whoever may read its scope "
+        "(null for anyone else, as for no such release)."
+    )
+    async def statistics(self, info: Info, id: strawberry.ID) -> StatisticsRelease | None:
+        who = principal(info, Role.OVERSIGHT, Role.ORG_ADMIN)
+        try:
+            release = UUID(str(id))
+        except ValueError as exc:
+            raise fail("BAD_INPUT", "id: not a release id", field="id") from exc
+        row = await info.context["pool"].fetchrow(f"{SCOPED} AND release_id = $2", scope(who), release)
+        return StatisticsRelease.of(row) if row else None
+
 
 @strawberry.type
 class StatisticsMutation:
