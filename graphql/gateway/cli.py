@@ -5,6 +5,7 @@ bin/haven key create harbour-shelter caseworker
 bin/haven seed-demo
 bin/haven seed-survivors 150    synthetic survivors, screened and consented through the API, for the demo
 bin/haven replay
+bin/haven rewind statistics --types needs.assessed    apply those events again from the start (service stopped)
 bin/haven migrate               every schema, the keyring and the gateway's (a chart's pre-upgrade Job)
 bin/haven topics apply          the catalog's topics, with this deployment's durability (a chart's Job)
 bin/haven audit verify [--against CHECKPOINT]
@@ -40,7 +41,7 @@ from events.statistics import dates
 from gateway import audit, demo, projection
 from gateway.app import MIGRATIONS, GatewaySettings
 from gateway.auth import Role, RoleNotAllowed, create_key, create_organisation
-from services.kernel import kafka, outbox, topics
+from services.kernel import host, kafka, outbox, rewind, topics
 from services.kernel.consumer import IdempotentConsumer
 from services.kernel.crypto import Keyring, decode_master_key
 from services.kernel.db import Pool, create_pool
@@ -222,6 +223,8 @@ async def _run(args: Any) -> int:
     if args.command == "replay":
         await replay(settings, args.workers)
         return 0
+    if args.command == "rewind":
+        return await _rewind(settings, args)
     if args.command == "topics":
         try:
             done = await topics.apply(settings)
@@ -301,6 +304,25 @@ async def _audit(conn: Any, settings: GatewaySettings, args: argparse.Namespace)
     return 1
 
 
+async def _rewind(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    """``haven rewind SERVICE``: its inbox forgets the types, its group starts again at the beginning."""
+    ((spec, _own),) = host.build([args.service], settings)
+    pool = await create_pool(settings)
+    try:
+        done = await rewind.rewind(
+            settings, spec, args.group or args.service, pool, args.types, wait=args.wait,
+            progress=lambda line: print(f"\r{line}", end="", file=sys.stderr, flush=True),
+        )  # fmt: skip
+    except (ValueError, rewind.GroupBusy) as exc:
+        print(f"\nhaven: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await pool.close()
+    print(f"{args.service}: {done.forgotten} events to apply again; {done.partitions} partitions from the start. "
+          f"Start {args.service}: it applies them on its way to where it was.")  # fmt: skip
+    return 0
+
+
 def _at_least_one(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
@@ -331,6 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     replaying = sub.add_parser("replay", help="rebuild the read model from the topics")
     replaying.add_argument("--workers", type=_at_least_one, default=os.cpu_count() or 1,
                            help="processes sharing the partitions (default: one per core)")  # fmt: skip
+    rewinding = sub.add_parser(
+        "rewind", help="a stopped service applies event types again, from the start of its topics (a new measure)"
+    )
+    rewinding.add_argument("service", choices=sorted(set(host.known()) - {"gateway"}))
+    rewinding.add_argument("--types", nargs="*", default=[], metavar="TYPE",
+                           help="event types (needs.assessed …); default: every type the service handles")  # fmt: skip
+    rewinding.add_argument("--group", help="its consumer group: the service's name (default), or haven-all when "
+                                           "make run runs every service in one process")  # fmt: skip
+    rewinding.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the group to empty")
     sub.add_parser("migrate", help="apply every schema's migrations (idempotent)")
     sub.add_parser("topics", help="the catalog's topics on the cluster").add_subparsers(
         dest="action", required=True

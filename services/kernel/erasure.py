@@ -16,12 +16,16 @@ async def remember(conn: Connection, survivor_id: UUID) -> None:
     await conn.execute("INSERT INTO erased_survivors (survivor_id) VALUES ($1) ON CONFLICT DO NOTHING", survivor_id)
 
 
+async def was_erased(conn: Connection, survivor_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM erased_survivors WHERE survivor_id = $1", survivor_id))
+
+
 async def refuse_if_erased(conn: Connection, command: Any) -> None:
     """Refuse ``command`` with ``survivor_erased`` when the survivor it names was erased."""
     survivor_id = getattr(command, "survivor_id", None)
     if survivor_id is None:
         return
-    if await conn.fetchval("SELECT 1 FROM erased_survivors WHERE survivor_id = $1", survivor_id):
+    if await was_erased(conn, survivor_id):
         raise DomainError(
             SURVIVOR_ERASED, "this survivor's data was erased; nothing more is accepted about them", field="survivor_id"
         )

@@ -70,8 +70,10 @@ def on(message: type[D], handler: Callable[[D, UnitOfWork], Awaitable[object]]) 
     return message.event_type, handle
 
 
-def remembering_erasures(handlers: Mapping[str, Handler]) -> dict[str, Handler]:
-    """``handlers``, with every ``survivor.erased`` also recorded in the kernel's tombstone table."""
+def remembering_erasures(handlers: Mapping[str, Handler], *, pass_over_erased: bool = False) -> dict[str, Handler]:
+    """``handlers``, with every ``survivor.erased`` also recorded in the kernel's tombstone table; with
+    ``pass_over_erased``, any other event about a survivor erased before it is passed over (an event on another
+    topic may arrive after the erasure, and a replay may bring one again: nothing more is kept about them)."""
     purge = handlers.get(SurvivorErased.event_type)
 
     async def erased(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -79,7 +81,17 @@ def remembering_erasures(handlers: Mapping[str, Handler]) -> dict[str, Handler]:
         if purge is not None:
             await purge(envelope, uow)
 
-    return {**handlers, SurvivorErased.event_type: erased}
+    def unless_erased(handler: Handler) -> Handler:
+        async def guarded(envelope: Envelope, uow: UnitOfWork) -> None:
+            survivor = getattr(envelope.data, "survivor_id", None)
+            if survivor is not None and await erasure.was_erased(uow.conn, survivor):
+                return
+            await handler(envelope, uow)
+
+        return functools.update_wrapper(guarded, handler)
+
+    kept = {t: unless_erased(h) for t, h in handlers.items()} if pass_over_erased else dict(handlers)
+    return {**kept, SurvivorErased.event_type: erased}
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,9 @@ class ServiceSpec:
     only: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Header → values: a message whose header has another value is passed over undecoded (see ``Subscriber``)."""
     remember_erasures: bool = True
+    pass_over_erased: bool = False
+    """Pass over events about a survivor erased before them (see ``remembering_erasures``): for a service that keeps
+    nothing about an erased survivor, whatever arrives later."""
     """Record every ``survivor.erased`` it reads in the kernel's tombstones (commands about them are refused)."""
 
 
@@ -132,7 +147,8 @@ async def serve_all(
             checks.update({prefix + k: v for k, v in probes(pool, relay).items()})
             if spec.topics:
                 remembered = spec.remember_erasures and IDENTIFICATION.name in spec.topics
-                handlers = remembering_erasures(spec.handlers) if remembered else spec.handlers
+                handlers = (remembering_erasures(spec.handlers, pass_over_erased=spec.pass_over_erased) if remembered
+                            else spec.handlers)  # fmt: skip
                 subscribers.append(Subscriber(name=spec.name, pool=pool, handlers=handlers,
                                               batch_handlers=spec.batch_handlers, topics=spec.topics,
                                               only=spec.only))  # fmt: skip

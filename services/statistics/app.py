@@ -23,6 +23,7 @@ def build(settings: Settings) -> ServiceSpec:
     keyring = Keyring(decode_master_key(settings.master_key_text()))
     return ServiceSpec(
         name="statistics",
+        pass_over_erased=True,  # nothing is kept about an erased survivor, whatever arrives after the erasure
         migrations=Path(__file__).with_name("migrations"),
         topics=[
             STATISTICS_COMMANDS.name,

@@ -32,6 +32,7 @@ from events.identification import EraseSurvivor, ErasureReason
 from events.needs import ReferralType
 from events.shelter import AcceptPlacement, CheckIn, ConfigureShelter
 from events.statistics import Dimension, ReleaseStatistics
+from services.kernel import host, rewind
 from services.kernel.db import Pool
 from services.kernel.settings import Settings
 from tests.support.gateway import (
@@ -542,3 +543,61 @@ async def test_an_organisations_own_release_counts_the_survivors_referred_to_it_
                                                   organisation=shelter.org_id, dimensions=(Dimension.GENDER,),
                                                   period=period))  # fmt: skip
     assert [code for code, _ in (await refusals_for(settings, sent)).values()] == ["not_your_organisation"]
+
+
+async def test_a_rewound_service_fills_a_new_measure_from_history_and_nothing_else_happens_twice(
+    services: dict[str, ServiceProcess], settings: Settings, db: Pool, producer: AIOKafkaProducer
+) -> None:
+    """A measure added to a running service starts empty: its consumer group is past the events it needs.
+    ``haven rewind`` fills it from the topics' history: the needs of every survivor assessed before, not those of
+    a survivor erased since, and no other event takes effect again (no release is published twice)."""
+    hotline, intake, _ = await hotline_and_oversight(db)
+    indicators = ["withheld_wages", "no_safe_accommodation", "irregular_immigration_status"]
+    kept = [await screened(settings, db, intake, narrative__indicators=indicators) for _ in range(2)]
+    erased = await screened(settings, db, intake, narrative__indicators=indicators)
+    ours = [*kept, erased]
+
+    async def needs_of(survivors: list[UUID]) -> dict[UUID, set[str]]:
+        rows = await db.fetch("SELECT survivor_id, referral_type FROM statistics.needs WHERE survivor_id = ANY($1)",
+                              survivors)  # fmt: skip
+        found: dict[UUID, set[str]] = {}
+        for r in rows:
+            found.setdefault(r["survivor_id"], set()).add(r["referral_type"])
+        return found
+
+    async def assessed() -> bool:
+        return len(await needs_of(ours)) == 3
+
+    await eventually(assessed)
+    assessed_needs = (await needs_of(kept))[kept[0]]
+    assert {"immigration_legal", "legal_aid", "emergency_shelter", "psychosocial"} <= assessed_needs
+    await send(producer, EraseSurvivor(survivor_id=erased, requested_by=hotline.org_id,
+                                       reason=ErasureReason.SURVIVOR_REQUEST))  # fmt: skip
+
+    async def forgotten() -> bool:
+        return erased not in await needs_of([erased])
+
+    await eventually(forgotten)
+    counts = "SELECT array[(SELECT count(*) FROM statistics.releases), (SELECT count(*) FROM statistics.survivors)]"
+    before = await db.fetchval(counts)
+    published = len(await read_to_end(settings, "haven.statistics"))
+
+    statistics = services["statistics"]
+    assert statistics.stop() == 0
+    await db.execute("DELETE FROM statistics.needs")  # the measure as an upgrade adds it: empty
+    ((spec, _),) = host.build(["statistics"], settings)
+    done = await rewind.rewind(settings, spec, "statistics", db, ["needs.assessed"], wait=30)
+    assert done.forgotten >= 3, done
+    with pytest.raises(ValueError, match=r"handles no referral\.cancel"):
+        await rewind.rewind(settings, spec, "statistics", db, ["referral.cancel"])
+    await asyncio.to_thread(statistics.start)
+
+    async def refilled() -> bool:
+        return set(await needs_of(ours)) == set(kept)
+
+    await eventually(refilled, timeout=90)
+    assert (await needs_of(kept))[kept[0]] == assessed_needs, "the same needs as the assessment named"
+    await asyncio.sleep(2)  # an erased survivor's needs, replayed after the erasure, would show by now
+    assert erased not in await needs_of([erased]), "nothing comes back about an erased survivor"
+    assert await db.fetchval(counts) == before, "no release made again, no survivor counted twice"
+    assert len(await read_to_end(settings, "haven.statistics")) == published, "no release published again"
