@@ -313,7 +313,7 @@ async def _rewind(settings: GatewaySettings, args: argparse.Namespace) -> int:
             settings, spec, args.group or args.service, pool, args.types, wait=args.wait,
             progress=lambda line: print(f"\r{line}", end="", file=sys.stderr, flush=True),
         )  # fmt: skip
-    except (ValueError, rewind.GroupBusy) as exc:
+    except (ValueError, rewind.NotRewound) as exc:
         print(f"\nhaven: {exc}", file=sys.stderr)
         return 2
     finally:

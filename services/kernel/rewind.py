@@ -36,8 +36,8 @@ from services.kernel.settings import Settings
 Progress = Callable[[str], None]
 
 
-class GroupBusy(RuntimeError):
-    """The consumer group still has members: the service is running."""
+class NotRewound(RuntimeError):
+    """The consumer group still has members (the service is running), or Kafka would not describe it."""
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,20 @@ async def rewind(
 
 
 async def until_empty(settings: Settings, group: str, wait: float, progress: Progress) -> None:
-    """Return once ``group`` has no member; ``GroupBusy`` after ``wait`` seconds."""
+    """Return once ``group`` has no member; ``NotRewound`` after ``wait`` seconds."""
     admin = kafka.admin(settings)
     await admin.start()
     try:
         deadline = time.monotonic() + wait
         while True:
             (described,) = await admin.describe_consumer_groups([group])
-            _error, _group, state, _protocol_type, _protocol, members, *_ = described.groups[0]
+            error, _group, state, _protocol_type, _protocol, members, *_ = described.groups[0]
+            if error:
+                raise NotRewound(f"consumer group {group} could not be described (Kafka error {error})")
             if not members:
                 return
             if time.monotonic() > deadline:
-                raise GroupBusy(f"consumer group {group} still has {len(members)} member(s) ({state}): stop it first")
+                raise NotRewound(f"consumer group {group} still has {len(members)} member(s) ({state}): stop it first")
             progress(f"waiting for consumer group {group} to empty: {len(members)} member(s), {state}")
             await asyncio.sleep(1.0)
     finally:
