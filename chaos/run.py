@@ -168,6 +168,16 @@ class Partner:
             self.ledger.retried[code] += 1
             await asyncio.sleep(0.5)
 
+    async def read(self, key: str, query: str, variables: dict[str, Any], *, tries: int = 5) -> Any:
+        """A query, asked again when its answer is lost (a read changes nothing)."""
+        for _ in range(tries - 1):
+            try:
+                return await self.call(key, query, variables)
+            except Unanswered:
+                self.ledger.retried["answer lost"] += 1
+                await asyncio.sleep(1)
+        return await self.call(key, query, variables)
+
     async def command(self, key: str, query: str, variables: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
         """Send a command and wait for its decision: (the answer, APPLIED or REFUSED, the refusal's code)."""
         self.ledger.commands += 1
@@ -302,7 +312,7 @@ async def closed_loop(partner: Partner, n: int) -> None:
             await accept_after_cancel(partner, survivor, shelter, key)
         if n % 40 == 11:
             step = "revocation"
-            directives = (await partner.call(stack.intake, CONSENTS, {"s": str(survivor)}))["consents"]
+            directives = (await partner.read(stack.intake, CONSENTS, {"s": str(survivor)}))["consents"]
             # The one directive to the shelter (a grant sent again with its idempotency key is recorded once).
             directive_id = next(d["id"] for d in directives if d["granteeOrgId"] == shelter)
             await partner.decided(stack.intake, REVOKE, {"s": str(survivor), "d": directive_id})
