@@ -110,10 +110,10 @@ class ServiceSpec:
     only: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Header → values: a message whose header has another value is passed over undecoded (see ``Subscriber``)."""
     remember_erasures: bool = True
+    """Record every ``survivor.erased`` it reads in the kernel's tombstones (commands about them are refused)."""
     pass_over_erased: bool = False
     """Pass over events about a survivor erased before them (see ``remembering_erasures``): for a service that keeps
     nothing about an erased survivor, whatever arrives later."""
-    """Record every ``survivor.erased`` it reads in the kernel's tombstones (commands about them are refused)."""
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
