@@ -58,10 +58,9 @@ from tests.support.referrals import refusals_for
 
 RELEASE = ("mutation($d: [StatisticsDimension!]!, $p: String!, $n: ReferralType) { releaseStatistics(dimensions: $d,"
            " period: $p, need: $n, wait: 10000) { subjectId outcome { status code message } } }")  # fmt: skip
-RELEASES = ("query($p: String) { statisticsReleases(period: $p) { id period dimensions need organisation csvPath"
-            " cells { values { dimension value } count } } }")  # fmt: skip
-ONE = ("query($id: ID!) { statistics(id: $id) { id period dimensions need organisation csvPath"
-       " cells { values { dimension value } count } } }")  # fmt: skip
+A_RELEASE = "id period dimensions need organisation csvPath cells { values { dimension value } count }"
+RELEASES = f"query($p: String) {{ statisticsReleases(period: $p) {{ {A_RELEASE} }} }}"
+ONE = f"query($id: ID!) {{ statistics(id: $id) {{ {A_RELEASE} }} }}"
 REVOKE = ("mutation($s: ID!, $d: ID!) { revokeConsent(survivorId: $s, directiveId: $d, wait: 10000) {"
           " outcome { status } } }")  # fmt: skip
 
